@@ -1,0 +1,61 @@
+"""Every way an Allocator call can be refused, and the one gRPC status each maps to."""
+
+from __future__ import annotations
+
+import grpc
+
+
+class AllocatorError(Exception):
+    """A refusal a caller can act on; its message goes back to the caller as is."""
+
+    status: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class InvalidArgument(AllocatorError):
+    status = grpc.StatusCode.INVALID_ARGUMENT
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+
+
+class ProfileNotFound(AllocatorError):
+    status = grpc.StatusCode.NOT_FOUND
+
+
+class ScheduleNotFound(AllocatorError):
+    status = grpc.StatusCode.NOT_FOUND
+
+
+class ContentNotFound(AllocatorError):
+    status = grpc.StatusCode.NOT_FOUND
+
+
+class NoSchedule(AllocatorError):
+    """Content cannot be placed: its (profile, platform) has no slots."""
+
+    status = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class WrongState(AllocatorError):
+    """The content's lifecycle state does not allow the call (e.g. releasing an uploaded one)."""
+
+    status = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class ContentIdInUse(AllocatorError):
+    """The content id is already taken by another profile, platform or payload."""
+
+    status = grpc.StatusCode.ALREADY_EXISTS
+
+
+class NoFreeSlot(AllocatorError):
+    """No free slot inside the search horizon."""
+
+    status = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class DatabaseUnavailable(AllocatorError):
+    """PostgreSQL cannot be reached or no connection freed up in time; safe to retry."""
+
+    status = grpc.StatusCode.UNAVAILABLE

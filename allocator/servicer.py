@@ -1,0 +1,131 @@
+"""The gRPC face of the Allocator: validate, translate, call the service, translate back.
+
+No business rule lives here. Every refusal becomes the status its exception names
+(allocator/errors.py); nothing a caller sends can produce UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from allocator import convert
+from allocator.errors import AllocatorError
+from allocator.service import AllocatorService
+from queuelabs.allocator.v1 import allocator_pb2 as pb
+from queuelabs.allocator.v1 import allocator_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+
+Request = TypeVar("Request")
+Response = TypeVar("Response")
+Handler = Callable[[Any, Request, grpc.aio.ServicerContext], Awaitable[Response]]
+
+
+def refusals_as_status(handler: Handler[Request, Response]) -> Handler[Request, Response]:
+    """Ends the call with the status of an AllocatorError; logs anything unexpected."""
+
+    @functools.wraps(handler)
+    async def wrapper(self: Any, request: Request, context: grpc.aio.ServicerContext) -> Response:
+        try:
+            return await handler(self, request, context)
+        except AllocatorError as refusal:
+            await context.abort(refusal.status, str(refusal))
+        except Exception:
+            log.exception("%s failed", handler.__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the Allocator's log")
+        raise AssertionError("unreachable: context.abort raises")
+
+    return wrapper
+
+
+class AllocatorServicer(pb_grpc.AllocatorServicer):
+    def __init__(self, service: AllocatorService) -> None:
+        self._service = service
+
+    @refusals_as_status
+    async def UpsertProfile(
+        self, request: pb.UpsertProfileRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Profile:
+        profile = await self._service.upsert_profile(convert.profile_in(request))
+        return convert.profile_out(profile)
+
+    @refusals_as_status
+    async def SetSchedule(
+        self, request: pb.SetScheduleRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Schedule:
+        profile_id = convert.uuid_field(request.profile_id, "profile_id")
+        platform = convert.platform_field(request.platform)
+        slots = convert.slots_in(list(request.slots))
+        return convert.schedule_out(await self._service.set_schedule(profile_id, platform, slots))
+
+    @refusals_as_status
+    async def GetSchedule(
+        self, request: pb.GetScheduleRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Schedule:
+        profile_id = convert.uuid_field(request.profile_id, "profile_id")
+        platform = convert.platform_field(request.platform)
+        return convert.schedule_out(await self._service.get_schedule(profile_id, platform))
+
+    @refusals_as_status
+    async def AssignNext(
+        self, request: pb.AssignNextRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Assignment:
+        profile_id = convert.uuid_field(request.profile_id, "profile_id")
+        platform = convert.platform_field(request.platform)
+        if not request.HasField("content"):
+            raise convert.InvalidArgument("content", "is required")
+        content = convert.content_in(request.content, "content")
+        not_before = convert.timestamp_field(request, "not_before", "not_before")
+        assignment = await self._service.assign_next(profile_id, platform, content, not_before)
+        return convert.assignment_out(assignment)
+
+    @refusals_as_status
+    async def BatchAssign(
+        self, request: pb.BatchAssignRequest, context: grpc.aio.ServicerContext
+    ) -> pb.BatchAssignResponse:
+        profile_id = convert.uuid_field(request.profile_id, "profile_id")
+        platform = convert.platform_field(request.platform)
+        limit = self._service.policy.batch_limit
+        if len(request.contents) > limit:  # checked before validating each content
+            raise convert.InvalidArgument(
+                "contents", f"holds {len(request.contents)} contents; at most {limit} per batch"
+            )
+        contents = [convert.content_in(c, f"contents[{i}]") for i, c in enumerate(request.contents)]
+        not_before = convert.timestamp_field(request, "not_before", "not_before")
+        assignments = await self._service.batch_assign(profile_id, platform, contents, not_before)
+        return pb.BatchAssignResponse(assignments=[convert.assignment_out(a) for a in assignments])
+
+    @refusals_as_status
+    async def Reschedule(
+        self, request: pb.RescheduleRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Assignment:
+        content_id = convert.uuid_field(request.content_id, "content_id")
+        not_before = convert.timestamp_field(request, "not_before", "not_before")
+        reason = convert.reason_field(request.reason)
+        return convert.assignment_out(
+            await self._service.reschedule(content_id, not_before, reason)
+        )
+
+    @refusals_as_status
+    async def Release(
+        self, request: pb.ReleaseRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReleaseResponse:
+        content_id = convert.uuid_field(request.content_id, "content_id")
+        reason = convert.reason_field(request.reason)
+        assignment, removed_at = await self._service.release(content_id, reason)
+        return pb.ReleaseResponse(
+            assignment=convert.assignment_out(assignment),
+            removed_at=convert.timestamp_out(removed_at),
+        )
+
+    @refusals_as_status
+    async def ListAssignments(
+        self, request: pb.ListAssignmentsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListAssignmentsResponse:
+        query = convert.assignment_query_in(request)
+        return convert.page_out(query, await self._service.list_assignments(query))

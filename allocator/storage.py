@@ -1,0 +1,298 @@
+"""The Allocator's storage: the only code that runs its SQL (allocator/queries.sql, by name).
+
+`AllocatorStore.locked(...)` opens a transaction that holds the advisory lock of one
+(profile, platform); `AllocatorStore.transaction()` opens one that holds none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from allocator.domain import (
+    Assignment,
+    AssignmentQuery,
+    ContentSpec,
+    KeyState,
+    Profile,
+    Schedule,
+)
+from allocator.errors import DatabaseUnavailable
+from allocator.slots import SlotRule
+from queuelabs.lifecycle import SLOT_HOLDING, ContentState
+from queuelabs.platforms import Platform
+
+
+def _load_queries(path: Path) -> dict[str, str]:
+    parts = re.split(r"^-- (\w+) --$", path.read_text(), flags=re.MULTILINE)
+    return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+QUERIES = _load_queries(Path(__file__).with_name("queries.sql"))
+_HOLDING = sorted(s.value for s in SLOT_HOLDING)
+
+
+def advisory_key(profile_id: UUID, platform: Platform) -> int:
+    """The 64-bit advisory lock key of a (profile, platform): stable across processes."""
+    digest = hashlib.blake2b(f"{profile_id}/{platform.value}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class Transaction:
+    """One open transaction; each method is one named statement."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self._conn = conn
+
+    async def _rows(self, query: str, /, **params: Any) -> list[dict[str, Any]]:
+        async with self._conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(QUERIES[query], params)
+            return await cur.fetchall() if cur.description else []
+
+    async def _row(self, query: str, /, **params: Any) -> dict[str, Any] | None:
+        rows = await self._rows(query, **params)
+        return rows[0] if rows else None
+
+    async def lock_key(self, profile_id: UUID, platform: Platform) -> None:
+        await self._rows("lock_key", key=advisory_key(profile_id, platform))
+
+    # Profiles and schedules
+
+    async def get_profile(self, profile_id: UUID, *, for_update: bool = False) -> Profile | None:
+        query = "get_profile_for_update" if for_update else "get_profile"
+        row = await self._row(query, profile_id=profile_id)
+        return Profile.from_row(row) if row else None
+
+    async def upsert_profile(self, profile: Profile, now: datetime) -> Profile:
+        row = await self._row(
+            "upsert_profile",
+            profile_id=profile.profile_id,
+            name=profile.name,
+            upload_post_user=profile.upload_post_user,
+            timezone=profile.timezone,
+            now=now,
+        )
+        assert row is not None
+        return Profile.from_row(row)
+
+    async def platforms_of_profile(self, profile_id: UUID) -> list[Platform]:
+        rows = await self._rows("platforms_of_profile", profile_id=profile_id)
+        return [Platform(r["platform"]) for r in rows]
+
+    async def get_schedule(self, profile_id: UUID, platform: Platform) -> Schedule | None:
+        head = await self._row("get_schedule", profile_id=profile_id, platform=platform.value)
+        if head is None:
+            return None
+        rules = await self._slot_rules(profile_id, platform)
+        return Schedule(profile_id, platform, rules, head["updated_at"])
+
+    async def _slot_rules(self, profile_id: UUID, platform: Platform) -> tuple[SlotRule, ...]:
+        rows = await self._rows("get_slots", profile_id=profile_id, platform=platform.value)
+        return tuple(
+            SlotRule(r["local_time"], frozenset(r["weekdays"]), r["slot_id"]) for r in rows
+        )
+
+    async def key_state(self, profile_id: UUID, platform: Platform) -> KeyState | None:
+        """The profile, slots and inventory mark of a (profile, platform); None if no schedule."""
+        profile = await self.get_profile(profile_id)
+        head = await self._row("get_schedule", profile_id=profile_id, platform=platform.value)
+        if profile is None or head is None:
+            return None
+        rules = await self._slot_rules(profile_id, platform)
+        return KeyState(
+            profile, platform, rules, head["materialized_until"], head["inventory_timezone"]
+        )
+
+    async def replace_schedule(
+        self, profile_id: UUID, platform: Platform, rules: Sequence[SlotRule], now: datetime
+    ) -> None:
+        key = {"profile_id": profile_id, "platform": platform.value}
+        await self._rows("upsert_schedule", **key, now=now)
+        await self._rows("delete_slots", **key)
+        async with self._conn.cursor() as cur:
+            await cur.executemany(
+                QUERIES["insert_slot"],
+                [
+                    {
+                        **key,
+                        "local_time": r.local_time,
+                        "slot_id": r.slot_id,
+                        "weekdays": sorted(r.weekdays),
+                    }
+                    for r in rules
+                ],
+            )
+
+    async def restart_inventory(
+        self, profile_id: UUID, platform: Platform, timezone: str, now: datetime
+    ) -> None:
+        """Drops the free-slot inventory; it is rebuilt from `now`, in `timezone`, when needed."""
+        key = {"profile_id": profile_id, "platform": platform.value}
+        await self._rows("clear_free_slots", **key)
+        await self._rows("restart_inventory", **key, timezone=timezone, now=now)
+
+    # The free-slot inventory
+
+    async def take_free_slot(
+        self, profile_id: UUID, platform: Platform, not_before: datetime, until: datetime
+    ) -> tuple[datetime, UUID] | None:
+        row = await self._row(
+            "take_free_slot",
+            profile_id=profile_id,
+            platform=platform.value,
+            not_before=not_before,
+            until=until,
+        )
+        return (row["scheduled_at"], row["slot_id"]) if row else None
+
+    async def add_free_slots(
+        self,
+        profile_id: UUID,
+        platform: Platform,
+        instants: Iterable[tuple[datetime, UUID]],
+        until: datetime,
+        prune_before: datetime,
+    ) -> None:
+        """Adds the free ones among `instants` and marks the inventory complete up to `until`."""
+        key = {"profile_id": profile_id, "platform": platform.value}
+        pairs = list(instants)
+        await self._rows(
+            "add_free_slots",
+            **key,
+            instants=[at for at, _ in pairs],
+            slot_ids=[slot for _, slot in pairs],
+            holding=_HOLDING,
+        )
+        await self._rows("set_materialized_until", **key, until=until)
+        await self._rows("prune_free_slots", **key, before=prune_before)
+
+    async def return_free_slot(
+        self, profile_id: UUID, platform: Platform, scheduled_at: datetime, slot_id: UUID
+    ) -> None:
+        await self._rows(
+            "return_free_slot",
+            profile_id=profile_id,
+            platform=platform.value,
+            scheduled_at=scheduled_at,
+            slot_id=slot_id,
+        )
+
+    # Contents
+
+    async def get_content(self, content_id: UUID) -> dict[str, Any] | None:
+        return await self._row("get_content", content_id=content_id)
+
+    async def get_contents(self, content_ids: Sequence[UUID]) -> dict[UUID, dict[str, Any]]:
+        rows = await self._rows("get_contents", content_ids=list(content_ids))
+        return {r["content_id"]: r for r in rows}
+
+    async def insert_content(
+        self,
+        profile_id: UUID,
+        platform: Platform,
+        content: ContentSpec,
+        scheduled_at: datetime,
+        slot_id: UUID,
+        now: datetime,
+    ) -> Assignment | None:
+        """Inserts a scheduled content; None when its id or its slot is taken already."""
+        row = await self._row(
+            "insert_content",
+            content_id=content.content_id,
+            profile_id=profile_id,
+            platform=platform.value,
+            status=ContentState.SCHEDULED.value,
+            slot_id=slot_id,
+            scheduled_at=scheduled_at,
+            media_type=content.media_type.value,
+            media_url=content.media_url,
+            title=content.title,
+            description=content.description,
+            platform_options=Jsonb(content.platform_options),
+            now=now,
+        )
+        return Assignment.from_row(row) if row else None
+
+    async def move_content(
+        self, content_id: UUID, scheduled_at: datetime, slot_id: UUID, reason: str, now: datetime
+    ) -> Assignment | None:
+        """Moves a content to another slot; None when a content already holds that slot."""
+        try:
+            async with self._conn.transaction():  # a savepoint: a clash undoes only this
+                row = await self._row(
+                    "move_content",
+                    content_id=content_id,
+                    status=ContentState.SCHEDULED.value,
+                    slot_id=slot_id,
+                    scheduled_at=scheduled_at,
+                    reason=reason,
+                    now=now,
+                )
+        except psycopg.errors.UniqueViolation as clash:
+            if clash.diag.constraint_name == "contents_one_active_per_slot":
+                return None
+            raise
+        assert row is not None
+        return Assignment.from_row(row)
+
+    async def remove_content(
+        self, content_id: UUID, reason: str, now: datetime
+    ) -> tuple[Assignment, datetime]:
+        row = await self._row(
+            "remove_content",
+            content_id=content_id,
+            status=ContentState.REMOVED.value,
+            reason=reason,
+            now=now,
+        )
+        assert row is not None
+        return Assignment.from_row(row), row["removed_at"]
+
+    async def list_assignments(self, query: AssignmentQuery) -> list[Assignment]:
+        rows = await self._rows(
+            "list_assignments",
+            profile_id=query.profile_id,
+            platform=query.platform.value if query.platform else None,
+            holding=_HOLDING,
+            start_time=query.start_time,
+            end_time=query.end_time,
+            after_at=query.after[0] if query.after else None,
+            after_id=query.after[1] if query.after else None,
+            limit=query.page_size + 1,
+        )
+        return [Assignment.from_row(r) for r in rows]
+
+
+class AllocatorStore:
+    """Hands out transactions on a connection pool, translating an unreachable database."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                yield Transaction(conn)
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable("no database connection came free in time; retry") from exc
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable("the database is unreachable; retry") from exc
+
+    @asynccontextmanager
+    async def locked(self, profile_id: UUID, platform: Platform) -> AsyncIterator[Transaction]:
+        """A transaction holding the advisory lock of (profile, platform) until it ends."""
+        async with self.transaction() as tx:
+            await tx.lock_key(profile_id, platform)
+            yield tx

@@ -1,0 +1,3 @@
+from queuelabs.cli import main
+
+main()

