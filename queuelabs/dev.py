@@ -8,7 +8,6 @@ grpcurl commands that work as pasted; stops everything on Ctrl-C or SIGTERM.
 from __future__ import annotations
 
 import logging
-import warnings
 from datetime import time
 from pathlib import Path
 from uuid import UUID
@@ -30,9 +29,7 @@ async def run_dev(env: Env, data_dir: Path, allocator_port: int) -> int:
     database_url = env.database_url()
     if database_url is None:
         embedded = EmbeddedPostgres(data_dir)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # platformdirs grumbles when XDG_RUNTIME_DIR is unset
-            database_url = embedded.start()
+        database_url = embedded.start()
         log.info("embedded PostgreSQL running, data in %s", embedded.data_dir)
     try:
         migrate(database_url)

@@ -1,0 +1,93 @@
+"""Test fixtures: a real PostgreSQL, a fresh database per test, Allocator servers.
+
+The server is TEST_DATABASE_URL or DATABASE_URL when set, else an embedded one started for this
+run. Each test gets its own database, cloned from a template migrated once per run; every
+database this run creates is dropped at its end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+import psycopg
+import pytest
+
+from allocator.server import RunningAllocator, start_allocator
+from queuelabs.allocator.v1 import allocator_pb2_grpc
+from queuelabs.clock import FakeClock
+from queuelabs.config import AllocatorSettings
+from queuelabs.database import EmbeddedPostgres, migrate
+from tests.support.databases import DatabaseFactory
+
+# Thursday 2026-03-26, 00:00 UTC: a few days before Europe's spring-forward change.
+T0 = datetime(2026, 3, 26, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    parent = Path(tempfile.mkdtemp(prefix="queuelabs-test-"))
+    server = EmbeddedPostgres(parent / "pgdata", delete_on_stop=True)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def databases(pg_server_url: str) -> Iterator[DatabaseFactory]:
+    factory = DatabaseFactory(pg_server_url, run_id=uuid.uuid4().hex[:10])
+    template = factory.create("template")
+    migrate(factory.url(template))
+    factory.template = template
+    try:
+        yield factory
+    finally:
+        factory.drop_all()
+
+
+@pytest.fixture
+def database_url(databases: DatabaseFactory) -> str:
+    """A fresh, migrated database for this test alone."""
+    return databases.url(databases.create_from_template())
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+@pytest.fixture
+async def allocator_server(database_url: str, clock: FakeClock) -> AsyncIterator[RunningAllocator]:
+    settings = AllocatorSettings(database_url=database_url, listen="127.0.0.1:0", pool_size=4)
+    running = await start_allocator(settings, clock)
+    try:
+        yield running
+    finally:
+        await running.stop(grace=1)
+
+
+@pytest.fixture
+async def allocator(
+    allocator_server: RunningAllocator,
+) -> AsyncIterator[allocator_pb2_grpc.AllocatorStub]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{allocator_server.port}") as channel:
+        yield allocator_pb2_grpc.AllocatorStub(channel)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """A plain autocommit connection to this test's database, for looking at what is stored."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        yield conn

@@ -1,0 +1,73 @@
+"""Short ways to make Allocator requests in tests."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from queuelabs.allocator.v1 import allocator_pb2 as pb
+from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
+
+WIB_SLOTS = ["02:00", "06:00", "10:00", "14:00", "18:00", "22:00"]
+
+
+def stamp(instant: datetime) -> Timestamp:
+    result = Timestamp()
+    result.FromDatetime(instant)
+    return result
+
+
+def instant(value: Timestamp) -> datetime:
+    return value.ToDatetime(tzinfo=UTC)
+
+
+def video(content_id: str | None = None, title: str = "a clip") -> pb.Content:
+    return pb.Content(
+        content_id=content_id or str(uuid.uuid4()),
+        media_type=pb.MEDIA_TYPE_VIDEO,
+        media_url="https://cdn.example.com/clip.mp4",
+        title=title,
+        platform_options={"privacy_level": "PUBLIC_TO_EVERYONE"},
+    )
+
+
+async def make_profile(
+    stub: AllocatorStub,
+    timezone: str = "Asia/Jakarta",
+    slots: list[str] | None = None,
+    platform: int = pb.PLATFORM_TIKTOK,
+    name: str = "InfoKetua",
+) -> str:
+    """A profile with a schedule on `platform`; returns its id."""
+    profile_id = str(uuid.uuid4())
+    await stub.UpsertProfile(
+        pb.UpsertProfileRequest(
+            profile_id=profile_id, name=name, upload_post_user=name, timezone=timezone
+        )
+    )
+    await stub.SetSchedule(
+        pb.SetScheduleRequest(
+            profile_id=profile_id,
+            platform=platform,
+            slots=[pb.Slot(local_time=t) for t in (WIB_SLOTS if slots is None else slots)],
+        )
+    )
+    return profile_id
+
+
+async def assign(
+    stub: AllocatorStub,
+    profile_id: str,
+    content: pb.Content | None = None,
+    not_before: datetime | None = None,
+    platform: int = pb.PLATFORM_TIKTOK,
+) -> pb.Assignment:
+    request = pb.AssignNextRequest(
+        profile_id=profile_id, platform=platform, content=content or video()
+    )
+    if not_before is not None:
+        request.not_before.CopyFrom(stamp(not_before))
+    result: pb.Assignment = await stub.AssignNext(request)
+    return result

@@ -1,0 +1,44 @@
+"""Creates and drops this test run's databases on one PostgreSQL server."""
+
+from __future__ import annotations
+
+import itertools
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+
+class DatabaseFactory:
+    def __init__(self, server_url: str, run_id: str) -> None:
+        self._server_url = server_url
+        self._prefix = f"queuelabs_test_{run_id}"
+        self._created: list[str] = []
+        self._numbers = itertools.count(1)
+        self.template: str | None = None
+
+    def url(self, name: str) -> str:
+        """The server's connection string with the database name swapped."""
+        return make_conninfo(**{**conninfo_to_dict(self._server_url), "dbname": name})
+
+    def create(self, suffix: str, template: str | None = None) -> str:
+        name = f"{self._prefix}_{suffix}"
+        statement = sql.SQL("create database {}").format(sql.Identifier(name))
+        if template:
+            statement += sql.SQL(" template {}").format(sql.Identifier(template))
+        with psycopg.connect(self._server_url, autocommit=True) as conn:
+            conn.execute(statement)
+        self._created.append(name)
+        return name
+
+    def create_from_template(self) -> str:
+        assert self.template is not None
+        return self.create(str(next(self._numbers)), template=self.template)
+
+    def drop_all(self) -> None:
+        with psycopg.connect(self._server_url, autocommit=True) as conn:
+            for name in reversed(self._created):
+                conn.execute(
+                    sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+                )
+        self._created.clear()
