@@ -37,7 +37,7 @@ async def make_profile(
     stub: AllocatorStub,
     timezone: str = "Asia/Jakarta",
     slots: list[str] | None = None,
-    platform: int = pb.PLATFORM_TIKTOK,
+    platform: pb.Platform = pb.PLATFORM_TIKTOK,
     name: str = "InfoKetua",
 ) -> str:
     """A profile with a schedule on `platform`; returns its id."""
@@ -62,7 +62,7 @@ async def assign(
     profile_id: str,
     content: pb.Content | None = None,
     not_before: datetime | None = None,
-    platform: int = pb.PLATFORM_TIKTOK,
+    platform: pb.Platform = pb.PLATFORM_TIKTOK,
 ) -> pb.Assignment:
     request = pb.AssignNextRequest(
         profile_id=profile_id, platform=platform, content=content or video()

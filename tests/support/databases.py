@@ -6,7 +6,7 @@ import itertools
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 
 
 class DatabaseFactory:
@@ -19,7 +19,7 @@ class DatabaseFactory:
 
     def url(self, name: str) -> str:
         """The server's connection string with the database name swapped."""
-        return make_conninfo(**{**conninfo_to_dict(self._server_url), "dbname": name})
+        return make_conninfo(self._server_url, dbname=name)
 
     def create(self, suffix: str, template: str | None = None) -> str:
         name = f"{self._prefix}_{suffix}"
