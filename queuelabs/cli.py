@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from queuelabs.config import AllocatorSettings, ConfigError, Env
+from queuelabs.database import DatabaseUnreachable
 
 log = logging.getLogger("queuelabs")
 
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(handler(args, env))
     except ConfigError as problem:
         sys.exit(f"queuelabs {args.command}: configuration error: {problem}")
+    except DatabaseUnreachable as problem:
+        sys.exit(f"queuelabs {args.command}: DATABASE_URL: {problem}")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -19,8 +19,26 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
+class DatabaseUnreachable(Exception):
+    """PostgreSQL cannot be reached at start; the message never holds the password."""
+
+    def __init__(self, cause: psycopg.OperationalError) -> None:
+        # libpq's messages name host and port, never the password.
+        first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else "no reason given"
+        super().__init__(f"cannot connect to PostgreSQL: {first_line}")
+
+
+def check_reachable(database_url: str, wait_seconds: float = 10) -> None:
+    try:
+        with psycopg.connect(database_url, connect_timeout=max(1, round(wait_seconds))):
+            pass
+    except psycopg.OperationalError as cause:
+        raise DatabaseUnreachable(cause) from None
+
+
 def migrate(database_url: str) -> None:
     """Upgrades the schema to the newest revision. Repeating it is a no-op; two at once are safe."""
+    check_reachable(database_url)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["database_url"] = database_url
@@ -51,6 +69,13 @@ async def open_pool(database_url: str, size: int, wait_seconds: float) -> AsyncC
         await conn.set_isolation_level(IsolationLevel.READ_COMMITTED)
         await conn.set_autocommit(False)
 
+    try:
+        probe = await psycopg.AsyncConnection.connect(
+            database_url, connect_timeout=max(1, round(wait_seconds))
+        )
+        await probe.close()
+    except psycopg.OperationalError as cause:
+        raise DatabaseUnreachable(cause) from None
     pool = AsyncConnectionPool(
         database_url,
         min_size=size,

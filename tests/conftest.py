@@ -64,6 +64,12 @@ def database_url(databases: DatabaseFactory) -> str:
 
 
 @pytest.fixture
+def empty_database_url(databases: DatabaseFactory) -> str:
+    """A fresh database with no schema at all."""
+    return databases.url(databases.create_empty())
+
+
+@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(T0)
 

@@ -15,23 +15,7 @@ from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from queuelabs.clock import FakeClock
 from queuelabs.config import AllocatorSettings
 from tests.conftest import T0
-from tests.support.calls import assign, instant, make_profile, stamp, video
-
-WIB = timedelta(hours=7)  # Asia/Jakarta has no daylight saving
-
-
-def wib_slots_after(start: datetime, count: int, hours: tuple[int, ...] = (2, 6, 10, 14, 18, 22)):
-    """The first `count` WIB slot instants at or after `start`, worked out by hand."""
-    day = (start + WIB).date() - timedelta(days=1)
-    found: list[datetime] = []
-    while len(found) < count:
-        for hour in hours:
-            at = datetime(day.year, day.month, day.day, hour, tzinfo=UTC) - WIB
-            if at >= start and len(found) < count:
-                found.append(at)
-        day += timedelta(days=1)
-    return found
-
+from tests.support.calls import assign, instant, make_profile, stamp, video, wib_slots_after
 
 EARLIEST = T0 + timedelta(seconds=60)  # the clock plus the default lead time
 

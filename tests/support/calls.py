@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -11,6 +11,24 @@ from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 
 WIB_SLOTS = ["02:00", "06:00", "10:00", "14:00", "18:00", "22:00"]
+
+
+WIB = timedelta(hours=7)  # Asia/Jakarta has no daylight saving
+
+
+def wib_slots_after(
+    start: datetime, count: int, hours: tuple[int, ...] = (2, 6, 10, 14, 18, 22)
+) -> list[datetime]:
+    """The first `count` WIB slot instants at or after `start`, worked out by hand."""
+    day = (start + WIB).date() - timedelta(days=1)
+    found: list[datetime] = []
+    while len(found) < count:
+        for hour in hours:
+            at = datetime(day.year, day.month, day.day, hour, tzinfo=UTC) - WIB
+            if at >= start and len(found) < count:
+                found.append(at)
+        day += timedelta(days=1)
+    return found
 
 
 def stamp(instant: datetime) -> Timestamp:

@@ -35,6 +35,9 @@ class DatabaseFactory:
         assert self.template is not None
         return self.create(str(next(self._numbers)), template=self.template)
 
+    def create_empty(self) -> str:
+        return self.create(f"empty_{next(self._numbers)}")
+
     def drop_all(self) -> None:
         with psycopg.connect(self._server_url, autocommit=True) as conn:
             for name in reversed(self._created):

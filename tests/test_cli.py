@@ -1,0 +1,173 @@
+"""The `queuelabs` command as an operator runs it: real processes, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import psutil
+import psycopg
+import pytest
+
+from queuelabs.allocator.v1 import allocator_pb2 as pb
+from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
+from queuelabs.dev import DEMO_PROFILE_ID
+from tests.support.calls import video
+from tests.support.processes import free_port
+
+
+def queuelabs(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "queuelabs", *args],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_migrate_started_four_times_at_once_applies_the_schema_once(empty_database_url):
+    runs = [queuelabs("migrate", env={"DATABASE_URL": empty_database_url}) for _ in range(4)]
+    for run in runs:
+        _, err = run.communicate(timeout=120)
+        assert run.returncode == 0, err
+    with psycopg.connect(empty_database_url) as conn:
+        assert conn.execute("select version_num from alembic_version").fetchall() == [("0001",)]
+    again = queuelabs("migrate", env={"DATABASE_URL": empty_database_url})
+    _, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    assert "schema is at revision 0001" in err
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"DATABASE_URL": ""}, "DATABASE_URL: not set"),
+        ({"ALLOCATOR_LISTEN": "nowhere"}, "ALLOCATOR_LISTEN: 'nowhere' is not HOST:PORT"),
+        ({"ALLOCATOR_LISTEN": "127.0.0.1:99999"}, "ALLOCATOR_LISTEN"),
+        ({"ALLOCATOR_DB_POOL_SIZE": "many"}, "ALLOCATOR_DB_POOL_SIZE: 'many' is not a whole"),
+        ({"ALLOCATOR_DB_POOL_SIZE": "0"}, "ALLOCATOR_DB_POOL_SIZE: 0 is outside 1..500"),
+        ({"ALLOCATOR_LEAD_SECONDS": "-5"}, "ALLOCATOR_LEAD_SECONDS"),
+        ({"ALLOCATOR_HORIZON_DAYS": "1.5"}, "ALLOCATOR_HORIZON_DAYS"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL: 'LOUD'"),
+    ],
+)
+def test_a_bad_setting_stops_the_process_naming_the_variable(database_url, env, named):
+    run = queuelabs("allocator", env={"DATABASE_URL": database_url, **env})
+    _, err = run.communicate(timeout=60)
+    assert run.returncode != 0
+    assert named in err
+
+
+SECRET = "hunter2-secret"
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        (f"host=db password={SECRET} colour=blue", "DATABASE_URL: not a PostgreSQL connection"),
+        (f"postgresql://me:{SECRET}@127.0.0.1:1/db", "DATABASE_URL: cannot connect to PostgreSQL"),
+    ],
+)
+@pytest.mark.parametrize("command", ["allocator", "migrate"])
+def test_a_bad_database_url_stops_the_process_without_echoing_the_password(command, url, said):
+    run = queuelabs(command, env={"DATABASE_URL": url})
+    _, err = run.communicate(timeout=60)
+    assert run.returncode != 0
+    assert said in err
+    assert "Traceback" not in err
+    assert SECRET not in err
+
+
+def read_until(stream, marker: str, seconds: float) -> str:
+    """Reads lines from a child's stdout until one contains `marker`."""
+    seen = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        line = stream.readline()
+        if not line:
+            break
+        seen.append(line)
+        if marker in line:
+            return "".join(seen)
+    raise AssertionError(f"{marker!r} never printed; got:\n{''.join(seen)}")
+
+
+def postgres_serving(data_dir: Path) -> bool:
+    return any(
+        p.info["name"] == "postgres" and str(data_dir) in " ".join(p.info["cmdline"] or [])
+        for p in psutil.process_iter(["name", "cmdline"])
+    )
+
+
+def test_dev_runs_on_an_embedded_database_keeps_its_data_and_stops_cleanly(tmp_path):
+    data_dir = tmp_path / "pgdata"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
+
+    def start() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "queuelabs",
+                "dev",
+                "--data-dir",
+                str(data_dir),
+                "--allocator-port",
+                str(port),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+
+    def stop(dev: subprocess.Popen[str]) -> float:
+        started = time.monotonic()
+        dev.send_signal(signal.SIGINT)
+        assert dev.wait(timeout=30) == 0
+        return time.monotonic() - started
+
+    dev = start()
+    try:
+        banner = read_until(dev.stdout, "Ctrl-C stops everything", 120)
+        assert f"127.0.0.1:{port}" in banner
+        assert "grpcurl -plaintext" in banner
+        assert postgres_serving(data_dir)
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = AllocatorStub(channel)
+            schedule = stub.GetSchedule(
+                pb.GetScheduleRequest(profile_id=str(DEMO_PROFILE_ID), platform=pb.PLATFORM_TIKTOK)
+            )
+            assert [s.local_time for s in schedule.slots][:2] == ["02:00", "06:00"]
+            content = video()
+            stub.AssignNext(
+                pb.AssignNextRequest(
+                    profile_id=str(DEMO_PROFILE_ID), platform=pb.PLATFORM_TIKTOK, content=content
+                )
+            )
+        assert stop(dev) < 15
+    finally:
+        if dev.poll() is None:
+            dev.kill()
+    assert not postgres_serving(data_dir)
+
+    dev = start()  # the data is still there
+    try:
+        read_until(dev.stdout, "Ctrl-C stops everything", 120)
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            listed = AllocatorStub(channel).ListAssignments(
+                pb.ListAssignmentsRequest(profile_id=str(DEMO_PROFILE_ID))
+            )
+        assert [a.content_id for a in listed.assignments] == [content.content_id]
+        stop(dev)
+    finally:
+        if dev.poll() is None:
+            dev.kill()
+    assert not postgres_serving(data_dir)

