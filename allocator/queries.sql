@@ -7,9 +7,6 @@ select pg_advisory_xact_lock(%(key)s);
 -- get_profile --
 select * from profiles where profile_id = %(profile_id)s;
 
--- get_profile_for_update --
-select * from profiles where profile_id = %(profile_id)s for update;
-
 -- upsert_profile --
 insert into profiles (profile_id, name, upload_post_user, timezone, created_at, updated_at)
 values (%(profile_id)s, %(name)s, %(upload_post_user)s, %(timezone)s, %(now)s, %(now)s)
@@ -26,6 +23,18 @@ select platform from schedules where profile_id = %(profile_id)s order by platfo
 -- get_schedule --
 select updated_at, materialized_until, inventory_timezone from schedules
  where profile_id = %(profile_id)s and platform = %(platform)s;
+
+-- key_state --
+-- The profile, its schedule's inventory mark and its slots, in one round trip.
+select p.*, s.materialized_until, s.inventory_timezone, s.platform is not null as has_schedule,
+       coalesce((select json_agg(json_build_object('local_time', ss.local_time,
+                                                   'weekdays', ss.weekdays,
+                                                   'slot_id', ss.slot_id) order by ss.local_time)
+                   from schedule_slots ss
+                  where ss.profile_id = p.profile_id and ss.platform = s.platform), '[]') as slots
+  from profiles p
+  left join schedules s on s.profile_id = p.profile_id and s.platform = %(platform)s
+ where p.profile_id = %(profile_id)s;
 
 -- get_slots --
 select local_time, weekdays, slot_id from schedule_slots

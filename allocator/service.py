@@ -178,7 +178,7 @@ class AllocatorService:
                 return Assignment.from_row(row), row["removed_at"]
             _check(state, Event.RELEASE, content_id)
             if holds_slot(state):
-                key = await tx.key_state(profile_id, platform)
+                _, key = await tx.key_state(profile_id, platform)
                 if key is not None and key.rules:
                     placement = await Placement.open(tx, key, self._clock, self._policy.horizon)
                     await placement.put_back(row["scheduled_at"])
@@ -256,13 +256,13 @@ class AllocatorService:
     async def _profile(self, tx: Transaction, profile_id: UUID) -> Profile:
         profile = await tx.get_profile(profile_id)
         if profile is None:
-            raise ProfileNotFound(f"no profile {profile_id}; create it with UpsertProfile")
+            raise _no_profile(profile_id)
         return profile
 
     async def _key_state(self, tx: Transaction, profile_id: UUID, platform: Platform) -> KeyState:
-        key = await tx.key_state(profile_id, platform)
-        if key is None:
-            await self._profile(tx, profile_id)
+        profile, key = await tx.key_state(profile_id, platform)
+        if profile is None:
+            raise _no_profile(profile_id)
         if key is None or not key.rules:
             raise NoSchedule(
                 f"profile {profile_id} has no {platform.value} slots; set them with SetSchedule"
@@ -275,6 +275,10 @@ class AllocatorService:
         if row is None:
             raise ContentNotFound(f"no content {content_id}")
         return row["profile_id"], Platform(row["platform"])
+
+
+def _no_profile(profile_id: UUID) -> ProfileNotFound:
+    return ProfileNotFound(f"no profile {profile_id}; create it with UpsertProfile")
 
 
 def _check(state: ContentState, event: Event, content_id: UUID) -> None:

@@ -10,7 +10,7 @@ import hashlib
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, time
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -69,9 +69,8 @@ class Transaction:
 
     # Profiles and schedules
 
-    async def get_profile(self, profile_id: UUID, *, for_update: bool = False) -> Profile | None:
-        query = "get_profile_for_update" if for_update else "get_profile"
-        row = await self._row(query, profile_id=profile_id)
+    async def get_profile(self, profile_id: UUID) -> Profile | None:
+        row = await self._row("get_profile", profile_id=profile_id)
         return Profile.from_row(row) if row else None
 
     async def upsert_profile(self, profile: Profile, now: datetime) -> Profile:
@@ -103,16 +102,24 @@ class Transaction:
             SlotRule(r["local_time"], frozenset(r["weekdays"]), r["slot_id"]) for r in rows
         )
 
-    async def key_state(self, profile_id: UUID, platform: Platform) -> KeyState | None:
-        """The profile, slots and inventory mark of a (profile, platform); None if no schedule."""
-        profile = await self.get_profile(profile_id)
-        head = await self._row("get_schedule", profile_id=profile_id, platform=platform.value)
-        if profile is None or head is None:
-            return None
-        rules = await self._slot_rules(profile_id, platform)
-        return KeyState(
-            profile, platform, rules, head["materialized_until"], head["inventory_timezone"]
+    async def key_state(
+        self, profile_id: UUID, platform: Platform
+    ) -> tuple[Profile | None, KeyState | None]:
+        """The profile, and its slots and inventory mark on `platform` if it has a schedule."""
+        row = await self._row("key_state", profile_id=profile_id, platform=platform.value)
+        if row is None:
+            return None, None
+        profile = Profile.from_row(row)
+        if not row["has_schedule"]:
+            return profile, None
+        rules = tuple(
+            SlotRule(
+                time.fromisoformat(s["local_time"]), frozenset(s["weekdays"]), UUID(s["slot_id"])
+            )
+            for s in row["slots"]
         )
+        mark, timezone = row["materialized_until"], row["inventory_timezone"]
+        return profile, KeyState(profile, platform, rules, mark, timezone)
 
     async def replace_schedule(
         self, profile_id: UUID, platform: Platform, rules: Sequence[SlotRule], now: datetime
