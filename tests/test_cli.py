@@ -18,7 +18,7 @@ from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from queuelabs.dev import DEMO_PROFILE_ID
 from tests.support.calls import video
-from tests.support.processes import free_port
+from tests.support.processes import free_port, read_until, start_dev
 
 
 def queuelabs(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -84,20 +84,6 @@ def test_a_bad_database_url_stops_the_process_without_echoing_the_password(comma
     assert SECRET not in err
 
 
-def read_until(stream, marker: str, seconds: float) -> str:
-    """Reads lines from a child's stdout until one contains `marker`."""
-    seen = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        line = stream.readline()
-        if not line:
-            break
-        seen.append(line)
-        if marker in line:
-            return "".join(seen)
-    raise AssertionError(f"{marker!r} never printed; got:\n{''.join(seen)}")
-
-
 def postgres_serving(data_dir: Path) -> bool:
     return any(
         p.info["name"] == "postgres" and str(data_dir) in " ".join(p.info["cmdline"] or [])
@@ -108,25 +94,9 @@ def postgres_serving(data_dir: Path) -> bool:
 def test_dev_runs_on_an_embedded_database_keeps_its_data_and_stops_cleanly(tmp_path):
     data_dir = tmp_path / "pgdata"
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
 
     def start() -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "queuelabs",
-                "dev",
-                "--data-dir",
-                str(data_dir),
-                "--allocator-port",
-                str(port),
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
+        return start_dev(data_dir, port)
 
     def stop(dev: subprocess.Popen[str]) -> float:
         started = time.monotonic()
@@ -136,7 +106,7 @@ def test_dev_runs_on_an_embedded_database_keeps_its_data_and_stops_cleanly(tmp_p
 
     dev = start()
     try:
-        banner = read_until(dev.stdout, "Ctrl-C stops everything", 120)
+        banner = read_until(dev, "Ctrl-C stops everything", 120)
         assert f"127.0.0.1:{port}" in banner
         assert "grpcurl -plaintext" in banner
         assert postgres_serving(data_dir)
@@ -160,7 +130,7 @@ def test_dev_runs_on_an_embedded_database_keeps_its_data_and_stops_cleanly(tmp_p
 
     dev = start()  # the data is still there
     try:
-        read_until(dev.stdout, "Ctrl-C stops everything", 120)
+        read_until(dev, "Ctrl-C stops everything", 120)
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             listed = AllocatorStub(channel).ListAssignments(
                 pb.ListAssignmentsRequest(profile_id=str(DEMO_PROFILE_ID))

@@ -6,15 +6,13 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 
-from tests.support.processes import free_port
-from tests.test_cli import read_until
+from tests.support.processes import free_port, read_until, start_dev
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -37,25 +35,9 @@ def readme_examples() -> str:
 def dev_stack(tmp_path: Path) -> Iterator[tuple[int, str]]:
     """`queuelabs dev` on a fresh embedded database; yields its Allocator port and banner."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
-    dev = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "queuelabs",
-            "dev",
-            "--data-dir",
-            str(tmp_path / "pgdata"),
-            "--allocator-port",
-            str(port),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    dev = start_dev(tmp_path / "pgdata", port)
     try:
-        yield port, read_until(dev.stdout, "Ctrl-C stops everything", 120)
+        yield port, read_until(dev, "Ctrl-C stops everything", 120)
     finally:
         dev.send_signal(signal.SIGINT)
         try:

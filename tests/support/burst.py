@@ -92,15 +92,9 @@ def _run(
         raise
 
 
-def grpc_worker(
-    addresses: list[str],
-    connections: int,
-    profile_id: str,
-    not_before: datetime,
-    count: int,
-    barrier: Barrier,
-) -> list[Outcome]:
-    return asyncio.run(_grpc_burst(addresses, connections, profile_id, not_before, count, barrier))
+def grpc_worker(*args: Any) -> list[Outcome]:
+    """`_grpc_burst` in a process of its own (a process target cannot be a coroutine)."""
+    return asyncio.run(_grpc_burst(*args))
 
 
 async def _grpc_burst(

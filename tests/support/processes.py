@@ -81,3 +81,40 @@ def allocator_replicas(database_url: str, count: int, **extra_env: str) -> Itera
         yield [
             stack.enter_context(allocator_process(database_url, **extra_env)) for _ in range(count)
         ]
+
+
+def start_dev(data_dir: Path, port: int) -> subprocess.Popen[str]:
+    """`queuelabs dev` as a new user runs it: no DATABASE_URL, so on an embedded PostgreSQL."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "queuelabs",
+            "dev",
+            "--data-dir",
+            str(data_dir),
+            "--allocator-port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def read_until(process: subprocess.Popen[str], marker: str, seconds: float) -> str:
+    """Reads lines from a child's stdout until one contains `marker`; returns all read."""
+    stream = process.stdout
+    assert stream is not None, "start the process with stdout=PIPE"
+    seen = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        line = stream.readline()
+        if not line:
+            break
+        seen.append(line)
+        if marker in line:
+            return "".join(seen)
+    raise AssertionError(f"{marker!r} never printed; got:\n{''.join(seen)}")
