@@ -37,11 +37,11 @@ def test_migrate_started_four_times_at_once_applies_the_schema_once(empty_databa
         _, err = run.communicate(timeout=120)
         assert run.returncode == 0, err
     with psycopg.connect(empty_database_url) as conn:
-        assert conn.execute("select version_num from alembic_version").fetchall() == [("0001",)]
+        assert conn.execute("select version_num from alembic_version").fetchall() == [("0002",)]
     again = queuelabs("migrate", env={"DATABASE_URL": empty_database_url})
     _, err = again.communicate(timeout=120)
     assert again.returncode == 0, err
-    assert "schema is at revision 0001" in err
+    assert "schema is at revision 0002" in err
 
 
 @pytest.mark.parametrize(

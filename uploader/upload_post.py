@@ -1,0 +1,283 @@
+"""The Upload-Post HTTP API as the publisher needs it (see shared/upload-post-api.md).
+
+Each call's answer is sorted into one Outcome. The line that matters most: a 504, a read
+timeout or a connection dropped after the request went out is UNKNOWN (the post may exist),
+never "failed"; only a failure to connect at all is safe to retry on the spot.
+The API key travels in a header and appears in no message this module produces.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from queuelabs.platforms import MediaType, Platform
+
+_PATHS = {
+    MediaType.VIDEO: "/upload",
+    MediaType.PHOTO: "/upload_photos",
+    MediaType.TEXT: "/upload_text",
+}
+_PENDING = {"pending", "queued", "processing", "in_progress"}
+
+
+class Outcome(StrEnum):
+    PUBLISHED = "published"  # Upload-Post says the post is live
+    ACCEPTED = "accepted"  # async job started: poll its status
+    PENDING = "pending"  # (status) the job is still running
+    RETRYABLE = "retryable"  # nothing was published; trying again may work
+    FAILED = "failed"  # nothing was published; trying again will not help
+    UNKNOWN = "unknown"  # the call may have published: reconcile before any new try
+    NOT_FOUND = "not_found"  # (status) Upload-Post has no such request
+
+
+@dataclass(frozen=True)
+class CallResult:
+    outcome: Outcome
+    http_status: int = 0
+    error: str = ""
+    post_url: str = ""
+    platform_post_id: str = ""
+    retry_after: float | None = None  # seconds the server asked us to wait
+    job_ended: bool = False  # Upload-Post says the job under this key ended without publishing
+
+
+@dataclass(frozen=True)
+class PublishRequest:
+    user: str
+    platform: Platform
+    media_type: MediaType
+    request_id: str
+    idempotency_key: str
+    async_upload: bool
+    media_url: str = ""
+    title: str = ""
+    description: str = ""
+    options: dict[str, str] = field(default_factory=dict)
+
+    def form(self) -> list[tuple[str, str]]:
+        """The multipart fields, list fields repeated, booleans as the strings true/false."""
+        fields = [
+            ("user", self.user),
+            ("platform[]", self.platform.value),
+            ("request_id", self.request_id),
+            ("async_upload", "true" if self.async_upload else "false"),
+        ]
+        if self.title:
+            fields.append(("title", self.title))
+        if self.description:
+            fields.append(("description", self.description))
+        if self.media_type is MediaType.VIDEO:
+            fields.append(("video", self.media_url))
+        elif self.media_type is MediaType.PHOTO:
+            fields.append(("photos[]", self.media_url))
+        fields += sorted(self.options.items())
+        return fields
+
+
+class _NotSent(Exception):
+    """The connection could not be made: the request never left, so retrying is safe."""
+
+
+class UploadPostClient:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        connect_timeout: float = 5.0,
+        connect_tries: int = 3,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Apikey {api_key}"},
+            timeout=httpx.Timeout(30.0, connect=connect_timeout),
+            transport=transport,
+        )
+        self._connect_tries = connect_tries
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def publish(self, request: PublishRequest, read_timeout: float) -> CallResult:
+        """POSTs one upload; the request_id and Idempotency-Key are the caller's, stored first."""
+        try:
+            response = await self._send(
+                "POST",
+                _PATHS[request.media_type],
+                # Every field as a multipart part (filename None): the API reads form-data only.
+                files=[(name, (None, value)) for name, value in request.form()],
+                headers={"Idempotency-Key": request.idempotency_key},
+                read_timeout=read_timeout,
+            )
+        except _NotSent as cause:
+            return CallResult(Outcome.RETRYABLE, error=f"could not reach Upload-Post: {cause}")
+        except httpx.TimeoutException:
+            return CallResult(Outcome.UNKNOWN, error="no answer within the read timeout")
+        except httpx.TransportError as cause:
+            return CallResult(
+                Outcome.UNKNOWN, error=f"connection lost after sending: {type(cause).__name__}"
+            )
+        return _publish_result(response, request.platform)
+
+    async def status(self, request_id: str, platform: Platform) -> CallResult:
+        """What Upload-Post knows of one request, for one platform."""
+        try:
+            response = await self._send(
+                "GET", "/uploadposts/status", params={"request_id": request_id}, read_timeout=30
+            )
+        except (_NotSent, httpx.TransportError) as cause:
+            return CallResult(Outcome.UNKNOWN, error=f"status check failed: {type(cause).__name__}")
+        if response.status_code == 404:
+            return CallResult(Outcome.NOT_FOUND, 404)
+        if response.status_code != 200:
+            return CallResult(
+                Outcome.UNKNOWN, response.status_code, f"status check: {_message(response)}"
+            )
+        body = _json(response)
+        state = str(body.get("status", "")).lower()
+        for result in body.get("results") or []:
+            if str(result.get("platform", "")).lower() != platform.value:
+                continue
+            if result.get("success") is True:
+                return CallResult(
+                    Outcome.PUBLISHED,
+                    200,
+                    post_url=str(result.get("post_url") or ""),
+                    platform_post_id=str(result.get("platform_post_id") or ""),
+                )
+            if str(result.get("status", "")).lower() in _PENDING:
+                break
+            return CallResult(
+                Outcome.RETRYABLE, 200, str(result.get("error_message") or "failed"), job_ended=True
+            )
+        if state == "failed":
+            return CallResult(Outcome.RETRYABLE, 200, "the job failed", job_ended=True)
+        return CallResult(Outcome.PENDING, 200)
+
+    async def find_in_history(self, request_id: str, platform: Platform) -> CallResult:
+        """Looks a request up in the upload history (when the status endpoint has no record)."""
+        try:
+            response = await self._send(
+                "GET",
+                "/uploadposts/history",
+                params={"request_id": request_id, "platform": platform.value, "limit": 50},
+                read_timeout=30,
+            )
+        except (_NotSent, httpx.TransportError) as cause:
+            return CallResult(
+                Outcome.UNKNOWN, error=f"history check failed: {type(cause).__name__}"
+            )
+        if response.status_code != 200:
+            return CallResult(Outcome.UNKNOWN, response.status_code, _message(response))
+        for item in _json(response).get("history") or []:
+            if item.get("request_id") == request_id and item.get("platform") == platform.value:
+                if item.get("success"):
+                    return CallResult(
+                        Outcome.PUBLISHED, 200, post_url=str(item.get("post_url") or "")
+                    )
+                return CallResult(
+                    Outcome.RETRYABLE,
+                    200,
+                    str(item.get("error_message") or "failed"),
+                    job_ended=True,
+                )
+        return CallResult(Outcome.NOT_FOUND, 200)
+
+    async def _send(
+        self, method: str, path: str, *, read_timeout: float, **kwargs: Any
+    ) -> httpx.Response:
+        timeout = httpx.Timeout(read_timeout, connect=self._http.timeout.connect)
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(_NotSent),
+            stop=stop_after_attempt(self._connect_tries),
+            wait=wait_exponential(multiplier=0.2, max=2),
+            reraise=True,
+        ):
+            with attempt:
+                try:
+                    return await self._http.request(method, path, timeout=timeout, **kwargs)
+                except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as cause:
+                    raise _NotSent(type(cause).__name__) from None
+        raise AssertionError("unreachable")
+
+
+def _publish_result(response: httpx.Response, platform: Platform) -> CallResult:
+    status = response.status_code
+    if status == 200:
+        body = _json(response)
+        if not body:
+            return CallResult(Outcome.UNKNOWN, 200, "a 200 without a readable body")
+        result = (body.get("results") or {}).get(platform.value)
+        if result is None and body.get("request_id"):
+            return CallResult(Outcome.ACCEPTED, 200)  # handed to the background
+        if result is None:
+            return CallResult(Outcome.UNKNOWN, 200, f"no result for {platform.value} in the answer")
+        if result.get("success") is True:
+            return CallResult(
+                Outcome.PUBLISHED,
+                200,
+                post_url=str(result.get("url") or ""),
+                platform_post_id=str(result.get("post_id") or ""),
+            )
+        # A partial failure is still HTTP 200: this platform's own error says what went wrong.
+        return CallResult(
+            Outcome.RETRYABLE, 200, str(result.get("error") or "failed"), job_ended=True
+        )
+    if status == 504:
+        return CallResult(
+            Outcome.UNKNOWN, 504, "504 Gateway Time-out: the upload may have happened"
+        )
+    if status == 429:
+        return CallResult(Outcome.RETRYABLE, 429, _message(response), retry_after=_wait(response))
+    if status >= 500:
+        return CallResult(Outcome.RETRYABLE, status, _message(response))
+    return CallResult(Outcome.FAILED, status, _message(response))
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _message(response: httpx.Response) -> str:
+    body = _json(response)
+    text = body.get("message") or body.get("error") or response.reason_phrase or ""
+    violations = body.get("violations")
+    if violations:
+        text = f"{text} {violations}"
+    return f"HTTP {response.status_code}: {str(text)[:500]}"
+
+
+def _wait(response: httpx.Response) -> float | None:
+    """Seconds to wait from Retry-After (seconds or a date) or X-RateLimit-Reset (epoch)."""
+    retry_after = response.headers.get("Retry-After")
+    if retry_after:
+        if retry_after.strip().isdigit():
+            return float(retry_after)
+        try:
+            when = email.utils.parsedate_to_datetime(retry_after)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
+    reset = response.headers.get("X-RateLimit-Reset")
+    if reset and reset.strip().replace(".", "", 1).isdigit():
+        value = float(reset)
+        # An epoch timestamp, or (as some APIs send) seconds from now.
+        return max(0.0, value - time.time()) if value > 1e9 else value
+    return None
