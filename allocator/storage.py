@@ -28,9 +28,9 @@ from allocator.domain import (
     Profile,
     Schedule,
 )
-from allocator.errors import DatabaseUnavailable
+from allocator.errors import DatabaseUnavailable, WrongState
 from allocator.slots import SlotRule
-from queuelabs.lifecycle import SLOT_HOLDING, ContentState
+from queuelabs.lifecycle import SLOT_HOLDING, TRANSITIONS, ContentState, Event
 from queuelabs.platforms import Platform
 
 
@@ -40,7 +40,16 @@ def _load_queries(path: Path) -> dict[str, str]:
 
 
 QUERIES = _load_queries(Path(__file__).with_name("queries.sql"))
-_HOLDING = sorted(s.value for s in SLOT_HOLDING)
+_HOLDING = [s.value for s in sorted(SLOT_HOLDING)]
+
+
+def _values(states: Iterable[ContentState]) -> list[str]:
+    return sorted(s.value for s in states)
+
+
+def _changed_meanwhile(content_id: UUID) -> WrongState:
+    # The row moved on (an uploader claimed it) between our read and our write.
+    return WrongState(f"content {content_id} changed state meanwhile (an upload started); retry")
 
 
 def advisory_key(profile_id: UUID, platform: Platform) -> int:
@@ -235,12 +244,14 @@ class Transaction:
         self, content_id: UUID, scheduled_at: datetime, slot_id: UUID, reason: str, now: datetime
     ) -> Assignment | None:
         """Moves a content to another slot; None when a content already holds that slot."""
+        sources, target = TRANSITIONS[Event.RESCHEDULE]
         try:
             async with self._conn.transaction():  # a savepoint: a clash undoes only this
                 row = await self._row(
                     "move_content",
                     content_id=content_id,
-                    status=ContentState.SCHEDULED.value,
+                    status=target.value,
+                    allowed=_values(sources),
                     slot_id=slot_id,
                     scheduled_at=scheduled_at,
                     reason=reason,
@@ -250,20 +261,24 @@ class Transaction:
             if clash.diag.constraint_name == "contents_one_active_per_slot":
                 return None
             raise
-        assert row is not None
+        if row is None:
+            raise _changed_meanwhile(content_id)
         return Assignment.from_row(row)
 
     async def remove_content(
         self, content_id: UUID, reason: str, now: datetime
     ) -> tuple[Assignment, datetime]:
+        sources, target = TRANSITIONS[Event.RELEASE]
         row = await self._row(
             "remove_content",
             content_id=content_id,
-            status=ContentState.REMOVED.value,
+            status=target.value,
+            allowed=_values(sources),
             reason=reason,
             now=now,
         )
-        assert row is not None
+        if row is None:
+            raise _changed_meanwhile(content_id)
         return Assignment.from_row(row), row["removed_at"]
 
     async def list_assignments(self, query: AssignmentQuery) -> list[Assignment]:
