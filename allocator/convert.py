@@ -6,17 +6,10 @@ exactly what to fix; nothing reaches the service unchecked.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime, time
-from uuid import UUID
+from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
-
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from allocator.domain import (
     Assignment,
@@ -29,7 +22,21 @@ from allocator.domain import (
 )
 from allocator.errors import InvalidArgument
 from queuelabs.allocator.v1 import allocator_pb2 as pb
-from queuelabs.platforms import MediaType, Platform
+from queuelabs.fields import (
+    PLATFORM_TO_PB,
+    optional_platform_field,
+    page_size_field,
+    page_token_in,
+    page_token_out,
+    platform_field,
+    text_field,
+    timestamp_in,
+    timestamp_out,
+    uuid_field,
+)
+from queuelabs.platforms import MediaType
+
+__all__ = ["platform_field", "uuid_field"]  # the servicer reaches them through this module
 
 MAX_SLOTS = 1440  # one per minute of the day
 MAX_NAME = 200
@@ -40,20 +47,7 @@ MAX_REASON = 1000
 MAX_OPTIONS = 50
 MAX_OPTION_KEY = 64
 MAX_OPTION_VALUE = 2000
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
 
-PLATFORM_TO_PB = {
-    Platform.TIKTOK: pb.PLATFORM_TIKTOK,
-    Platform.INSTAGRAM: pb.PLATFORM_INSTAGRAM,
-    Platform.YOUTUBE: pb.PLATFORM_YOUTUBE,
-    Platform.FACEBOOK: pb.PLATFORM_FACEBOOK,
-    Platform.LINKEDIN: pb.PLATFORM_LINKEDIN,
-    Platform.X: pb.PLATFORM_X,
-    Platform.THREADS: pb.PLATFORM_THREADS,
-    Platform.PINTEREST: pb.PLATFORM_PINTEREST,
-}
-PLATFORM_FROM_PB: dict[int, Platform] = {v: k for k, v in PLATFORM_TO_PB.items()}
 MEDIA_FROM_PB: dict[int, MediaType] = {
     pb.MEDIA_TYPE_VIDEO: MediaType.VIDEO,
     pb.MEDIA_TYPE_PHOTO: MediaType.PHOTO,
@@ -62,35 +56,6 @@ MEDIA_FROM_PB: dict[int, MediaType] = {
 
 
 # Fields in
-
-
-def uuid_field(value: str, field: str) -> UUID:
-    if not value:
-        raise InvalidArgument(field, "is required (a UUID)")
-    try:
-        return UUID(value)
-    except ValueError:
-        raise InvalidArgument(field, f"{value[:64]!r} is not a UUID") from None
-
-
-def platform_field(value: int, field: str = "platform") -> Platform:
-    if value == pb.PLATFORM_UNSPECIFIED:
-        raise InvalidArgument(field, "is required (e.g. PLATFORM_TIKTOK)")
-    if value not in PLATFORM_FROM_PB:
-        raise InvalidArgument(field, f"{value} is not a known platform")
-    return PLATFORM_FROM_PB[value]
-
-
-def optional_platform_field(value: int, field: str = "platform") -> Platform | None:
-    return None if value == pb.PLATFORM_UNSPECIFIED else platform_field(value, field)
-
-
-def text_field(value: str, field: str, limit: int, *, required: bool = False) -> str:
-    if required and not value.strip():
-        raise InvalidArgument(field, "is required")
-    if len(value) > limit:
-        raise InvalidArgument(field, f"is {len(value)} characters long; at most {limit}")
-    return value
 
 
 def timezone_field(value: str, field: str = "timezone") -> str:
@@ -142,13 +107,7 @@ def weekdays_field(values: list[int], field: str) -> frozenset[int]:
 def timestamp_field(message: object, name: str, field: str) -> datetime | None:
     if not message.HasField(name):  # type: ignore[attr-defined]
         return None
-    stamp: Timestamp = getattr(message, name)
-    if not 0 <= stamp.nanos < 1_000_000_000:
-        raise InvalidArgument(field, "has nanos out of range")
-    try:
-        return stamp.ToDatetime(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        raise InvalidArgument(field, "is out of range") from None
+    return timestamp_in(getattr(message, name), field)
 
 
 def profile_in(request: pb.UpsertProfileRequest) -> Profile:
@@ -225,14 +184,6 @@ def reason_field(value: str) -> str:
     return text_field(value, "reason", MAX_REASON)
 
 
-def page_size_field(value: int) -> int:
-    if value < 0:
-        raise InvalidArgument("page_size", f"{value} is negative")
-    if value > MAX_PAGE_SIZE:
-        raise InvalidArgument("page_size", f"{value} is more than {MAX_PAGE_SIZE}")
-    return value or DEFAULT_PAGE_SIZE
-
-
 def assignment_query_in(request: pb.ListAssignmentsRequest) -> AssignmentQuery:
     start = timestamp_field(request, "start_time", "start_time")
     end = timestamp_field(request, "end_time", "end_time")
@@ -246,48 +197,14 @@ def assignment_query_in(request: pb.ListAssignmentsRequest) -> AssignmentQuery:
         page_size=page_size_field(request.page_size),
         after=None,
     )
-    if request.page_token:
-        return replace(query, after=_read_token(request.page_token, query))
-    return query
+    return replace(query, after=page_token_in(request.page_token, _filters(query)))
 
 
-# Page tokens: opaque to callers; they carry the keyset position and a fingerprint of the
-# filters, so a token cannot be replayed against another query (AIP-158).
-
-
-def _fingerprint(query: AssignmentQuery) -> str:
-    filters = [query.profile_id, query.platform, query.start_time, query.end_time]
-    return hashlib.sha256("|".join(map(str, filters)).encode()).hexdigest()[:16]
-
-
-def page_token_out(query: AssignmentQuery, after: tuple[datetime, UUID] | None) -> str:
-    if after is None:
-        return ""
-    body = {"at": after[0].isoformat(), "id": str(after[1]), "q": _fingerprint(query)}
-    return base64.urlsafe_b64encode(json.dumps(body).encode()).decode()
-
-
-def _read_token(token: str, query: AssignmentQuery) -> tuple[datetime, UUID]:
-    try:
-        body = json.loads(base64.urlsafe_b64decode(token.encode()))
-        after = (datetime.fromisoformat(body["at"]), UUID(body["id"]))
-        fingerprint = body["q"]
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise InvalidArgument("page_token", "is not a token this service issued") from None
-    if fingerprint != _fingerprint(query):
-        raise InvalidArgument("page_token", "was issued for a different query")
-    return after
+def _filters(query: AssignmentQuery) -> list[object]:
+    return [query.profile_id, query.platform, query.start_time, query.end_time]
 
 
 # Messages out
-
-
-def timestamp_out(instant: datetime | None) -> Timestamp | None:
-    if instant is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(instant)
-    return stamp
 
 
 def profile_out(profile: Profile) -> pb.Profile:
@@ -331,5 +248,5 @@ def assignment_out(assignment: Assignment) -> pb.Assignment:
 def page_out(query: AssignmentQuery, page: AssignmentPage) -> pb.ListAssignmentsResponse:
     return pb.ListAssignmentsResponse(
         assignments=[assignment_out(a) for a in page.assignments],
-        next_page_token=page_token_out(query, page.next_after),
+        next_page_token=page_token_out(_filters(query), page.next_after),
     )

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import grpc
 
+from queuelabs.errors import InvalidArgument, Refusal
 
-class AllocatorError(Exception):
-    """A refusal a caller can act on; its message goes back to the caller as is."""
-
-    status: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION
+__all__ = ["InvalidArgument"]  # shared by both services; re-exported for this one's callers
 
 
-class InvalidArgument(AllocatorError):
-    status = grpc.StatusCode.INVALID_ARGUMENT
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
+class AllocatorError(Refusal):
+    """A refusal by the Allocator."""
 
 
 class ProfileNotFound(AllocatorError):

@@ -1,46 +1,19 @@
 """The gRPC face of the Allocator: validate, translate, call the service, translate back.
 
 No business rule lives here. Every refusal becomes the status its exception names
-(allocator/errors.py); nothing a caller sends can produce UNKNOWN.
+(allocator/errors.py, through queuelabs.errors.refusals_as_status); nothing a caller sends can
+produce UNKNOWN.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
-
 import grpc
 
 from allocator import convert
-from allocator.errors import AllocatorError
 from allocator.service import AllocatorService
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1 import allocator_pb2_grpc as pb_grpc
-
-log = logging.getLogger(__name__)
-
-Request = TypeVar("Request")
-Response = TypeVar("Response")
-Handler = Callable[[Any, Request, grpc.aio.ServicerContext], Awaitable[Response]]
-
-
-def refusals_as_status(handler: Handler[Request, Response]) -> Handler[Request, Response]:
-    """Ends the call with the status of an AllocatorError; logs anything unexpected."""
-
-    @functools.wraps(handler)
-    async def wrapper(self: Any, request: Request, context: grpc.aio.ServicerContext) -> Response:
-        try:
-            return await handler(self, request, context)
-        except AllocatorError as refusal:
-            await context.abort(refusal.status, str(refusal))
-        except Exception:
-            log.exception("%s failed", handler.__name__)
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the Allocator's log")
-        raise AssertionError("unreachable: context.abort raises")
-
-    return wrapper
+from queuelabs.errors import refusals_as_status
 
 
 class AllocatorServicer(pb_grpc.AllocatorServicer):

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, time
@@ -16,7 +15,6 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -32,14 +30,9 @@ from allocator.errors import DatabaseUnavailable, WrongState
 from allocator.slots import SlotRule
 from queuelabs.lifecycle import SLOT_HOLDING, TRANSITIONS, ContentState, Event
 from queuelabs.platforms import Platform
+from queuelabs.sql import QueryRunner, load_queries
 
-
-def _load_queries(path: Path) -> dict[str, str]:
-    parts = re.split(r"^-- (\w+) --$", path.read_text(), flags=re.MULTILINE)
-    return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
-
-
-QUERIES = _load_queries(Path(__file__).with_name("queries.sql"))
+QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 _HOLDING = [s.value for s in sorted(SLOT_HOLDING)]
 
 
@@ -58,20 +51,11 @@ def advisory_key(profile_id: UUID, platform: Platform) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-class Transaction:
+class Transaction(QueryRunner):
     """One open transaction; each method is one named statement."""
 
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        self._conn = conn
-
-    async def _rows(self, query: str, /, **params: Any) -> list[dict[str, Any]]:
-        async with self._conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(QUERIES[query], params)
-            return await cur.fetchall() if cur.description else []
-
-    async def _row(self, query: str, /, **params: Any) -> dict[str, Any] | None:
-        rows = await self._rows(query, **params)
-        return rows[0] if rows else None
+        super().__init__(conn, QUERIES)
 
     async def lock_key(self, profile_id: UUID, platform: Platform) -> None:
         await self._rows("lock_key", key=advisory_key(profile_id, platform))

@@ -31,7 +31,9 @@ class Event(StrEnum):
     HAND_BACK = "hand back"  # an uploader shutting down returns it untouched
     SUCCEED = "succeed"  # Upload-Post says it is published
     RETRY_LATER = "retry later"  # a retryable failure, or reconciliation found nothing
+    AWAIT = "await result"  # Upload-Post took the job in async mode: poll its status
     LOSE_TRACK = "lose track"  # 504, read timeout, dropped connection, expired lease
+    CHECK_LATER = "check later"  # reconciliation learned nothing final yet
     FAIL = "fail"  # a permanent failure, or retries ran out
     CANCEL = "cancel"  # an operator says never publish
 
@@ -45,8 +47,10 @@ TRANSITIONS: dict[Event, tuple[frozenset[ContentState], ContentState]] = {
     Event.HAND_BACK: (frozenset({_S.UPLOADING}), _S.SCHEDULED),
     Event.SUCCEED: (frozenset({_S.UPLOADING, _S.UNKNOWN_OUTCOME}), _S.UPLOADED),
     Event.RETRY_LATER: (frozenset({_S.UPLOADING, _S.UNKNOWN_OUTCOME}), _S.RETRY_PENDING),
+    Event.AWAIT: (frozenset({_S.UPLOADING}), _S.UNKNOWN_OUTCOME),
     # Never straight back to scheduled: the call may have gone through (invariant 4).
     Event.LOSE_TRACK: (frozenset({_S.UPLOADING}), _S.UNKNOWN_OUTCOME),
+    Event.CHECK_LATER: (frozenset({_S.UNKNOWN_OUTCOME}), _S.UNKNOWN_OUTCOME),
     Event.FAIL: (frozenset({_S.UPLOADING, _S.UNKNOWN_OUTCOME, _S.RETRY_PENDING}), _S.FAILED),
     Event.CANCEL: (frozenset({_S.SCHEDULED, _S.RETRY_PENDING, _S.FAILED}), _S.CANCELLED),
 }

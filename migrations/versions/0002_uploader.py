@@ -18,19 +18,17 @@ def upgrade() -> None:
         alter table contents
             add column lease_owner            text,
             add column lease_expires_at       timestamptz,
-            add column upload_now             boolean not null default false,
+            add column upload_now             boolean not null default false, -- even if late
             -- Part of the Idempotency-Key; moves on only once Upload-Post has said the job
             -- under the current key ended without publishing.
             add column idempotency_generation integer not null default 1,
             add column post_url               text not null default '',
             add column uploaded_at            timestamptz;
 
-        -- What the scheduling loop looks for: due slots, due retries, due reconciliations,
-        -- and expired leases.
-        create index contents_due_scheduled on contents (scheduled_at)
-            where status = 'scheduled';
-        create index contents_due_retry on contents (next_retry_at)
-            where status in ('retry_pending', 'unknown_outcome');
+        -- What the scheduling loop looks for. A content is due for the uploader at
+        -- next_retry_at when set (a retry, a reconciliation, UploadNow), else at its slot.
+        create index contents_due on contents ((coalesce(next_retry_at, scheduled_at)))
+            where status in ('scheduled', 'retry_pending', 'unknown_outcome');
         create index contents_leases on contents (lease_expires_at)
             where status = 'uploading';
 
@@ -77,8 +75,7 @@ def downgrade() -> None:
         drop table upload_successes;
         drop table upload_attempts;
         drop index contents_leases;
-        drop index contents_due_retry;
-        drop index contents_due_scheduled;
+        drop index contents_due;
         alter table contents
             drop column uploaded_at, drop column post_url, drop column idempotency_generation,
             drop column upload_now, drop column lease_expires_at, drop column lease_owner;

@@ -1,0 +1,32 @@
+"""Named SQL: statements live in .sql files under `-- name --` headers and are run by name."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+
+def load_queries(path: Path) -> dict[str, str]:
+    parts = re.split(r"^-- (\w+) --$", path.read_text(), flags=re.MULTILINE)
+    return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+class QueryRunner:
+    """Runs named statements on one connection, rows as dicts."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any], queries: dict[str, str]) -> None:
+        self._conn = conn
+        self._queries = queries
+
+    async def _rows(self, query: str, /, **params: Any) -> list[dict[str, Any]]:
+        async with self._conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(self._queries[query], params)
+            return await cur.fetchall() if cur.description else []
+
+    async def _row(self, query: str, /, **params: Any) -> dict[str, Any] | None:
+        rows = await self._rows(query, **params)
+        return rows[0] if rows else None

@@ -1,0 +1,129 @@
+"""The Uploader's domain objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from queuelabs.lifecycle import ContentState
+from queuelabs.platforms import MediaType, Platform
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A content this worker holds, as it stood when claimed."""
+
+    content_id: UUID
+    profile_id: UUID
+    platform: Platform
+    upload_post_user: str
+    media_type: MediaType
+    media_url: str
+    title: str
+    description: str
+    platform_options: dict[str, str]
+    scheduled_at: datetime
+    previous_state: ContentState  # what it was before the claim
+    retry_count: int
+    generation: int
+    upload_now: bool
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable per (content, platform); the generation moves on only after Upload-Post said
+        the job under the current key ended without publishing."""
+        return f"queuelabs:{self.content_id}:{self.platform.value}:{self.generation}"
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Claimed:
+        return cls(
+            content_id=row["content_id"],
+            profile_id=row["profile_id"],
+            platform=Platform(row["platform"]),
+            upload_post_user=row["upload_post_user"],
+            media_type=MediaType(row["media_type"]),
+            media_url=row["media_url"],
+            title=row["title"],
+            description=row["description"],
+            platform_options=dict(row["platform_options"]),
+            scheduled_at=row["scheduled_at"],
+            previous_state=ContentState(row["previous_status"]),
+            retry_count=row["retry_count"],
+            generation=row["idempotency_generation"],
+            upload_now=row["upload_now"],
+        )
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    number: int
+    kind: str  # publish or reconcile
+    request_id: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str | None
+    http_status: int | None
+    error: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> AttemptRecord:
+        return cls(
+            number=row["number"],
+            kind=row["kind"],
+            request_id=row["request_id"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            outcome=row["outcome"],
+            http_status=row["http_status"],
+            error=row["error"],
+        )
+
+
+@dataclass(frozen=True)
+class UploadView:
+    """A content as an operator sees it: its state and every attempt."""
+
+    content_id: UUID
+    profile_id: UUID
+    platform: Platform
+    state: ContentState
+    scheduled_at: datetime
+    attempts: tuple[AttemptRecord, ...]
+    failure_reason: str
+    post_url: str
+    retry_count: int
+    next_retry_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any], attempts: tuple[AttemptRecord, ...]) -> UploadView:
+        state = ContentState(row["status"])
+        return cls(
+            content_id=row["content_id"],
+            profile_id=row["profile_id"],
+            platform=Platform(row["platform"]),
+            state=state,
+            scheduled_at=row["scheduled_at"],
+            attempts=attempts,
+            failure_reason=row["status_reason"] if state is ContentState.FAILED else "",
+            post_url=row["post_url"],
+            retry_count=row["retry_count"],
+            next_retry_at=row["next_retry_at"],
+        )
+
+
+@dataclass(frozen=True)
+class UploadQuery:
+    profile_id: UUID
+    platform: Platform | None
+    states: frozenset[ContentState]
+    page_size: int
+    after: tuple[datetime, UUID] | None
+
+
+@dataclass(frozen=True)
+class PauseState:
+    profile_id: UUID
+    platform: Platform
+    paused_at: datetime | None

@@ -1,0 +1,33 @@
+"""Every way an Uploader call can be refused, and the one gRPC status each maps to."""
+
+from __future__ import annotations
+
+import grpc
+
+from queuelabs.errors import Refusal
+
+
+class UploaderError(Refusal):
+    """A refusal by the Uploader."""
+
+
+class ContentNotFound(UploaderError):
+    status = grpc.StatusCode.NOT_FOUND
+
+
+class ProfileNotFound(UploaderError):
+    status = grpc.StatusCode.NOT_FOUND
+
+
+class WrongState(UploaderError):
+    status = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class AllocatorUnavailable(UploaderError):
+    """The Allocator could not be reached; safe to retry."""
+
+    status = grpc.StatusCode.UNAVAILABLE
+
+
+class DatabaseUnavailable(UploaderError):
+    status = grpc.StatusCode.UNAVAILABLE

@@ -1,0 +1,126 @@
+"""The scheduling loop: claims due content (FOR UPDATE SKIP LOCKED, with a lease) and hands each
+to the Publisher, at most `per_platform` at a time per platform; rescues expired leases; sleeps
+until the next content falls due, or until woken (UploadNow), never longer than `idle`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from queuelabs.clock import Clock
+from queuelabs.platforms import Platform
+from uploader.domain import Claimed
+from uploader.errors import UploaderError
+from uploader.publisher import Publisher
+from uploader.storage import UploaderStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    per_platform: int = 4  # publishes in flight per platform, per process
+    lease: timedelta = timedelta(seconds=300)
+    idle: timedelta = timedelta(seconds=1)  # the longest sleep between looks at the queue
+    rescue_every: timedelta = timedelta(seconds=5)
+
+
+class SchedulingLoop:
+    def __init__(
+        self,
+        store: UploaderStore,
+        publisher: Publisher,
+        clock: Clock,
+        worker: str,
+        settings: LoopSettings,
+    ) -> None:
+        self._store = store
+        self._publisher = publisher
+        self._clock = clock
+        self._worker = worker
+        self._settings = settings
+        self._wake = asyncio.Event()
+        self._in_flight: Counter[Platform] = Counter()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._last_rescue: datetime | None = None
+
+    def wake(self) -> None:
+        """Looks at the queue now instead of at the next planned moment."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        log.info("scheduling loop %s started", self._worker)
+        while not stop.is_set():
+            try:
+                await self.tick()
+                pause = await self._time_to_next_due()
+            except UploaderError as trouble:  # the database is away: keep trying, calmly
+                log.warning("scheduling loop: %s", trouble)
+                pause = self._settings.idle.total_seconds()
+            self._wake.clear()
+            waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+            await asyncio.wait(waits, timeout=pause, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waits:
+                waiter.cancel()
+
+    async def tick(self) -> None:
+        """One look at the queue: rescue what is stuck, claim what is due, start it."""
+        now = self._clock.now()
+        if self._last_rescue is None or now - self._last_rescue >= self._settings.rescue_every:
+            await self.rescue(now)
+        lease_until = now + self._settings.lease
+        for platform in Platform:
+            room = self._settings.per_platform - self._in_flight[platform]
+            if room <= 0:
+                continue
+            async with self._store.transaction() as tx:
+                claimed = await tx.claim_due(platform, room, self._worker, now, lease_until)
+            for content in claimed:
+                self._start(content)
+
+    async def rescue(self, now: datetime) -> None:
+        async with self._store.transaction() as tx:
+            rescued = await tx.rescue_expired(now)
+        for content_id, holder in rescued:
+            log.warning(
+                "lease of %s (held by %s) expired: outcome unknown, reconciling", content_id, holder
+            )
+        self._last_rescue = now
+
+    async def drain(self, grace: float) -> None:
+        """Waits up to `grace` seconds for publishes in flight; the rest are cancelled, and
+        their leases expire into unknown outcomes, reconciled by whoever runs next."""
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def _start(self, content: Claimed) -> None:
+        self._in_flight[content.platform] += 1
+        task = asyncio.create_task(self._handle(content))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, content: Claimed) -> None:
+        try:
+            await self._publisher.handle(content)
+        except Exception:
+            # The lease runs out and the rescuer makes it an unknown outcome: nothing is lost.
+            log.exception("publishing %s failed unexpectedly", content.content_id)
+        finally:
+            self._in_flight[content.platform] -= 1
+            self.wake()  # room for the next one
+
+    async def _time_to_next_due(self) -> float:
+        async with self._store.transaction() as tx:
+            due = await tx.next_due()
+        idle = self._settings.idle.total_seconds()
+        if due is None:
+            return idle
+        # A floor, so content that is due but has no room yet does not spin the loop.
+        return min(idle, max(0.05, (due - self._clock.now()).total_seconds()))

@@ -1,0 +1,243 @@
+"""Publishing one claimed content, as atomic phases (brandur's "recovery points"): commit the
+intent (request id, idempotency key), call Upload-Post, commit the outcome. A crash between any
+two phases leaves a state the loop knows how to finish: an open attempt under an expired lease
+becomes an unknown outcome, which is reconciled before anything is sent again.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from queuelabs.clock import Clock
+from queuelabs.lifecycle import ContentState, Event
+from queuelabs.platforms import Platform
+from uploader.allocator_client import AllocatorGateway
+from uploader.decisions import ALLOCATOR_BACKOFF, Decision, decide, exhausted
+from uploader.domain import Claimed
+from uploader.errors import UploaderError
+from uploader.policies import RetryPolicy
+from uploader.storage import UploaderStore
+from uploader.upload_post import CallResult, Outcome, PublishRequest, UploadPostClient
+
+log = logging.getLogger(__name__)
+
+
+class Publisher:
+    def __init__(
+        self,
+        store: UploaderStore,
+        client: UploadPostClient,
+        allocator: AllocatorGateway,
+        policies: Mapping[Platform, RetryPolicy],
+        clock: Clock,
+        worker: str,
+        max_lateness: timedelta,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._allocator = allocator
+        self._policies = policies
+        self._clock = clock
+        self._worker = worker
+        self._max_lateness = max_lateness
+
+    async def handle(self, claimed: Claimed) -> None:
+        """Does what a claimed content is due for: reconcile, move, or publish."""
+        policy = self._policies[claimed.platform]
+        now = self._clock.now()
+        if claimed.previous_state is ContentState.UNKNOWN_OUTCOME:
+            await self.reconcile(claimed, policy)
+        elif claimed.previous_state is ContentState.RETRY_PENDING and exhausted(
+            policy, claimed.retry_count
+        ):
+            # Retries ran out earlier and the Allocator could not be reached then: ask again.
+            await self._give_back(claimed, Event.RETRY_LATER, "retries exhausted")
+        elif (
+            claimed.previous_state is ContentState.SCHEDULED
+            and not claimed.upload_now
+            and now - claimed.scheduled_at > self._max_lateness
+        ):
+            late = now - claimed.scheduled_at
+            await self._give_back(claimed, Event.HAND_BACK, f"missed its slot by {late}")
+        else:
+            await self.publish(claimed, policy)
+
+    async def publish(self, claimed: Claimed, policy: RetryPolicy) -> None:
+        async with self._store.transaction() as tx:
+            done = await tx.success_of(claimed.content_id)
+            if done is None:
+                request_id = str(uuid.uuid4())
+                started = self._clock.now()
+                number = await tx.start_attempt(
+                    claimed.content_id,
+                    "publish",
+                    request_id,
+                    claimed.idempotency_key,
+                    self._worker,
+                    started,
+                )
+        if done is not None:  # published before (a lost answer, found since): never again
+            await self._settle(
+                claimed,
+                Decision(Event.SUCCEED, claimed.retry_count, None, claimed.generation),
+                done["post_url"],
+            )
+            return
+        log.info(
+            "publishing %s to %s (request %s)",
+            claimed.content_id,
+            claimed.platform.value,
+            request_id,
+        )
+        result = await self._client.publish(
+            PublishRequest(
+                user=claimed.upload_post_user,
+                platform=claimed.platform,
+                media_type=claimed.media_type,
+                request_id=request_id,
+                idempotency_key=claimed.idempotency_key,
+                async_upload=policy.async_upload,
+                media_url=claimed.media_url,
+                title=claimed.title,
+                description=claimed.description,
+                options=claimed.platform_options,
+            ),
+            read_timeout=policy.read_timeout,
+        )
+        await self._conclude(claimed, policy, number, request_id, result, started, False)
+
+    async def reconcile(self, claimed: Claimed, policy: RetryPolicy) -> None:
+        """Finds out what became of the last call before anything is sent again."""
+        async with self._store.transaction() as tx:
+            done = await tx.success_of(claimed.content_id)
+            last = await tx.last_publish_attempt(claimed.content_id)
+            if done is None and last is not None:
+                number = await tx.start_attempt(
+                    claimed.content_id,
+                    "reconcile",
+                    last.request_id,
+                    claimed.idempotency_key,
+                    self._worker,
+                    self._clock.now(),
+                )
+        if done is not None:
+            decision = Decision(Event.SUCCEED, claimed.retry_count, None, claimed.generation)
+            await self._settle(claimed, decision, done["post_url"])
+            return
+        if last is None:  # claimed, then lost before any call was recorded: nothing was sent
+            result = CallResult(Outcome.NOT_FOUND, error="no call was made")
+            decision = decide(
+                result,
+                claimed,
+                policy,
+                self._clock.now(),
+                reconciling=True,
+                call_started=self._clock.now(),
+            )
+            await self._settle(claimed, decision)
+            return
+        result = await self._client.status(last.request_id, claimed.platform)
+        if result.outcome is Outcome.NOT_FOUND:
+            result = await self._client.find_in_history(last.request_id, claimed.platform)
+        await self._conclude(
+            claimed, policy, number, last.request_id, result, last.started_at, True
+        )
+
+    async def _conclude(
+        self,
+        claimed: Claimed,
+        policy: RetryPolicy,
+        number: int,
+        request_id: str,
+        result: CallResult,
+        call_started: datetime,
+        reconciling: bool,
+    ) -> None:
+        now = self._clock.now()
+        decision = decide(
+            result, claimed, policy, now, reconciling=reconciling, call_started=call_started
+        )
+        async with self._store.transaction() as tx:
+            await tx.finish_attempt(
+                claimed.content_id,
+                number,
+                result.outcome.value,
+                result.http_status,
+                result.error,
+                now,
+            )
+            if result.outcome is Outcome.PUBLISHED:
+                await tx.record_success(
+                    claimed.content_id,
+                    claimed.platform,
+                    request_id,
+                    result.post_url,
+                    result.platform_post_id,
+                    now,
+                )
+            moved = await tx.settle(
+                claimed.content_id,
+                decision.event,
+                worker=self._worker,
+                now=now,
+                retry_count=decision.retry_count,
+                next_retry_at=decision.next_retry_at,
+                generation=decision.generation,
+                reason=decision.reason,
+                post_url=result.post_url or None,
+            )
+        log.info(
+            "%s on %s: %s -> %s %s",
+            claimed.content_id,
+            claimed.platform.value,
+            result.outcome.value,
+            decision.event.value,
+            decision.reason,
+        )
+        if moved and decision.reschedule:
+            await self._reschedule(claimed, decision.reason)
+        elif not moved:
+            log.warning(
+                "%s: lease lost before the outcome was settled; the rescuer has it",
+                claimed.content_id,
+            )
+
+    async def _settle(self, claimed: Claimed, decision: Decision, post_url: str = "") -> None:
+        async with self._store.transaction() as tx:
+            await tx.settle(
+                claimed.content_id,
+                decision.event,
+                worker=self._worker,
+                now=self._clock.now(),
+                retry_count=decision.retry_count,
+                next_retry_at=decision.next_retry_at,
+                generation=decision.generation,
+                reason=decision.reason,
+                post_url=post_url or None,
+            )
+
+    async def _give_back(self, claimed: Claimed, event: Event, reason: str) -> None:
+        """Releases the claim (to retry_pending or scheduled) and asks for a new slot."""
+        backoff = Decision(
+            event,
+            claimed.retry_count,
+            self._clock.now() + ALLOCATOR_BACKOFF,
+            claimed.generation,
+            reason,
+        )
+        await self._settle(claimed, backoff)
+        await self._reschedule(claimed, reason)
+
+    async def _reschedule(self, claimed: Claimed, reason: str) -> None:
+        try:
+            await self._allocator.reschedule(claimed.content_id, reason)
+            log.info("%s rescheduled through the Allocator: %s", claimed.content_id, reason)
+        except UploaderError as refused:
+            # Lose nothing: the content waits (retry_pending or scheduled) and is asked about
+            # again after ALLOCATOR_BACKOFF.
+            log.warning(
+                "%s: could not reschedule now (%s); trying again later", claimed.content_id, refused
+            )

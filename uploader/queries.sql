@@ -1,0 +1,139 @@
+-- Every statement the Uploader runs, by name. uploader/storage.py is the only code that runs them.
+
+-- claim_due --
+-- Takes up to `limit` due contents of one platform for this worker, skipping rows another
+-- worker holds. Publishing claims become `uploading` with a lease; a reconciliation claim keeps
+-- `unknown_outcome` and pushes next_retry_at to the lease's end, so no one else takes it first.
+-- The status list is the partial index's predicate, written out so the planner can use it.
+with due as (
+    select c.content_id, c.status as previous_status
+      from contents c
+     where c.status in ('scheduled', 'retry_pending', 'unknown_outcome')
+       and coalesce(c.next_retry_at, c.scheduled_at) <= %(now)s
+       and c.platform = %(platform)s
+       and not exists (select 1 from paused_keys p
+                        where p.profile_id = c.profile_id and p.platform = c.platform)
+     order by coalesce(c.next_retry_at, c.scheduled_at)
+     limit %(limit)s
+       for update of c skip locked)
+update contents c
+   set status = case when due.previous_status = %(unknown)s then c.status else %(uploading)s end,
+       next_retry_at = case when due.previous_status = %(unknown)s then %(lease_until)s
+                            else c.next_retry_at end,
+       lease_owner = %(worker)s,
+       lease_expires_at = %(lease_until)s,
+       updated_at = %(now)s
+  from due
+ where c.content_id = due.content_id
+returning c.*, due.previous_status,
+          (select upload_post_user from profiles p where p.profile_id = c.profile_id)
+              as upload_post_user;
+
+-- next_due --
+select min(coalesce(c.next_retry_at, c.scheduled_at)) as due
+  from contents c
+ where c.status in ('scheduled', 'retry_pending', 'unknown_outcome')
+   and not exists (select 1 from paused_keys p
+                    where p.profile_id = c.profile_id and p.platform = c.platform);
+
+-- rescue_expired --
+-- A worker that stopped mid-publish may have published: its content becomes an unknown
+-- outcome to reconcile, never straight back to due.
+update contents
+   set status = %(unknown)s, next_retry_at = %(now)s, lease_owner = null,
+       lease_expires_at = null, updated_at = %(now)s
+ where status = %(uploading)s and lease_expires_at < %(now)s
+returning content_id, lease_owner;
+
+-- close_lost_attempts --
+update upload_attempts
+   set finished_at = %(now)s, outcome = 'lost', error = %(error)s
+ where content_id = any(%(content_ids)s) and finished_at is null;
+
+-- start_attempt --
+insert into upload_attempts (content_id, number, kind, request_id, idempotency_key, worker,
+                             started_at)
+select %(content_id)s, coalesce(max(number), 0) + 1, %(kind)s, %(request_id)s,
+       %(idempotency_key)s, %(worker)s, %(now)s
+  from upload_attempts where content_id = %(content_id)s
+returning number;
+
+-- finish_attempt --
+update upload_attempts
+   set finished_at = %(now)s, outcome = %(outcome)s, http_status = %(http_status)s,
+       error = %(error)s
+ where content_id = %(content_id)s and number = %(number)s;
+
+-- last_publish_attempt --
+select * from upload_attempts
+ where content_id = %(content_id)s and kind = 'publish'
+ order by number desc
+ limit 1;
+
+-- attempts_of --
+select * from upload_attempts where content_id = %(content_id)s order by number;
+
+-- record_success --
+insert into upload_successes (content_id, platform, request_id, post_url, platform_post_id,
+                              uploaded_at)
+values (%(content_id)s, %(platform)s, %(request_id)s, %(post_url)s, %(platform_post_id)s,
+        %(now)s)
+on conflict do nothing;
+
+-- success_of --
+select * from upload_successes where content_id = %(content_id)s;
+
+-- settle --
+-- Moves a content this worker holds to its next state. Nothing happens when the lease was lost
+-- (the rescuer took the content) or the state moved on: the caller then leaves it alone.
+update contents
+   set status = %(status)s,
+       retry_count = %(retry_count)s,
+       next_retry_at = %(next_retry_at)s,
+       idempotency_generation = %(generation)s,
+       status_reason = %(reason)s,
+       post_url = coalesce(%(post_url)s, post_url),
+       uploaded_at = coalesce(%(uploaded_at)s, uploaded_at),
+       upload_now = false,
+       lease_owner = null,
+       lease_expires_at = null,
+       updated_at = %(now)s
+ where content_id = %(content_id)s
+   and status = any(%(from_states)s)
+   and (lease_owner = %(worker)s or %(worker)s::text is null)
+returning *;
+
+-- get_content --
+select c.*, p.upload_post_user from contents c join profiles p using (profile_id)
+ where c.content_id = %(content_id)s;
+
+-- list_contents --
+select c.* from contents c
+ where c.profile_id = %(profile_id)s
+   and (%(platform)s::text is null or c.platform = %(platform)s)
+   and (cardinality(%(states)s::text[]) = 0 or c.status = any(%(states)s))
+   and (%(after_at)s::timestamptz is null
+        or (c.scheduled_at, c.content_id) > (%(after_at)s::timestamptz, %(after_id)s::uuid))
+ order by c.scheduled_at, c.content_id
+ limit %(limit)s;
+
+-- attempts_of_many --
+select * from upload_attempts where content_id = any(%(content_ids)s) order by content_id, number;
+
+-- upload_now --
+update contents
+   set next_retry_at = %(now)s, upload_now = true, updated_at = %(now)s
+ where content_id = %(content_id)s and status = any(%(from_states)s)
+returning content_id;
+
+-- get_profile --
+select profile_id from profiles where profile_id = %(profile_id)s;
+
+-- pause --
+insert into paused_keys (profile_id, platform, paused_at)
+values (%(profile_id)s, %(platform)s, %(now)s)
+on conflict (profile_id, platform) do update set paused_at = paused_keys.paused_at
+returning paused_at;
+
+-- resume --
+delete from paused_keys where profile_id = %(profile_id)s and platform = %(platform)s;

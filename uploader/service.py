@@ -1,0 +1,96 @@
+"""The operator's controls over publishing: look, publish now, retry, cancel, pause."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from uuid import UUID
+
+from queuelabs.clock import Clock
+from queuelabs.lifecycle import TRANSITIONS, ContentState, Event
+from queuelabs.platforms import Platform
+from uploader.allocator_client import AllocatorGateway
+from uploader.domain import PauseState, UploadQuery, UploadView
+from uploader.errors import ContentNotFound, ProfileNotFound, WrongState
+from uploader.storage import Transaction, UploaderStore
+
+
+class UploaderService:
+    def __init__(
+        self,
+        store: UploaderStore,
+        allocator: AllocatorGateway,
+        clock: Clock,
+        wake_loop: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._store = store
+        self._allocator = allocator
+        self._clock = clock
+        self._wake_loop = wake_loop
+
+    async def get_upload(self, content_id: UUID) -> UploadView:
+        async with self._store.transaction() as tx:
+            return await _view(tx, content_id)
+
+    async def list_uploads(self, query: UploadQuery) -> tuple[list[UploadView], bool]:
+        """A page of uploads, and whether more follow."""
+        async with self._store.transaction() as tx:
+            if not await tx.profile_exists(query.profile_id):
+                raise ProfileNotFound(f"no profile {query.profile_id}")
+            found = await tx.list_views(query)
+        return found[: query.page_size], len(found) > query.page_size
+
+    async def upload_now(self, content_id: UUID) -> UploadView:
+        """Publishes a scheduled (or retry-pending) content now instead of at its time."""
+        sources = TRANSITIONS[Event.CLAIM][0]
+        async with self._store.transaction() as tx:
+            view = await _view(tx, content_id)
+            if not await tx.upload_now(content_id, sorted(sources), self._clock.now()):
+                raise WrongState(
+                    f"content {content_id} is {view.state.value}; UploadNow needs one of: "
+                    + ", ".join(sorted(s.value for s in sources))
+                )
+            view = await _view(tx, content_id)
+        self._wake_loop()
+        return view
+
+    async def retry_upload(self, content_id: UUID) -> UploadView:
+        """Puts a failed content back in line, in the earliest free slot from now."""
+        view = await self.get_upload(content_id)
+        if view.state is not ContentState.FAILED:
+            raise WrongState(
+                f"content {content_id} is {view.state.value}; only a failed one can be retried"
+            )
+        await self._allocator.reschedule(content_id, "retried by an operator")
+        self._wake_loop()
+        return await self.get_upload(content_id)
+
+    async def cancel_upload(self, content_id: UUID, reason: str) -> UploadView:
+        """Never publish this content; its slot goes back to the Allocator."""
+        await self.get_upload(content_id)  # NOT_FOUND before asking the Allocator
+        await self._allocator.release(content_id, reason or "cancelled by an operator")
+        return await self.get_upload(content_id)
+
+    async def pause(self, profile_id: UUID, platform: Platform) -> PauseState:
+        async with self._store.transaction() as tx:
+            await _require_profile(tx, profile_id)
+            paused_at = await tx.pause(profile_id, platform, self._clock.now())
+        return PauseState(profile_id, platform, paused_at)
+
+    async def resume(self, profile_id: UUID, platform: Platform) -> PauseState:
+        async with self._store.transaction() as tx:
+            await _require_profile(tx, profile_id)
+            await tx.resume(profile_id, platform)
+        self._wake_loop()
+        return PauseState(profile_id, platform, None)
+
+
+async def _view(tx: Transaction, content_id: UUID) -> UploadView:
+    view = await tx.view(content_id)
+    if view is None:
+        raise ContentNotFound(f"no content {content_id}")
+    return view
+
+
+async def _require_profile(tx: Transaction, profile_id: UUID) -> None:
+    if not await tx.profile_exists(profile_id):
+        raise ProfileNotFound(f"no profile {profile_id}; create it with Allocator.UpsertProfile")

@@ -1,0 +1,220 @@
+"""The Uploader's storage: the only code that runs its SQL (uploader/queries.sql, by name)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from queuelabs.lifecycle import TRANSITIONS, ContentState, Event
+from queuelabs.platforms import Platform
+from queuelabs.sql import QueryRunner, load_queries
+from uploader.domain import AttemptRecord, Claimed, UploadQuery, UploadView
+from uploader.errors import DatabaseUnavailable
+
+QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
+
+
+class Transaction(QueryRunner):
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        super().__init__(conn, QUERIES)
+
+    # The scheduling loop
+
+    async def claim_due(
+        self, platform: Platform, limit: int, worker: str, now: datetime, lease_until: datetime
+    ) -> list[Claimed]:
+        rows = await self._rows(
+            "claim_due",
+            platform=platform.value,
+            limit=limit,
+            worker=worker,
+            now=now,
+            lease_until=lease_until,
+            unknown=ContentState.UNKNOWN_OUTCOME.value,
+            uploading=ContentState.UPLOADING.value,
+        )
+        return [Claimed.from_row(r) for r in rows]
+
+    async def next_due(self) -> datetime | None:
+        row = await self._row("next_due")
+        return row["due"] if row else None
+
+    async def rescue_expired(self, now: datetime) -> list[tuple[UUID, str]]:
+        """Expired leases become unknown outcomes; returns (content, the worker that held it)."""
+        rows = await self._rows(
+            "rescue_expired",
+            now=now,
+            unknown=ContentState.UNKNOWN_OUTCOME.value,
+            uploading=ContentState.UPLOADING.value,
+        )
+        if rows:
+            await self._rows(
+                "close_lost_attempts",
+                content_ids=[r["content_id"] for r in rows],
+                now=now,
+                error="the worker's lease expired mid-call (it stopped or hung)",
+            )
+        return [(r["content_id"], r["lease_owner"]) for r in rows]
+
+    # Attempts
+
+    async def start_attempt(
+        self, content_id: UUID, kind: str, request_id: str, key: str, worker: str, now: datetime
+    ) -> int:
+        row = await self._row(
+            "start_attempt",
+            content_id=content_id,
+            kind=kind,
+            request_id=request_id,
+            idempotency_key=key,
+            worker=worker,
+            now=now,
+        )
+        assert row is not None
+        return int(row["number"])
+
+    async def finish_attempt(
+        self,
+        content_id: UUID,
+        number: int,
+        outcome: str,
+        http_status: int,
+        error: str,
+        now: datetime,
+    ) -> None:
+        await self._rows(
+            "finish_attempt",
+            content_id=content_id,
+            number=number,
+            outcome=outcome,
+            http_status=http_status or None,
+            error=error,
+            now=now,
+        )
+
+    async def last_publish_attempt(self, content_id: UUID) -> AttemptRecord | None:
+        row = await self._row("last_publish_attempt", content_id=content_id)
+        return AttemptRecord.from_row(row) if row else None
+
+    async def record_success(
+        self,
+        content_id: UUID,
+        platform: Platform,
+        request_id: str,
+        post_url: str,
+        platform_post_id: str,
+        now: datetime,
+    ) -> None:
+        """The success record; a second one for the same content is silently refused."""
+        await self._rows(
+            "record_success",
+            content_id=content_id,
+            platform=platform.value,
+            request_id=request_id,
+            post_url=post_url,
+            platform_post_id=platform_post_id,
+            now=now,
+        )
+
+    async def success_of(self, content_id: UUID) -> dict[str, Any] | None:
+        return await self._row("success_of", content_id=content_id)
+
+    async def settle(
+        self,
+        content_id: UUID,
+        event: Event,
+        *,
+        worker: str | None,
+        now: datetime,
+        retry_count: int,
+        next_retry_at: datetime | None,
+        generation: int,
+        reason: str = "",
+        post_url: str | None = None,
+    ) -> bool:
+        """Moves a content by `event`; False when it is no longer ours or no longer there."""
+        sources, target = TRANSITIONS[event]
+        row = await self._row(
+            "settle",
+            content_id=content_id,
+            status=target.value,
+            from_states=sorted(s.value for s in sources),
+            worker=worker,
+            now=now,
+            retry_count=retry_count,
+            next_retry_at=next_retry_at,
+            generation=generation,
+            reason=reason,
+            post_url=post_url,
+            uploaded_at=now if target is ContentState.UPLOADED else None,
+        )
+        return row is not None
+
+    # Operators
+
+    async def view(self, content_id: UUID) -> UploadView | None:
+        row = await self._row("get_content", content_id=content_id)
+        if row is None:
+            return None
+        attempts = await self._rows("attempts_of", content_id=content_id)
+        return UploadView.from_row(row, tuple(AttemptRecord.from_row(a) for a in attempts))
+
+    async def list_views(self, query: UploadQuery) -> list[UploadView]:
+        rows = await self._rows(
+            "list_contents",
+            profile_id=query.profile_id,
+            platform=query.platform.value if query.platform else None,
+            states=sorted(s.value for s in query.states),
+            after_at=query.after[0] if query.after else None,
+            after_id=query.after[1] if query.after else None,
+            limit=query.page_size + 1,
+        )
+        attempts: dict[UUID, list[AttemptRecord]] = {r["content_id"]: [] for r in rows}
+        for a in await self._rows("attempts_of_many", content_ids=list(attempts)):
+            attempts[a["content_id"]].append(AttemptRecord.from_row(a))
+        return [UploadView.from_row(r, tuple(attempts[r["content_id"]])) for r in rows]
+
+    async def upload_now(
+        self, content_id: UUID, from_states: Sequence[ContentState], now: datetime
+    ) -> bool:
+        row = await self._row(
+            "upload_now",
+            content_id=content_id,
+            from_states=sorted(s.value for s in from_states),
+            now=now,
+        )
+        return row is not None
+
+    async def profile_exists(self, profile_id: UUID) -> bool:
+        return await self._row("get_profile", profile_id=profile_id) is not None
+
+    async def pause(self, profile_id: UUID, platform: Platform, now: datetime) -> datetime:
+        row = await self._row("pause", profile_id=profile_id, platform=platform.value, now=now)
+        assert row is not None
+        paused_at: datetime = row["paused_at"]
+        return paused_at
+
+    async def resume(self, profile_id: UUID, platform: Platform) -> None:
+        await self._rows("resume", profile_id=profile_id, platform=platform.value)
+
+
+class UploaderStore:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                yield Transaction(conn)
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable("no database connection came free in time; retry") from exc
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable("the database is unreachable; retry") from exc
