@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from queuelabs.config import AllocatorSettings, ConfigError, Env
+from queuelabs.config import AllocatorSettings, ConfigError, Env, SandboxSettings, UploaderSettings
 from queuelabs.database import DatabaseUnreachable
 
 log = logging.getLogger("queuelabs")
@@ -47,6 +47,18 @@ def _parser() -> argparse.ArgumentParser:
     allocator.add_argument("--listen", help="HOST:PORT; overrides ALLOCATOR_LISTEN")
     allocator.set_defaults(handler=_allocator)
 
+    uploader = commands.add_parser(
+        "uploader", help="serve the Uploader over gRPC and run its scheduling loop"
+    )
+    uploader.add_argument("--database-url", help="overrides DATABASE_URL")
+    uploader.add_argument("--listen", help="HOST:PORT; overrides UPLOADER_LISTEN")
+    uploader.add_argument("--allocator-addr", help="HOST:PORT; overrides ALLOCATOR_ADDR")
+    uploader.set_defaults(handler=_uploader)
+
+    sandbox = commands.add_parser("sandbox", help="serve the local Upload-Post stand-in")
+    sandbox.add_argument("--listen", help="HOST:PORT; overrides SANDBOX_LISTEN")
+    sandbox.set_defaults(handler=_sandbox)
+
     dev = commands.add_parser(
         "dev", help="the whole system on this machine, on 127.0.0.1, with a demo profile"
     )
@@ -57,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
         help="where the embedded PostgreSQL keeps its data (default: .queuelabs/pgdata)",
     )
     dev.add_argument("--allocator-port", type=int, default=50051)
+    dev.add_argument("--uploader-port", type=int, default=50052)
+    dev.add_argument("--sandbox-port", type=int, default=50053)
     dev.set_defaults(handler=_dev)
     return parser
 
@@ -87,10 +101,44 @@ async def _serve_allocator(settings: AllocatorSettings) -> int:
     return 0
 
 
-def _dev(args: argparse.Namespace, env: Env) -> int:
-    from queuelabs.dev import run_dev
+def _uploader(args: argparse.Namespace, env: Env) -> int:
+    settings = UploaderSettings.from_env(
+        env, database_url=args.database_url, listen=args.listen, allocator_addr=args.allocator_addr
+    )
+    return asyncio.run(_serve_uploader(settings))
 
-    return asyncio.run(run_dev(env, args.data_dir, args.allocator_port))
+
+async def _serve_uploader(settings: UploaderSettings) -> int:
+    from uploader.server import start_uploader
+
+    running = await start_uploader(settings)
+    await until_signalled()
+    log.info("stopping: no new claims; publishes in flight get %.0f s", settings.shutdown_grace)
+    await running.stop(settings.shutdown_grace)
+    return 0
+
+
+def _sandbox(args: argparse.Namespace, env: Env) -> int:
+    settings = SandboxSettings.from_env(env, listen=args.listen)
+    return asyncio.run(_serve_sandbox(settings))
+
+
+async def _serve_sandbox(settings: SandboxSettings) -> int:
+    from uploader.sandbox import start_sandbox
+
+    host, _, port = settings.listen.rpartition(":")
+    running = await start_sandbox(host, int(port), settings.api_key, settings.async_seconds)
+    log.info("Upload-Post sandbox at http://%s/api", settings.listen)
+    await until_signalled()
+    await running.stop()
+    return 0
+
+
+def _dev(args: argparse.Namespace, env: Env) -> int:
+    from queuelabs.dev import DevPorts, run_dev
+
+    ports = DevPorts(args.allocator_port, args.uploader_port, args.sandbox_port)
+    return asyncio.run(run_dev(env, args.data_dir, ports))
 
 
 async def until_signalled() -> None:

@@ -1,29 +1,42 @@
 """`queuelabs dev`: the whole system on one machine, listening on 127.0.0.1 only.
 
 Uses DATABASE_URL when set, else an embedded PostgreSQL whose data stays in one folder between
-runs; applies migrations; serves the Allocator; creates the demo profile "InfoKetua"; prints
-grpcurl commands that work as pasted; stops everything on Ctrl-C or SIGTERM.
+runs; applies migrations; serves the Allocator and the Uploader; runs the Upload-Post sandbox
+unless UPLOAD_POST_API_KEY is set; creates the demo profile "InfoKetua"; prints grpcurl commands
+that work as pasted; stops everything on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
 from uuid import UUID
 
-from queuelabs.config import AllocatorSettings, Env
+from queuelabs.config import REAL_UPLOAD_POST, AllocatorSettings, Env, UploaderSettings
 from queuelabs.database import EmbeddedPostgres, migrate
 
 log = logging.getLogger(__name__)
 
 DEMO_PROFILE_ID = UUID("00000000-0000-4000-8000-000000000001")
 DEMO_SLOTS_WIB = ["02:00", "06:00", "10:00", "14:00", "18:00", "22:00"]
+SANDBOX_KEY = "sandbox"
 
 
-async def run_dev(env: Env, data_dir: Path, allocator_port: int) -> int:
+@dataclass(frozen=True)
+class DevPorts:
+    allocator: int = 50051
+    uploader: int = 50052
+    sandbox: int = 50053
+
+
+async def run_dev(env: Env, data_dir: Path, ports: DevPorts) -> int:
     from allocator.server import start_allocator
     from queuelabs.cli import until_signalled
+    from uploader.sandbox import start_sandbox
+    from uploader.server import start_uploader
 
     embedded: EmbeddedPostgres | None = None
     database_url = env.database_url()
@@ -33,17 +46,37 @@ async def run_dev(env: Env, data_dir: Path, allocator_port: int) -> int:
         log.info("embedded PostgreSQL running, data in %s", embedded.data_dir)
     try:
         migrate(database_url)
-        settings = AllocatorSettings.from_env(
-            env, database_url=database_url, listen=f"127.0.0.1:{allocator_port}"
-        )
-        allocator = await start_allocator(settings)
-        try:
+        async with AsyncExitStack() as running:
+            allocator_settings = AllocatorSettings.from_env(
+                env, database_url=database_url, listen=f"127.0.0.1:{ports.allocator}"
+            )
+            allocator = await start_allocator(allocator_settings)
+            running.push_async_callback(allocator.stop, allocator_settings.shutdown_grace)
             await _create_demo_profile(database_url)
-            print(_banner(allocator.port, embedded, database_url), flush=True)
+
+            api_key = env.text("UPLOAD_POST_API_KEY")
+            if api_key is None:
+                sandbox = await start_sandbox("127.0.0.1", ports.sandbox, SANDBOX_KEY)
+                running.push_async_callback(sandbox.stop)
+                upload_post = (sandbox.base_url, SANDBOX_KEY)
+            else:
+                upload_post = (env.text("UPLOAD_POST_BASE_URL", REAL_UPLOAD_POST) or "", api_key)
+            uploader_settings = UploaderSettings.from_env(
+                env,
+                database_url=database_url,
+                listen=f"127.0.0.1:{ports.uploader}",
+                allocator_addr=f"127.0.0.1:{allocator.port}",
+                upload_post=upload_post,
+            )
+            uploader = await start_uploader(uploader_settings)
+            running.push_async_callback(uploader.stop, uploader_settings.shutdown_grace)
+
+            print(
+                _banner(allocator.port, uploader.port, upload_post[0], embedded, database_url),
+                flush=True,
+            )
             await until_signalled()
             log.info("stopping")
-        finally:
-            await allocator.stop(settings.shutdown_grace)
     finally:
         if embedded is not None:
             embedded.stop()
@@ -72,28 +105,40 @@ async def _create_demo_profile(database_url: str) -> None:
         await pool.close()
 
 
-def _banner(port: int, embedded: EmbeddedPostgres | None, database_url: str) -> str:
-    address = f"127.0.0.1:{port}"
+def _banner(
+    allocator_port: int,
+    uploader_port: int,
+    upload_post: str,
+    embedded: EmbeddedPostgres | None,
+    database_url: str,
+) -> str:
+    allocator = f"127.0.0.1:{allocator_port}"
+    uploader = f"127.0.0.1:{uploader_port}"
     where = f"embedded, data in {embedded.data_dir}" if embedded else "from DATABASE_URL"
     psql = f"\n  psql '{database_url}'" if embedded else ""
-    new_id = "$(python3 -c 'import uuid; print(uuid.uuid4())')"
+    sandbox = " (the local sandbox)" if upload_post != REAL_UPLOAD_POST else ""
+    profile = f'"profile_id": "{DEMO_PROFILE_ID}"'
+    content = '"content_id": "c0ffee00-0000-4000-8000-0000000000d1"'
     return f"""
 QueueLabs dev stack is up.
-  Allocator   {address}   (gRPC, reflection and health on)
-  PostgreSQL  {where}{psql}
+  Allocator    {allocator}   (gRPC; reflection and health on)
+  Uploader     {uploader}   (gRPC; its scheduling loop runs inside)
+  Upload-Post  {upload_post}{sandbox}
+  PostgreSQL   {where}{psql}
   Demo profile "InfoKetua" ({DEMO_PROFILE_ID}), TikTok and Instagram slots at
   {", ".join(DEMO_SLOTS_WIB)} Asia/Jakarta (WIB).
 
-Try, in another terminal:
-  grpcurl -plaintext {address} list
-  grpcurl -plaintext -d '{{"profile_id": "{DEMO_PROFILE_ID}", "platform": "PLATFORM_TIKTOK"}}' \\
-    {address} queuelabs.allocator.v1.Allocator/GetSchedule
-  grpcurl -plaintext -d '{{"profile_id": "{DEMO_PROFILE_ID}", "platform": "PLATFORM_TIKTOK",
-    "content": {{"content_id": "'{new_id}'", "media_type": "MEDIA_TYPE_VIDEO",
+Try, in another terminal (assign a content, publish it now instead of at its slot, look):
+  grpcurl -plaintext {allocator} list
+  grpcurl -plaintext -d '{{{profile}, "platform": "PLATFORM_TIKTOK"}}' \\
+    {allocator} queuelabs.allocator.v1.Allocator/GetSchedule
+  grpcurl -plaintext -d '{{{profile}, "platform": "PLATFORM_TIKTOK",
+    "content": {{{content}, "media_type": "MEDIA_TYPE_VIDEO",
     "media_url": "https://example.com/clip.mp4", "title": "Hello"}}}}' \\
-    {address} queuelabs.allocator.v1.Allocator/AssignNext
-  grpcurl -plaintext -d '{{"profile_id": "{DEMO_PROFILE_ID}"}}' \\
-    {address} queuelabs.allocator.v1.Allocator/ListAssignments
+    {allocator} queuelabs.allocator.v1.Allocator/AssignNext
+  grpcurl -plaintext -d '{{{content}}}' {uploader} queuelabs.uploader.v1.Uploader/UploadNow
+  sleep 2
+  grpcurl -plaintext -d '{{{content}}}' {uploader} queuelabs.uploader.v1.Uploader/GetUpload
 
 Ctrl-C stops everything.
 """

@@ -1,0 +1,108 @@
+"""Runs the Uploader: the gRPC server (health, reflection) and the scheduling loop, one process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from psycopg_pool import AsyncConnectionPool
+
+from queuelabs.clock import Clock, SystemClock
+from queuelabs.config import UploaderSettings
+from queuelabs.database import open_pool
+from queuelabs.uploader.v1 import uploader_pb2, uploader_pb2_grpc
+from uploader.allocator_client import AllocatorGateway
+from uploader.loop import LoopSettings, SchedulingLoop
+from uploader.publisher import Publisher
+from uploader.service import UploaderService
+from uploader.servicer import UploaderServicer
+from uploader.storage import UploaderStore
+from uploader.upload_post import UploadPostClient
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = uploader_pb2.DESCRIPTOR.services_by_name["Uploader"].full_name
+
+
+@dataclass
+class RunningUploader:
+    server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    pool: AsyncConnectionPool
+    loop: SchedulingLoop
+    loop_task: asyncio.Task[None]
+    stop_loop: asyncio.Event
+    client: UploadPostClient
+    allocator: AllocatorGateway
+    port: int
+    worker: str
+
+    async def stop(self, grace: float) -> None:
+        """NOT_SERVING; no new claims; publishes in flight get `grace` seconds; then closes."""
+        await self.health.enter_graceful_shutdown()
+        self.stop_loop.set()
+        await self.loop_task
+        await asyncio.gather(self.loop.drain(grace), self.server.stop(grace))
+        await self.client.close()
+        await self.allocator.close()
+        await self.pool.close()
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+async def start_uploader(settings: UploaderSettings, clock: Clock | None = None) -> RunningUploader:
+    clock = clock or SystemClock()
+    worker = worker_name()
+    pool = await open_pool(settings.database_url, settings.pool_size, settings.db_timeout)
+    client = UploadPostClient(settings.upload_post_base_url, settings.upload_post_api_key)
+    allocator = AllocatorGateway(settings.allocator_addr)
+    store = UploaderStore(pool)
+    publisher = Publisher(
+        store, client, allocator, settings.policies, clock, worker, settings.max_lateness
+    )
+    loop = SchedulingLoop(
+        store,
+        publisher,
+        clock,
+        worker,
+        LoopSettings(per_platform=settings.per_platform, lease=settings.lease, idle=settings.idle),
+    )
+    service = UploaderService(store, allocator, clock, wake_loop=loop.wake)
+    try:
+        server = grpc.aio.server()
+        uploader_pb2_grpc.add_UploaderServicer_to_server(UploaderServicer(service), server)
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection(
+            [SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+        )
+        port = server.add_insecure_port(settings.listen)
+        await server.start()
+    except BaseException:
+        await client.close()
+        await allocator.close()
+        await pool.close()
+        raise
+    stop_loop = asyncio.Event()
+    loop_task = asyncio.create_task(loop.run(stop_loop))
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info(
+        "uploader %s listening on %s (port %d), publishing to %s",
+        worker,
+        settings.listen,
+        port,
+        settings.upload_post_base_url,
+    )
+    return RunningUploader(
+        server, health_servicer, pool, loop, loop_task, stop_loop, client, allocator, port, worker
+    )
