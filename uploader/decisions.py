@@ -74,9 +74,10 @@ def _retry(result: CallResult, claimed: Claimed, policy: RetryPolicy, now: datet
         )
     reason = f"gave up after {claimed.retry_count} retries; last: {result.error}"
     if policy.when_exhausted is WhenExhausted.RESCHEDULE:
+        # Counted past the ladder, so a claim that finds it knows it waits for a new slot.
         return Decision(
             Event.RETRY_LATER,
-            claimed.retry_count,
+            claimed.retry_count + 1,
             now + ALLOCATOR_BACKOFF,
             generation,
             reason,
@@ -86,7 +87,8 @@ def _retry(result: CallResult, claimed: Claimed, policy: RetryPolicy, now: datet
 
 
 def exhausted(policy: RetryPolicy, retry_count: int) -> bool:
-    return retry_count >= len(policy.retry_delays)
+    """Whether a content has failed past its ladder (retry_count counts retryable failures)."""
+    return retry_count > len(policy.retry_delays)
 
 
 def _seconds(value: float) -> timedelta:

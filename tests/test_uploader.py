@@ -1,0 +1,248 @@
+"""The Uploader end to end: real PostgreSQL, the Allocator, and the Upload-Post sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from datetime import timedelta
+
+import grpc
+import pytest
+
+from queuelabs.allocator.v1 import allocator_pb2 as apb
+from queuelabs.uploader.v1 import uploader_pb2 as upb
+from tests.support.calls import assign, make_profile, video
+from tests.support.processes import free_port
+from tests.support.stack import Stack, running_stack
+
+UPLOADED = upb.UPLOAD_STATE_UPLOADED
+FAILED = upb.UPLOAD_STATE_FAILED
+
+
+async def settled(stack: Stack, content_id: str, states=(UPLOADED, FAILED), seconds: float = 30):
+    """Polls GetUpload until the content reaches one of `states`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        upload = await stack.uploader.GetUpload(upb.GetUploadRequest(content_id=content_id))
+        if upload.state in states:
+            return upload
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still {upb.UploadState.Name(upload.state)}:\n{upload}")
+        await asyncio.sleep(0.05)
+
+
+def published(stack: Stack) -> Counter[str]:
+    """How many times each request id's job was published, by idempotency key's content."""
+    return Counter(p.idempotency_key.split(":")[1] for p in stack.sandbox.state.publications)
+
+
+async def test_assigned_contents_are_published_once_each_when_due(database_url, db):
+    async with running_stack(database_url) as stack:
+        profile_id = await make_profile(stack.allocator)
+        await stack.allocator.SetSchedule(
+            apb.SetScheduleRequest(
+                profile_id=profile_id,
+                platform=apb.PLATFORM_INSTAGRAM,
+                slots=[apb.Slot(local_time="09:00")],
+            )
+        )
+        tiktok = [await assign(stack.allocator, profile_id) for _ in range(10)]
+        instagram = [
+            await assign(stack.allocator, profile_id, platform=apb.PLATFORM_INSTAGRAM)
+            for _ in range(5)
+        ]
+        uploads = [await settled(stack, a.content_id) for a in tiktok + instagram]
+        assert {u.state for u in uploads} == {UPLOADED}
+        assert all(u.post_url.startswith("https://www.") for u in uploads)
+        assert published(stack) == Counter({a.content_id: 1 for a in tiktok + instagram})
+        modes = {
+            (r["form"]["platform[]"], r["form"]["async_upload"])
+            for r in stack.sandbox.state.requests
+        }
+        assert modes == {("tiktok", "false"), ("instagram", "true")}  # Instagram goes async
+    assert db.execute("select count(*) from upload_successes").fetchone() == (15,)
+
+
+async def test_a_504_after_the_upload_went_through_ends_uploaded_once(database_url):
+    async with running_stack(database_url) as stack:
+        stack.sandbox.state.dedupe = False  # only our reconciliation stands between us and a twin
+        stack.sandbox.state.faults["tiktok"].append("504_after")
+        profile_id = await make_profile(stack.allocator)
+        content = await assign(stack.allocator, profile_id)
+        upload = await settled(stack, content.content_id)
+        assert upload.state == UPLOADED
+        assert published(stack) == Counter({content.content_id: 1})
+        assert [(a.outcome, a.http_status) for a in upload.attempts] == [
+            ("publish: unknown", 504),
+            ("reconcile: published", 200),
+        ]
+        assert upload.attempts[0].request_id == upload.attempts[1].request_id
+
+
+async def test_an_instagram_504_storm_follows_the_ladder_async_then_publishes_once(database_url):
+    async with running_stack(database_url) as stack:
+        stack.sandbox.state.faults["instagram"].extend(["504_before"] * 3)
+        profile_id = await make_profile(stack.allocator, platform=apb.PLATFORM_INSTAGRAM)
+        content = await assign(stack.allocator, profile_id, platform=apb.PLATFORM_INSTAGRAM)
+        upload = await settled(stack, content.content_id)
+    assert upload.state == UPLOADED
+    assert published(stack) == Counter({content.content_id: 1})
+    publishes = [a for a in upload.attempts if a.outcome.startswith("publish")]
+    assert [a.outcome for a in publishes] == ["publish: unknown"] * 3 + ["publish: accepted"]
+    assert all(r["form"]["async_upload"] == "true" for r in stack.sandbox.state.requests)
+    # Each new try waited at least its step of the (scaled) ladder: 30, 60, 120 s / 100.
+    reconciled = [a for a in upload.attempts if a.outcome == "reconcile: not_found"]
+    gaps = [
+        publishes[i + 1].started_at.ToDatetime() - reconciled[i].finished_at.ToDatetime()
+        for i in range(3)
+    ]
+    for gap, step in zip(gaps, (0.3, 0.6, 1.2), strict=True):
+        assert gap >= timedelta(seconds=step)
+    assert upload.retry_count == 3
+
+
+@pytest.mark.parametrize("status", ["400", "401", "403"])
+async def test_a_permanent_refusal_fails_at_once_with_the_reason(database_url, status):
+    async with running_stack(database_url) as stack:
+        stack.sandbox.state.faults["tiktok"].append(status)
+        profile_id = await make_profile(stack.allocator)
+        content = await assign(stack.allocator, profile_id)
+        upload = await settled(stack, content.content_id)
+        await asyncio.sleep(0.3)  # time enough for a retry, were there one
+        again = await stack.uploader.GetUpload(upb.GetUploadRequest(content_id=content.content_id))
+    assert upload.state == FAILED
+    assert f"HTTP {status}" in upload.failure_reason
+    assert len(again.attempts) == 1
+    assert again.retry_count == 0
+    assert published(stack) == Counter()
+
+
+async def test_a_rate_limit_is_honoured_before_the_next_attempt(database_url):
+    async with running_stack(database_url) as stack:
+        stack.sandbox.state.faults["tiktok"].append("429:2")
+        profile_id = await make_profile(stack.allocator)
+        content = await assign(stack.allocator, profile_id)
+        upload = await settled(stack, content.content_id)
+    first, second = upload.attempts
+    assert (first.outcome, first.http_status) == ("publish: retryable", 429)
+    wait = second.started_at.ToDatetime() - first.finished_at.ToDatetime()
+    assert wait >= timedelta(seconds=2)
+    assert upload.state == UPLOADED
+
+
+async def test_exhausted_retries_move_the_content_through_the_allocator_then_publish(
+    database_url, db
+):
+    async with running_stack(database_url) as stack:
+        stack.sandbox.state.faults["tiktok"].extend(["500", "502", "503", "500"])
+        profile_id = await make_profile(stack.allocator)
+        content = await assign(stack.allocator, profile_id)
+        upload = await settled(stack, content.content_id)
+    assert upload.state == UPLOADED
+    assert published(stack) == Counter({content.content_id: 1})
+    assert [a.http_status for a in upload.attempts] == [500, 502, 503, 500, 200]
+    # The Allocator moved it once (here back into the same slot: it is still the earliest free).
+    moved = "select reschedule_count from contents where content_id = %s"
+    assert db.execute(moved, (content.content_id,)).fetchone() == (1,)
+
+
+async def test_an_unreachable_allocator_leaves_the_content_waiting_not_lost(database_url):
+    dead = f"127.0.0.1:{free_port()}"
+    async with running_stack(database_url, allocator_addr=dead) as stack:
+        stack.sandbox.state.faults["tiktok"].extend(["500"] * 4)
+        profile_id = await make_profile(stack.allocator)
+        content = await assign(stack.allocator, profile_id)
+        upload = await settled(stack, content.content_id, states=(upb.UPLOAD_STATE_RETRY_PENDING,))
+        deadline = time.monotonic() + 20
+        while len(upload.attempts) < 4 and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            upload = await stack.uploader.GetUpload(
+                upb.GetUploadRequest(content_id=content.content_id)
+            )
+    assert upload.state == upb.UPLOAD_STATE_RETRY_PENDING
+    assert len(upload.attempts) == 4
+    assert upload.next_retry_at.ToDatetime() > upload.attempts[-1].finished_at.ToDatetime()
+
+
+async def test_operators_can_look_pause_publish_now_cancel_and_retry(database_url):
+    async with running_stack(database_url, ahead=timedelta(0)) as stack:
+        profile_id = await make_profile(stack.allocator)
+        first, second = [await assign(stack.allocator, profile_id) for _ in range(2)]
+        key = {"profile_id": profile_id, "platform": apb.PLATFORM_TIKTOK}
+
+        paused = await stack.uploader.PauseProfile(upb.PauseProfileRequest(**key))
+        assert paused.paused
+        now = await stack.uploader.UploadNow(upb.UploadNowRequest(content_id=first.content_id))
+        assert now.state == upb.UPLOAD_STATE_SCHEDULED
+        await asyncio.sleep(0.5)
+        assert published(stack) == Counter()  # paused: nothing goes out
+        resumed = await stack.uploader.ResumeProfile(upb.ResumeProfileRequest(**key))
+        assert not resumed.paused
+        assert (await settled(stack, first.content_id)).state == UPLOADED
+
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stack.uploader.UploadNow(upb.UploadNowRequest(content_id=first.content_id))
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+        cancelled = await stack.uploader.CancelUpload(
+            upb.CancelUploadRequest(content_id=second.content_id, reason="pulled")
+        )
+        assert cancelled.state == upb.UPLOAD_STATE_CANCELLED
+
+        listed = await stack.uploader.ListUploads(
+            upb.ListUploadsRequest(profile_id=profile_id, states=[UPLOADED])
+        )
+        assert [u.content_id for u in listed.uploads] == [first.content_id]
+
+        stack.sandbox.state.faults["tiktok"].append("400")
+        third = await assign(stack.allocator, profile_id, video())
+        await stack.uploader.UploadNow(upb.UploadNowRequest(content_id=third.content_id))
+        assert (await settled(stack, third.content_id)).state == FAILED
+        retried = await stack.uploader.RetryUpload(
+            upb.RetryUploadRequest(content_id=third.content_id)
+        )
+        assert retried.state == upb.UPLOAD_STATE_SCHEDULED
+        await stack.uploader.UploadNow(upb.UploadNowRequest(content_id=third.content_id))
+        assert (await settled(stack, third.content_id)).state == UPLOADED
+
+
+@pytest.mark.parametrize(
+    ("method", "request_", "code"),
+    [
+        ("GetUpload", upb.GetUploadRequest(content_id="nope"), grpc.StatusCode.INVALID_ARGUMENT),
+        (
+            "GetUpload",
+            upb.GetUploadRequest(content_id="6c1b3c0e-2f7e-4a61-9d0e-0d3c1f2b7e61"),
+            grpc.StatusCode.NOT_FOUND,
+        ),
+        (
+            "PauseProfile",
+            upb.PauseProfileRequest(
+                profile_id="6c1b3c0e-2f7e-4a61-9d0e-0d3c1f2b7e61", platform=apb.PLATFORM_TIKTOK
+            ),
+            grpc.StatusCode.NOT_FOUND,
+        ),
+        (
+            "PauseProfile",
+            upb.PauseProfileRequest(profile_id="6c1b3c0e-2f7e-4a61-9d0e-0d3c1f2b7e61"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "ListUploads",
+            upb.ListUploadsRequest(profile_id="6c1b3c0e-2f7e-4a61-9d0e-0d3c1f2b7e61", states=[42]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        ("RetryUpload", upb.RetryUploadRequest(), grpc.StatusCode.INVALID_ARGUMENT),
+        (
+            "CancelUpload",
+            upb.CancelUploadRequest(content_id="6c1b3c0e-2f7e-4a61-9d0e-0d3c1f2b7e61"),
+            grpc.StatusCode.NOT_FOUND,
+        ),
+    ],
+)
+async def test_bad_operator_requests_get_a_precise_status(database_url, method, request_, code):
+    async with running_stack(database_url) as stack:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await getattr(stack.uploader, method)(request_)
+    assert refused.value.code() == code
