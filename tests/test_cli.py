@@ -18,7 +18,7 @@ from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from queuelabs.dev import DEMO_PROFILE_ID
 from tests.support.calls import video
-from tests.support.processes import free_port, read_until, start_dev
+from tests.support.processes import free_dev_ports, read_until, start_dev
 
 
 def queuelabs(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -93,10 +93,10 @@ def postgres_serving(data_dir: Path) -> bool:
 
 def test_dev_runs_on_an_embedded_database_keeps_its_data_and_stops_cleanly(tmp_path):
     data_dir = tmp_path / "pgdata"
-    port = free_port()
+    ports = free_dev_ports()
 
     def start() -> subprocess.Popen[str]:
-        return start_dev(data_dir, port)
+        return start_dev(data_dir, ports)
 
     def stop(dev: subprocess.Popen[str]) -> float:
         started = time.monotonic()
@@ -107,10 +107,11 @@ def test_dev_runs_on_an_embedded_database_keeps_its_data_and_stops_cleanly(tmp_p
     dev = start()
     try:
         banner = read_until(dev, "Ctrl-C stops everything", 120)
-        assert f"127.0.0.1:{port}" in banner
+        assert f"127.0.0.1:{ports.allocator}" in banner
+        assert f"127.0.0.1:{ports.uploader}" in banner
         assert "grpcurl -plaintext" in banner
         assert postgres_serving(data_dir)
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        with grpc.insecure_channel(f"127.0.0.1:{ports.allocator}") as channel:
             stub = AllocatorStub(channel)
             schedule = stub.GetSchedule(
                 pb.GetScheduleRequest(profile_id=str(DEMO_PROFILE_ID), platform=pb.PLATFORM_TIKTOK)
@@ -131,7 +132,7 @@ def test_dev_runs_on_an_embedded_database_keeps_its_data_and_stops_cleanly(tmp_p
     dev = start()  # the data is still there
     try:
         read_until(dev, "Ctrl-C stops everything", 120)
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        with grpc.insecure_channel(f"127.0.0.1:{ports.allocator}") as channel:
             listed = AllocatorStub(channel).ListAssignments(
                 pb.ListAssignmentsRequest(profile_id=str(DEMO_PROFILE_ID))
             )

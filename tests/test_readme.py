@@ -7,12 +7,14 @@ import re
 import signal
 import subprocess
 from collections.abc import Iterator
+from dataclasses import astuple
 from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 
-from tests.support.processes import free_port, read_until, start_dev
+from queuelabs.dev import DevPorts
+from tests.support.processes import free_dev_ports, read_until, start_dev
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -32,12 +34,12 @@ def readme_examples() -> str:
 
 
 @pytest.fixture
-def dev_stack(tmp_path: Path) -> Iterator[tuple[int, str]]:
-    """`queuelabs dev` on a fresh embedded database; yields its Allocator port and banner."""
-    port = free_port()
-    dev = start_dev(tmp_path / "pgdata", port)
+def dev_stack(tmp_path: Path) -> Iterator[tuple[DevPorts, str]]:
+    """`queuelabs dev` on a fresh embedded database; yields its ports and banner."""
+    ports = free_dev_ports()
+    dev = start_dev(tmp_path / "pgdata", ports)
     try:
-        yield port, read_until(dev, "Ctrl-C stops everything", 120)
+        yield ports, read_until(dev, "Ctrl-C stops everything", 120)
     finally:
         dev.send_signal(signal.SIGINT)
         try:
@@ -46,8 +48,10 @@ def dev_stack(tmp_path: Path) -> Iterator[tuple[int, str]]:
             dev.kill()
 
 
-def run_shell(script: str, port: int) -> str:
-    script = script.replace("127.0.0.1:50051", f"127.0.0.1:{port}")
+def run_shell(script: str, ports: DevPorts) -> str:
+    """Runs commands written for the default ports against the test's dev stack."""
+    for default, actual in zip(astuple(DevPorts()), astuple(ports), strict=True):
+        script = script.replace(f"127.0.0.1:{default}", f"127.0.0.1:{actual}")
     env = {**os.environ, "PATH": f"{grpcurl_dir()}{os.pathsep}{os.environ['PATH']}"}
     done = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
@@ -73,6 +77,8 @@ def test_the_readme_grpcurl_calls_work_as_written(dev_stack):
 
 def test_the_calls_dev_prints_work_as_printed(dev_stack):
     port, banner = dev_stack
-    calls = banner.split("Try, in another terminal:")[1].split("Ctrl-C stops")[0]
+    calls = banner.split("Try, in another terminal")[1].split("\n", 1)[1].split("Ctrl-C stops")[0]
     out = run_shell(calls, port)
     assert '"scheduled_at"' in out
+    assert out.rstrip().endswith("}")
+    assert '"state": "UPLOAD_STATE_UPLOADED"' in out  # assigned to uploaded, as promised

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 import grpc
 import pytest
@@ -169,7 +170,7 @@ async def test_operators_can_look_pause_publish_now_cancel_and_retry(database_ur
     async with running_stack(database_url, ahead=timedelta(0)) as stack:
         profile_id = await make_profile(stack.allocator)
         first, second = [await assign(stack.allocator, profile_id) for _ in range(2)]
-        key = {"profile_id": profile_id, "platform": apb.PLATFORM_TIKTOK}
+        key: dict[str, Any] = {"profile_id": profile_id, "platform": apb.PLATFORM_TIKTOK}
 
         paused = await stack.uploader.PauseProfile(upb.PauseProfileRequest(**key))
         assert paused.paused
@@ -230,7 +231,10 @@ async def test_operators_can_look_pause_publish_now_cancel_and_retry(database_ur
         ),
         (
             "ListUploads",
-            upb.ListUploadsRequest(profile_id="6c1b3c0e-2f7e-4a61-9d0e-0d3c1f2b7e61", states=[42]),
+            upb.ListUploadsRequest(
+                profile_id="6c1b3c0e-2f7e-4a61-9d0e-0d3c1f2b7e61",
+                states=[42],  # type: ignore[list-item]
+            ),
             grpc.StatusCode.INVALID_ARGUMENT,
         ),
         ("RetryUpload", upb.RetryUploadRequest(), grpc.StatusCode.INVALID_ARGUMENT),

@@ -11,10 +11,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from queuelabs.dev import DevPorts
 
 
 def free_port() -> int:
@@ -24,6 +27,7 @@ def free_port() -> int:
 
 
 def wait_until_serving(address: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Waits for the process's gRPC health check to say SERVING."""
     deadline = time.monotonic() + 30
     with grpc.insecure_channel(address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
@@ -39,31 +43,32 @@ def wait_until_serving(address: str, process: subprocess.Popen[bytes], log: Path
             except grpc.RpcError:
                 pass
             time.sleep(0.1)
-    raise TimeoutError(f"allocator at {address} did not serve within 30 s:\n{log.read_text()}")
+    raise TimeoutError(f"{address} did not serve within 30 s:\n{log.read_text()}")
+
+
+@dataclass
+class ServiceProcess:
+    address: str
+    process: subprocess.Popen[bytes]
+    log: Path
 
 
 @contextmanager
-def allocator_process(database_url: str, **extra_env: str) -> Iterator[str]:
-    """An Allocator server process on a free loopback port; yields its address."""
+def service_process(command: str, listen_variable: str, **env: str) -> Iterator[ServiceProcess]:
+    """`queuelabs COMMAND` as its own process on a free loopback port, stopped with SIGTERM."""
     address = f"127.0.0.1:{free_port()}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "ALLOCATOR_LISTEN": address,
-        "SHUTDOWN_GRACE_SECONDS": "2",
-        **extra_env,
-    }
+    full_env = {**os.environ, listen_variable: address, "SHUTDOWN_GRACE_SECONDS": "2", **env}
     with tempfile.NamedTemporaryFile("w+b", suffix=".log", delete=False) as log_file:
         log = Path(log_file.name)
         process = subprocess.Popen(
-            [sys.executable, "-m", "queuelabs", "allocator"],
-            env=env,
+            [sys.executable, "-m", "queuelabs", command],
+            env=full_env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
     try:
         wait_until_serving(address, process, log)
-        yield address
+        yield ServiceProcess(address, process, log)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -76,6 +81,15 @@ def allocator_process(database_url: str, **extra_env: str) -> Iterator[str]:
 
 
 @contextmanager
+def allocator_process(database_url: str, **extra_env: str) -> Iterator[str]:
+    """An Allocator server process on a free loopback port; yields its address."""
+    with service_process(
+        "allocator", "ALLOCATOR_LISTEN", DATABASE_URL=database_url, **extra_env
+    ) as running:
+        yield running.address
+
+
+@contextmanager
 def allocator_replicas(database_url: str, count: int, **extra_env: str) -> Iterator[list[str]]:
     with ExitStack() as stack:
         yield [
@@ -83,9 +97,15 @@ def allocator_replicas(database_url: str, count: int, **extra_env: str) -> Itera
         ]
 
 
-def start_dev(data_dir: Path, port: int) -> subprocess.Popen[str]:
-    """`queuelabs dev` as a new user runs it: no DATABASE_URL, so on an embedded PostgreSQL."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
+def free_dev_ports() -> DevPorts:
+    return DevPorts(free_port(), free_port(), free_port())
+
+
+def start_dev(data_dir: Path, ports: DevPorts) -> subprocess.Popen[str]:
+    """`queuelabs dev` as a new user runs it: no DATABASE_URL, so on an embedded PostgreSQL,
+    and no UPLOAD_POST_API_KEY, so with the sandbox."""
+    unset = ("DATABASE_URL", "TEST_DATABASE_URL", "UPLOAD_POST_API_KEY")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     return subprocess.Popen(
         [
             sys.executable,
@@ -95,7 +115,11 @@ def start_dev(data_dir: Path, port: int) -> subprocess.Popen[str]:
             "--data-dir",
             str(data_dir),
             "--allocator-port",
-            str(port),
+            str(ports.allocator),
+            "--uploader-port",
+            str(ports.uploader),
+            "--sandbox-port",
+            str(ports.sandbox),
         ],
         env=env,
         stdout=subprocess.PIPE,

@@ -1,0 +1,132 @@
+"""Uploader replicas as real processes: one killed with SIGKILL mid-publish, two on one queue."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+
+from allocator.server import RunningAllocator, start_allocator
+from queuelabs.allocator.v1 import allocator_pb2 as apb
+from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
+from queuelabs.clock import FakeClock
+from queuelabs.config import AllocatorSettings
+from tests.support.calls import assign, make_profile, video
+from tests.support.processes import ServiceProcess, service_process
+from tests.support.stack import KEY
+from uploader.sandbox import RunningSandbox, start_sandbox
+
+EVERY_TEN_MINUTES = [f"{h:02d}:{m:02d}" for h in range(24) for m in range(0, 60, 10)]
+
+
+@dataclass
+class Backdrop:
+    """An Allocator whose clock is two days behind (so what it assigns is due) and a sandbox."""
+
+    allocator: AllocatorStub
+    allocator_server: RunningAllocator
+    sandbox: RunningSandbox
+    database_url: str
+
+
+@pytest.fixture
+async def backdrop(database_url) -> AsyncIterator[Backdrop]:
+    sandbox = await start_sandbox("127.0.0.1", 0, KEY, async_seconds=0.2)
+    allocator = await start_allocator(
+        AllocatorSettings(database_url, listen="127.0.0.1:0", pool_size=4, lead_time=timedelta(0)),
+        FakeClock(datetime.now(UTC) - timedelta(days=2)),
+    )
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{allocator.port}")
+    try:
+        yield Backdrop(AllocatorStub(channel), allocator, sandbox, database_url)
+    finally:
+        await channel.close()
+        await allocator.stop(grace=1)
+        await sandbox.stop()
+
+
+@contextmanager
+def uploader(backdrop: Backdrop, **env: str) -> Iterator[ServiceProcess]:
+    with service_process(
+        "uploader",
+        "UPLOADER_LISTEN",
+        DATABASE_URL=backdrop.database_url,
+        ALLOCATOR_ADDR=f"127.0.0.1:{backdrop.allocator_server.port}",
+        UPLOAD_POST_BASE_URL=backdrop.sandbox.base_url,
+        UPLOAD_POST_API_KEY=KEY,
+        UPLOADER_LEASE_SECONDS="4",
+        UPLOADER_READ_TIMEOUT_SECONDS="3",
+        UPLOADER_RETRY_SCALE="0.01",
+        UPLOADER_IDLE_SECONDS="0.05",
+        UPLOADER_MAX_LATENESS_SECONDS="604800",
+        **env,
+    ) as running:
+        yield running
+
+
+async def wait_for(condition, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+def states(db) -> Counter[str]:
+    return Counter(s for (s,) in db.execute("select status from contents"))
+
+
+async def test_a_worker_killed_mid_publish_is_finished_by_another_exactly_once(backdrop, db):
+    backdrop.sandbox.state.dedupe = False  # only our reconciliation prevents a second post
+    backdrop.sandbox.state.faults["tiktok"].append("slow:2")  # published, answered 2 s later
+    with uploader(backdrop) as first:
+        profile_id = await make_profile(backdrop.allocator, slots=EVERY_TEN_MINUTES)
+        content = await assign(backdrop.allocator, profile_id)
+        await wait_for(lambda: len(backdrop.sandbox.state.publications) == 1)
+        first.process.send_signal(signal.SIGKILL)  # mid-call: the answer never reaches it
+        first.process.wait(timeout=10)
+    row = db.execute("select status, lease_owner from contents").fetchone()
+    assert row[0] == "uploading"
+    assert row[1] is not None
+    with uploader(backdrop):
+        await wait_for(lambda: states(db) == Counter({"uploaded": 1}), seconds=30)
+    assert len(backdrop.sandbox.state.publications) == 1
+    attempts = db.execute(
+        "select kind, outcome from upload_attempts where content_id = %s order by number",
+        (content.content_id,),
+    ).fetchall()
+    assert attempts == [("publish", "lost"), ("reconcile", "published")]
+
+
+async def test_two_replicas_on_one_due_queue_publish_every_content_once(backdrop, db):
+    backdrop.sandbox.state.faults["tiktok"].extend(["slow:0.1"] * 40)
+    with ExitStack() as replicas:
+        for _ in range(2):
+            replicas.enter_context(uploader(backdrop, UPLOADER_CONCURRENCY_PER_PLATFORM="2"))
+        profile_id = await make_profile(backdrop.allocator, slots=EVERY_TEN_MINUTES)
+        batch = await backdrop.allocator.BatchAssign(
+            apb.BatchAssignRequest(
+                profile_id=profile_id,
+                platform=apb.PLATFORM_TIKTOK,
+                contents=[video() for _ in range(40)],
+            )
+        )
+        await wait_for(lambda: states(db) == Counter({"uploaded": 40}), seconds=60)
+    published = Counter(p.request_id for p in backdrop.sandbox.state.publications)
+    assert len(published) == 40
+    assert set(published.values()) == {1}
+    per_content = Counter(
+        key.split(":")[1]
+        for key in (p.idempotency_key for p in backdrop.sandbox.state.publications)
+    )
+    assert per_content == Counter({a.content_id: 1 for a in batch.assignments})
+    workers = db.execute("select count(distinct worker) from upload_attempts").fetchone()
+    assert workers == (2,)  # both replicas did work
