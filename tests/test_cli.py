@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import grpc
+import httpx
 import psutil
 import psycopg
 import pytest
@@ -18,7 +19,7 @@ from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from queuelabs.dev import DEMO_PROFILE_ID
 from tests.support.calls import video
-from tests.support.processes import free_dev_ports, read_until, start_dev
+from tests.support.processes import free_dev_ports, free_port, read_until, start_dev
 
 
 def queuelabs(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -62,6 +63,62 @@ def test_a_bad_setting_stops_the_process_naming_the_variable(database_url, env, 
     _, err = run.communicate(timeout=60)
     assert run.returncode != 0
     assert named in err
+
+
+UPLOADER_ENV = {
+    "ALLOCATOR_ADDR": "127.0.0.1:50051",
+    "UPLOAD_POST_API_KEY": "k",
+    "UPLOAD_POST_BASE_URL": "http://127.0.0.1:9/api",
+}
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"ALLOCATOR_ADDR": ""}, "ALLOCATOR_ADDR: not set"),
+        ({"UPLOAD_POST_API_KEY": ""}, "UPLOAD_POST_API_KEY: not set"),
+        ({"UPLOAD_POST_BASE_URL": "api.upload-post.com"}, "UPLOAD_POST_BASE_URL"),
+        ({"UPLOADER_LISTEN": "here"}, "UPLOADER_LISTEN"),
+        ({"UPLOADER_LEASE_SECONDS": "30"}, "UPLOADER_LEASE_SECONDS: 30.0 must exceed"),
+        ({"UPLOADER_RETRY_DELAYS_INSTAGRAM": "30,soon"}, "UPLOADER_RETRY_DELAYS_INSTAGRAM"),
+        ({"UPLOADER_WHEN_EXHAUSTED_TIKTOK": "panic"}, "UPLOADER_WHEN_EXHAUSTED_TIKTOK"),
+        ({"UPLOADER_CONCURRENCY_PER_PLATFORM": "0"}, "UPLOADER_CONCURRENCY_PER_PLATFORM"),
+    ],
+)
+def test_a_bad_uploader_setting_stops_it_naming_the_variable(database_url, env, named):
+    run = queuelabs("uploader", env={"DATABASE_URL": database_url, **UPLOADER_ENV, **env})
+    _, err = run.communicate(timeout=60)
+    assert run.returncode != 0
+    assert named in err
+    assert "Traceback" not in err
+
+
+def test_the_sandbox_runs_as_its_own_process():
+    port = free_port()
+    sandbox = queuelabs(
+        "sandbox", env={"SANDBOX_LISTEN": f"127.0.0.1:{port}", "SANDBOX_API_KEY": "k"}
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                me = httpx.get(
+                    f"http://127.0.0.1:{port}/api/uploadposts/me",
+                    headers={"Authorization": "Apikey k"},
+                )
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the sandbox never answered"
+                time.sleep(0.1)
+        assert me.status_code == 200
+        bearer = httpx.get(
+            f"http://127.0.0.1:{port}/api/uploadposts/me", headers={"Authorization": "Bearer k"}
+        )
+        assert bearer.status_code == 401
+        assert bearer.json() == {"success": False, "message": "Invalid or expired token"}
+    finally:
+        sandbox.send_signal(signal.SIGTERM)
+        assert sandbox.wait(timeout=15) == 0
 
 
 SECRET = "hunter2-secret"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -250,3 +250,33 @@ async def test_bad_operator_requests_get_a_precise_status(database_url, method, 
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await getattr(stack.uploader, method)(request_)
     assert refused.value.code() == code
+
+
+async def test_a_slot_missed_by_too_much_is_moved_through_the_allocator_not_published_late(
+    database_url, db
+):
+    async with running_stack(
+        database_url, ahead=timedelta(0), max_lateness=timedelta(hours=1)
+    ) as stack:
+        profile_id = await make_profile(stack.allocator)
+        content = await assign(stack.allocator, profile_id)
+        # The service was down: the slot passed three hours ago.
+        db.execute(
+            "update contents set scheduled_at = now() - interval '3 hours' where content_id = %s",
+            (content.content_id,),
+        )
+        stack.uploader_server.loop.wake()
+        deadline = time.monotonic() + 20
+        moved = 0
+        while moved == 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            (moved,) = db.execute(
+                "select reschedule_count from contents where content_id = %s",
+                (content.content_id,),
+            ).fetchone()
+        upload = await stack.uploader.GetUpload(upb.GetUploadRequest(content_id=content.content_id))
+    assert moved == 1
+    assert upload.state == upb.UPLOAD_STATE_SCHEDULED
+    assert upload.scheduled_at.ToDatetime(tzinfo=UTC) > datetime.now(UTC)
+    assert published(stack) == Counter()
+    assert upload.attempts == []  # nothing was sent for the missed slot

@@ -109,8 +109,10 @@ async def test_a_worker_killed_mid_publish_is_finished_by_another_exactly_once(b
 async def test_two_replicas_on_one_due_queue_publish_every_content_once(backdrop, db):
     backdrop.sandbox.state.faults["tiktok"].extend(["slow:0.1"] * 40)
     with ExitStack() as replicas:
-        for _ in range(2):
+        running = [
             replicas.enter_context(uploader(backdrop, UPLOADER_CONCURRENCY_PER_PLATFORM="2"))
+            for _ in range(2)
+        ]
         profile_id = await make_profile(backdrop.allocator, slots=EVERY_TEN_MINUTES)
         batch = await backdrop.allocator.BatchAssign(
             apb.BatchAssignRequest(
@@ -120,6 +122,9 @@ async def test_two_replicas_on_one_due_queue_publish_every_content_once(backdrop
             )
         )
         await wait_for(lambda: states(db) == Counter({"uploaded": 40}), seconds=60)
+        logs = "".join(r.log.read_text() for r in running)
+    assert "publishing" in logs
+    assert KEY not in logs  # the API key never reaches a log
     published = Counter(p.request_id for p in backdrop.sandbox.state.publications)
     assert len(published) == 40
     assert set(published.values()) == {1}
