@@ -73,6 +73,8 @@ def test_the_readme_grpcurl_calls_work_as_written(dev_stack):
     assert out.count('"content_id": "c0ffee00-0000-4000-8000-000000000001"') >= 3
     assert '"status": "removed"' in out  # Release
     assert '"removed_at"' in out
+    assert '"state": "UPLOAD_STATE_UPLOADED"' in out  # the Instagram photo, through async mode
+    assert '"paused": true' in out
 
 
 def test_the_calls_dev_prints_work_as_printed(dev_stack):
