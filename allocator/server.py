@@ -17,6 +17,7 @@ from queuelabs.allocator.v1 import allocator_pb2, allocator_pb2_grpc
 from queuelabs.clock import Clock, SystemClock
 from queuelabs.config import AllocatorSettings
 from queuelabs.database import open_pool
+from queuelabs.security import add_port, interceptors
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +48,14 @@ async def start_allocator(
             clock or SystemClock(),
             AllocationPolicy(settings.lead_time, settings.horizon, settings.batch_limit),
         )
-        server = grpc.aio.server()
+        server = grpc.aio.server(interceptors=interceptors(settings.security, "allocator"))
         allocator_pb2_grpc.add_AllocatorServicer_to_server(AllocatorServicer(service), server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
             [SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server
         )
-        port = server.add_insecure_port(settings.listen)
+        port = add_port(server, settings.listen, settings.security)
         if port == 0:
             raise OSError(f"cannot listen on {settings.listen}")
         await server.start()

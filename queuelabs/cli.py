@@ -12,6 +12,7 @@ from pathlib import Path
 
 from queuelabs.config import AllocatorSettings, ConfigError, Env, SandboxSettings, UploaderSettings
 from queuelabs.database import DatabaseUnreachable
+from queuelabs.logs import configure as configure_logs
 
 log = logging.getLogger("queuelabs")
 
@@ -21,11 +22,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     env = Env.current()
     try:
-        logging.basicConfig(
-            level=env.log_level(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-            stream=sys.stderr,
-        )
+        default_format = "text" if args.command == "dev" else "json"
+        configure_logs(env.log_level(), env.choice("LOG_FORMAT", default_format, ("json", "text")))
         handler: Callable[[argparse.Namespace, Env], int] = args.handler
         sys.exit(handler(args, env))
     except ConfigError as problem:

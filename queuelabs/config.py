@@ -10,10 +10,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from pathlib import Path
 
 import psycopg.conninfo
 
 from queuelabs.platforms import Platform
+from queuelabs.security import BadTokens, Security, parse_tokens
 from uploader.policies import DEFAULT_POLICIES, RetryPolicy, WhenExhausted
 
 
@@ -81,6 +83,39 @@ class Env:
             raise ConfigError(f"{name}: {value} is outside {low}..{high} seconds")
         return value
 
+    def path(self, name: str) -> Path | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        path = Path(value)
+        if not path.is_file() or not os.access(path, os.R_OK):
+            raise ConfigError(f"{name}: {value!r} is not a readable file")
+        return path
+
+    def security(self) -> Security:
+        """AUTH_TOKENS, TLS_CERT_FILE, TLS_KEY_FILE, TLS_CLIENT_CA_FILE, TLS_CA_FILE and, for
+        the Uploader's calls to the Allocator, ALLOCATOR_TOKEN."""
+        try:
+            tokens = parse_tokens(self.text("AUTH_TOKENS") or "")
+        except BadTokens as problem:
+            raise ConfigError(str(problem)) from None
+        cert, key = self.path("TLS_CERT_FILE"), self.path("TLS_KEY_FILE")
+        if (cert is None) != (key is None):
+            raise ConfigError("TLS_CERT_FILE and TLS_KEY_FILE: set both or neither")
+        client_ca = self.path("TLS_CLIENT_CA_FILE")
+        if client_ca is not None and cert is None:
+            raise ConfigError("TLS_CLIENT_CA_FILE: needs TLS_CERT_FILE and TLS_KEY_FILE too")
+        client_token = self.text("ALLOCATOR_TOKEN")
+        if client_token is None and tokens:  # one token set shared by the services
+            client_token = tokens.get("uploader", next(iter(tokens.values())))
+        return Security(tokens, cert, key, client_ca, self.path("TLS_CA_FILE"), client_token)
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = (self.text(name, default) or default).lower()
+        if value not in allowed:
+            raise ConfigError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+        return value
+
     def log_level(self, name: str = "LOG_LEVEL") -> int:
         raw = (self.text(name, "INFO") or "INFO").upper()
         level = logging.getLevelName(raw)
@@ -99,6 +134,7 @@ class AllocatorSettings:
     horizon: timedelta = timedelta(days=365)
     batch_limit: int = 100
     shutdown_grace: float = 10.0  # seconds for calls in flight at shutdown
+    security: Security = field(default_factory=Security)
 
     @classmethod
     def from_env(
@@ -116,6 +152,7 @@ class AllocatorSettings:
             horizon=timedelta(days=env.integer("ALLOCATOR_HORIZON_DAYS", 365, 1, 3650)),
             batch_limit=env.integer("ALLOCATOR_BATCH_LIMIT", 100, 1, 10_000),
             shutdown_grace=env.seconds("SHUTDOWN_GRACE_SECONDS", 10.0, 0, 600),
+            security=env.security(),
         )
 
 
@@ -137,6 +174,7 @@ class UploaderSettings:
     max_lateness: timedelta = timedelta(hours=1)
     policies: Mapping[Platform, RetryPolicy] = field(default_factory=lambda: DEFAULT_POLICIES)
     shutdown_grace: float = 10.0
+    security: Security = field(default_factory=Security)
 
     @classmethod
     def from_env(
@@ -186,6 +224,7 @@ class UploaderSettings:
             ),
             policies=policies,
             shutdown_grace=env.seconds("SHUTDOWN_GRACE_SECONDS", 10.0, 0, 600),
+            security=env.security(),
         )
 
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
+
+from queuelabs.security import caller
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +43,26 @@ def refusals_as_status(handler: Handler[Request, Response]) -> Handler[Request, 
 
     @functools.wraps(handler)
     async def wrapper(self: Any, request: Request, context: grpc.aio.ServicerContext) -> Response:
+        started = time.perf_counter()
+        outcome = grpc.StatusCode.OK
         try:
             return await handler(self, request, context)
         except Refusal as refusal:
+            outcome = refusal.status
             await context.abort(refusal.status, str(refusal))
         except Exception:
+            outcome = grpc.StatusCode.INTERNAL
             log.exception("%s failed", handler.__name__)
             await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
+        finally:
+            # The access log: one line per call, with who called (never their token).
+            log.info(
+                "%s %s in %.1f ms",
+                handler.__name__,
+                outcome.name,
+                (time.perf_counter() - started) * 1000,
+                extra={"caller": caller.get()},
+            )
         raise AssertionError("unreachable: context.abort raises")
 
     return wrapper

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import time
 from collections import Counter
@@ -123,8 +124,11 @@ async def test_two_replicas_on_one_due_queue_publish_every_content_once(backdrop
         )
         await wait_for(lambda: states(db) == Counter({"uploaded": 40}), seconds=60)
         logs = "".join(r.log.read_text() for r in running)
-    assert "publishing" in logs
     assert KEY not in logs  # the API key never reaches a log
+    lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    publishing = [e for e in lines if e["message"].startswith("publishing")]
+    assert len(publishing) == 40
+    assert {"content_id", "profile_id", "platform", "request_id", "worker"} <= set(publishing[0])
     published = Counter(p.request_id for p in backdrop.sandbox.state.publications)
     assert len(published) == 40
     assert set(published.values()) == {1}

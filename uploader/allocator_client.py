@@ -10,6 +10,7 @@ import grpc
 
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
+from queuelabs.security import Security, call_metadata, client_channel
 from uploader.errors import AllocatorUnavailable, ContentNotFound, UploaderError, WrongState
 
 log = logging.getLogger(__name__)
@@ -21,9 +22,10 @@ _REFUSALS: dict[grpc.StatusCode, type[UploaderError]] = {
 
 
 class AllocatorGateway:
-    def __init__(self, address: str, timeout: float = 10.0) -> None:
-        self._channel = grpc.aio.insecure_channel(address)
+    def __init__(self, address: str, security: Security, timeout: float = 10.0) -> None:
+        self._channel = client_channel(address, security)
         self._stub = AllocatorStub(self._channel)
+        self._metadata = call_metadata(security)
         self._timeout = timeout
 
     async def close(self) -> None:
@@ -41,7 +43,9 @@ class AllocatorGateway:
 
     async def _call(self, method: str, request: object) -> None:
         try:
-            await getattr(self._stub, method)(request, timeout=self._timeout)
+            await getattr(self._stub, method)(
+                request, timeout=self._timeout, metadata=self._metadata
+            )
         except grpc.aio.AioRpcError as failed:
             refusal = _REFUSALS.get(failed.code())
             if refusal is not None:

@@ -87,10 +87,10 @@ class Publisher:
             )
             return
         log.info(
-            "publishing %s to %s (request %s)",
+            "publishing %s to %s",
             claimed.content_id,
             claimed.platform.value,
-            request_id,
+            extra=self._context(claimed, request_id),
         )
         result = await self._client.publish(
             PublishRequest(
@@ -196,6 +196,7 @@ class Publisher:
             result.outcome.value,
             decision.event.value,
             decision.reason,
+            extra=self._context(claimed, request_id),
         )
         if moved and decision.reschedule:
             await self._reschedule(claimed, decision.reason)
@@ -203,6 +204,7 @@ class Publisher:
             log.warning(
                 "%s: lease lost before the outcome was settled; the rescuer has it",
                 claimed.content_id,
+                extra=self._context(claimed, request_id),
             )
 
     async def _settle(self, claimed: Claimed, decision: Decision, post_url: str = "") -> None:
@@ -234,10 +236,30 @@ class Publisher:
     async def _reschedule(self, claimed: Claimed, reason: str) -> None:
         try:
             await self._allocator.reschedule(claimed.content_id, reason)
-            log.info("%s rescheduled through the Allocator: %s", claimed.content_id, reason)
+            log.info(
+                "%s rescheduled through the Allocator: %s",
+                claimed.content_id,
+                reason,
+                extra=self._context(claimed),
+            )
         except UploaderError as refused:
             # Lose nothing: the content waits (retry_pending or scheduled) and is asked about
             # again after ALLOCATOR_BACKOFF.
             log.warning(
-                "%s: could not reschedule now (%s); trying again later", claimed.content_id, refused
+                "%s: could not reschedule now (%s); trying again later",
+                claimed.content_id,
+                refused,
+                extra=self._context(claimed),
             )
+
+    def _context(self, claimed: Claimed, request_id: str | None = None) -> dict[str, str]:
+        """The fields every log line about this content carries (see queuelabs/logs.py)."""
+        context = {
+            "content_id": str(claimed.content_id),
+            "profile_id": str(claimed.profile_id),
+            "platform": claimed.platform.value,
+            "worker": self._worker,
+        }
+        if request_id:
+            context["request_id"] = request_id
+        return context

@@ -17,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 from queuelabs.clock import Clock, SystemClock
 from queuelabs.config import UploaderSettings
 from queuelabs.database import open_pool
+from queuelabs.security import add_port, interceptors
 from queuelabs.uploader.v1 import uploader_pb2, uploader_pb2_grpc
 from uploader.allocator_client import AllocatorGateway
 from uploader.loop import LoopSettings, SchedulingLoop
@@ -64,7 +65,7 @@ async def start_uploader(settings: UploaderSettings, clock: Clock | None = None)
     worker = worker_name()
     pool = await open_pool(settings.database_url, settings.pool_size, settings.db_timeout)
     client = UploadPostClient(settings.upload_post_base_url, settings.upload_post_api_key)
-    allocator = AllocatorGateway(settings.allocator_addr)
+    allocator = AllocatorGateway(settings.allocator_addr, settings.security)
     store = UploaderStore(pool)
     publisher = Publisher(
         store, client, allocator, settings.policies, clock, worker, settings.max_lateness
@@ -78,14 +79,14 @@ async def start_uploader(settings: UploaderSettings, clock: Clock | None = None)
     )
     service = UploaderService(store, allocator, clock, wake_loop=loop.wake)
     try:
-        server = grpc.aio.server()
+        server = grpc.aio.server(interceptors=interceptors(settings.security, "uploader"))
         uploader_pb2_grpc.add_UploaderServicer_to_server(UploaderServicer(service), server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
             [SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server
         )
-        port = server.add_insecure_port(settings.listen)
+        port = add_port(server, settings.listen, settings.security)
         await server.start()
     except BaseException:
         await client.close()

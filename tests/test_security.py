@@ -1,0 +1,160 @@
+"""Bearer tokens, TLS and mTLS on the servers, and on the Uploader's client to the Allocator."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from allocator.server import RunningAllocator, start_allocator
+from queuelabs.allocator.v1 import allocator_pb2 as pb
+from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
+from queuelabs.config import AllocatorSettings, ConfigError, Env
+from queuelabs.security import BearerAuth, Security
+from tests.support.certs import Pki, make_pki
+from uploader.allocator_client import AllocatorGateway
+from uploader.errors import AllocatorUnavailable, ContentNotFound
+
+TOKENS = {"sagalabs": "tok-sagalabs-9f2c", "uploader": "tok-uploader-41aa"}
+
+
+@pytest.fixture
+def pki(tmp_path) -> Pki:
+    return make_pki(tmp_path)
+
+
+async def serve(database_url: str, security: Security) -> RunningAllocator:
+    settings = AllocatorSettings(database_url, listen="127.0.0.1:0", pool_size=2)
+    return await start_allocator(replace(settings, security=security))
+
+
+@pytest.fixture
+async def guarded(database_url) -> AsyncIterator[str]:
+    running = await serve(database_url, Security(tokens=TOKENS))
+    try:
+        yield f"127.0.0.1:{running.port}"
+    finally:
+        await running.stop(grace=1)
+
+
+def get_schedule() -> pb.GetScheduleRequest:
+    return pb.GetScheduleRequest(profile_id=str(uuid.uuid4()), platform=pb.PLATFORM_TIKTOK)
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer wrong", "tok-sagalabs-9f2c", "Basic tok-sagalabs-9f2c", "Bearer "],
+)
+async def test_a_call_without_a_known_bearer_token_is_unauthenticated(guarded, authorization):
+    metadata = (("authorization", authorization),) if authorization is not None else None
+    async with grpc.aio.insecure_channel(guarded) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await AllocatorStub(channel).GetSchedule(get_schedule(), metadata=metadata)
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_a_known_token_gets_through_and_only_the_callers_name_is_logged(guarded, caplog):
+    caplog.set_level(logging.DEBUG)
+    async with grpc.aio.insecure_channel(guarded) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as answered:
+            await AllocatorStub(channel).GetSchedule(
+                get_schedule(), metadata=(("authorization", "Bearer tok-sagalabs-9f2c"),)
+            )
+    assert answered.value.code() == grpc.StatusCode.NOT_FOUND  # past the door, to the service
+    [access] = [r for r in caplog.records if r.getMessage().startswith("GetSchedule NOT_FOUND")]
+    assert access.caller == "sagalabs"
+    assert all(token not in caplog.text for token in TOKENS.values())
+
+
+async def test_health_and_reflection_stay_open(guarded):
+    async with grpc.aio.insecure_channel(guarded) as channel:
+        reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_tokens_are_matched_by_name_without_shortcuts():
+    auth = BearerAuth(TOKENS)
+    assert auth.identify("Bearer tok-uploader-41aa") == "uploader"
+    assert auth.identify("bearer tok-sagalabs-9f2c") == "sagalabs"
+    assert auth.identify("Bearer tok-uploader-41a") is None
+    assert auth.identify("") is None
+
+
+async def test_tls_serves_only_clients_that_trust_it(database_url, pki):
+    running = await serve(
+        database_url, Security(cert_file=pki.server_cert, key_file=pki.server_key)
+    )
+    address = f"127.0.0.1:{running.port}"
+    try:
+        trusting = grpc.ssl_channel_credentials(root_certificates=pki.ca.read_bytes())
+        async with grpc.aio.secure_channel(address, trusting) as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as answered:
+                await AllocatorStub(channel).GetSchedule(get_schedule())
+            assert answered.value.code() == grpc.StatusCode.NOT_FOUND
+        async with grpc.aio.insecure_channel(address) as plain:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await AllocatorStub(plain).GetSchedule(get_schedule(), timeout=3)
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        await running.stop(grace=1)
+
+
+async def test_mtls_and_tokens_together_admit_the_uploaders_own_client(database_url, pki):
+    server_side = Security(
+        tokens=TOKENS, cert_file=pki.server_cert, key_file=pki.server_key, client_ca_file=pki.ca
+    )
+    running = await serve(database_url, server_side)
+    address = f"127.0.0.1:{running.port}"
+    try:
+        uploader_side = Security(
+            cert_file=pki.client_cert,
+            key_file=pki.client_key,
+            ca_file=pki.ca,
+            client_token=TOKENS["uploader"],
+        )
+        gateway = AllocatorGateway(address, uploader_side, timeout=5)
+        with pytest.raises(ContentNotFound):  # the call got through TLS and the token check
+            await gateway.release(uuid.uuid4(), "test")
+        await gateway.close()
+
+        without_certificate = grpc.ssl_channel_credentials(root_certificates=pki.ca.read_bytes())
+        async with grpc.aio.secure_channel(address, without_certificate) as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await AllocatorStub(channel).GetSchedule(
+                    get_schedule(),
+                    timeout=3,
+                    metadata=(("authorization", "Bearer tok-uploader-41aa"),),
+                )
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+
+        tokenless = AllocatorGateway(address, replace(uploader_side, client_token=None), timeout=5)
+        with pytest.raises(AllocatorUnavailable, match="UNAUTHENTICATED"):
+            await tokenless.release(uuid.uuid4(), "test")
+        await tokenless.close()
+    finally:
+        await running.stop(grace=1)
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"AUTH_TOKENS": "sagalabs"}, "AUTH_TOKENS: entry 1 is not name:token"),
+        ({"AUTH_TOKENS": "a:x,a:y"}, "AUTH_TOKENS: the name 'a' appears twice"),
+        ({"TLS_CERT_FILE": "/nonexistent.pem"}, "TLS_CERT_FILE"),
+        ({"TLS_CLIENT_CA_FILE": __file__}, "TLS_CLIENT_CA_FILE: needs TLS_CERT_FILE"),
+    ],
+)
+def test_bad_security_settings_are_refused_naming_the_variable(env, named):
+    with pytest.raises(ConfigError, match=named.replace("(", r"\(")):
+        Env(env).security()
+
+
+def test_the_uploader_calls_the_allocator_with_its_own_token():
+    security = Env({"AUTH_TOKENS": "sagalabs:tok-a-12,uploader:tok-b-77"}).security()
+    assert security.client_token == "tok-b-77"
+    assert "tok-" not in repr(security)
