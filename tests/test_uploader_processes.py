@@ -139,3 +139,41 @@ async def test_two_replicas_on_one_due_queue_publish_every_content_once(backdrop
     assert per_content == Counter({a.content_id: 1 for a in batch.assignments})
     workers = db.execute("select count(distinct worker) from upload_attempts").fetchone()
     assert workers == (2,)  # both replicas did work
+
+
+async def test_sigterm_lets_a_publish_in_flight_finish_and_leaves_no_lease(backdrop, db):
+    backdrop.sandbox.state.faults["tiktok"].append("slow:1.5")
+    with uploader(backdrop, SHUTDOWN_GRACE_SECONDS="10") as running:
+        profile_id = await make_profile(backdrop.allocator, slots=EVERY_TEN_MINUTES)
+        await assign(backdrop.allocator, profile_id)
+        await wait_for(lambda: len(backdrop.sandbox.state.publications) == 1)
+        started = time.monotonic()
+        running.process.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(running.process.wait, 15)
+        took = time.monotonic() - started
+    assert code == 0
+    assert took < 10
+    assert db.execute("select status, lease_owner from contents").fetchone() == ("uploaded", None)
+
+
+async def test_sigterm_past_the_grace_hands_the_content_back_as_unknown_then_it_is_reconciled(
+    backdrop, db
+):
+    backdrop.sandbox.state.dedupe = False
+    backdrop.sandbox.state.faults["tiktok"].append("slow:2.5")
+    with uploader(backdrop, SHUTDOWN_GRACE_SECONDS="0.2") as running:
+        profile_id = await make_profile(backdrop.allocator, slots=EVERY_TEN_MINUTES)
+        await assign(backdrop.allocator, profile_id)
+        await wait_for(lambda: len(backdrop.sandbox.state.publications) == 1)
+        running.process.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(running.process.wait, 15) == 0
+    # Handed back at once: no lease waits to expire, and it is not blindly due again.
+    assert db.execute("select status, lease_owner from contents").fetchone() == (
+        "unknown_outcome",
+        None,
+    )
+    with uploader(backdrop):
+        await wait_for(lambda: states(db) == Counter({"uploaded": 1}))
+    assert len(backdrop.sandbox.state.publications) == 1
+    kinds = db.execute("select kind, outcome from upload_attempts order by number").fetchall()
+    assert kinds == [("publish", "interrupted"), ("reconcile", "published")]

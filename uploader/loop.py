@@ -45,7 +45,7 @@ class SchedulingLoop:
         self._settings = settings
         self._wake = asyncio.Event()
         self._in_flight: Counter[Platform] = Counter()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], Claimed] = {}
         self._last_rescue: datetime | None = None
 
     def wake(self) -> None:
@@ -92,19 +92,26 @@ class SchedulingLoop:
         self._last_rescue = now
 
     async def drain(self, grace: float) -> None:
-        """Waits up to `grace` seconds for publishes in flight; the rest are cancelled, and
-        their leases expire into unknown outcomes, reconciled by whoever runs next."""
-        if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=grace)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        """Waits up to `grace` seconds for the work in flight; then cancels the rest and hands
+        each of those contents back (see Publisher.abandon), so no lease is left to expire."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(list(self._tasks), timeout=grace)
+        left = [self._tasks[task] for task in pending]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for content in left:
+            try:
+                await self._publisher.abandon(content)
+            except UploaderError as trouble:  # the database is away: the lease will expire
+                log.warning("could not hand %s back: %s", content.content_id, trouble)
 
     def _start(self, content: Claimed) -> None:
         self._in_flight[content.platform] += 1
         task = asyncio.create_task(self._handle(content))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[task] = content
+        task.add_done_callback(lambda done: self._tasks.pop(done, None))
 
     async def _handle(self, content: Claimed) -> None:
         try:

@@ -207,6 +207,31 @@ class Publisher:
                 extra=self._context(claimed, request_id),
             )
 
+    async def abandon(self, claimed: Claimed) -> None:
+        """Gives a claim back at shutdown so that no lease is left to expire: untouched content
+        goes back in line; content whose call was in flight becomes an unknown outcome."""
+        now = self._clock.now()
+        async with self._store.transaction() as tx:
+            interrupted = await tx.interrupt_attempts(
+                claimed.content_id, "the uploader shut down mid-call", now
+            )
+        if claimed.previous_state is ContentState.UNKNOWN_OUTCOME:
+            event = Event.CHECK_LATER
+        elif "publish" in interrupted:
+            event = Event.LOSE_TRACK  # it may have gone out: reconcile, never re-send blindly
+        else:
+            event = Event.HAND_BACK
+        decision = Decision(
+            event, claimed.retry_count, now, claimed.generation, "handed back at shutdown"
+        )
+        await self._settle(claimed, decision)
+        log.info(
+            "%s handed back at shutdown (%s)",
+            claimed.content_id,
+            event.value,
+            extra=self._context(claimed),
+        )
+
     async def _settle(self, claimed: Claimed, decision: Decision, post_url: str = "") -> None:
         async with self._store.transaction() as tx:
             await tx.settle(

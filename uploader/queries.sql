@@ -137,3 +137,9 @@ returning paused_at;
 
 -- resume --
 delete from paused_keys where profile_id = %(profile_id)s and platform = %(platform)s;
+
+-- interrupt_attempts --
+update upload_attempts
+   set finished_at = %(now)s, outcome = 'interrupted', error = %(error)s
+ where content_id = %(content_id)s and finished_at is null
+returning number, kind;

@@ -99,6 +99,11 @@ class Transaction(QueryRunner):
             now=now,
         )
 
+    async def interrupt_attempts(self, content_id: UUID, error: str, now: datetime) -> list[str]:
+        """Closes the content's open attempts; returns their kinds (publish, reconcile)."""
+        rows = await self._rows("interrupt_attempts", content_id=content_id, error=error, now=now)
+        return [r["kind"] for r in rows]
+
     async def last_publish_attempt(self, content_id: UUID) -> AttemptRecord | None:
         row = await self._row("last_publish_attempt", content_id=content_id)
         return AttemptRecord.from_row(row) if row else None
