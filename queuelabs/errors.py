@@ -6,6 +6,7 @@ exceptions derive from Refusal and name their gRPC status.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -50,6 +51,9 @@ def refusals_as_status(handler: Handler[Request, Response]) -> Handler[Request, 
         except Refusal as refusal:
             outcome = refusal.status
             await context.abort(refusal.status, str(refusal))
+        except asyncio.CancelledError:
+            outcome = grpc.StatusCode.CANCELLED  # the client went away, or shutdown cut it
+            raise
         except Exception:
             outcome = grpc.StatusCode.INTERNAL
             log.exception("%s failed", handler.__name__)
