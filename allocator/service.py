@@ -7,6 +7,7 @@ and, as the last line of defence, the partial unique index `contents_one_active_
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from allocator.domain import (
     SlotSpec,
 )
 from allocator.errors import (
+    AllocatorError,
     ContentIdInUse,
     ContentNotFound,
     InvalidArgument,
@@ -37,6 +39,7 @@ from allocator.locks import StripedLock
 from allocator.placement import Placement
 from allocator.slots import SlotRule, slot_id_for
 from allocator.storage import AllocatorStore, Transaction
+from queuelabs import metrics
 from queuelabs.clock import Clock
 from queuelabs.lifecycle import ContentState, Event, IllegalMove, holds_slot, next_state
 from queuelabs.platforms import Platform
@@ -109,7 +112,7 @@ class AllocatorService:
         content: ContentSpec,
         not_before: datetime | None,
     ) -> Assignment:
-        [assignment] = await self.batch_assign(profile_id, platform, [content], not_before)
+        [assignment] = await self._assign(profile_id, platform, [content], not_before, "AssignNext")
         return assignment
 
     async def batch_assign(
@@ -123,6 +126,34 @@ class AllocatorService:
 
         A content whose id is already assigned (a client retry) keeps its assignment.
         """
+        return await self._assign(profile_id, platform, contents, not_before, "BatchAssign")
+
+    async def _assign(
+        self,
+        profile_id: UUID,
+        platform: Platform,
+        contents: Sequence[ContentSpec],
+        not_before: datetime | None,
+        rpc: str,
+    ) -> list[Assignment]:
+        started = time.perf_counter()
+        try:
+            assignments = await self._place_all(profile_id, platform, contents, not_before)
+        except AllocatorError as refusal:
+            metrics.ASSIGNMENTS.labels(type(refusal).__name__).inc(len(contents))
+            raise
+        finally:
+            metrics.ASSIGNMENT_SECONDS.labels(rpc).observe(time.perf_counter() - started)
+        metrics.ASSIGNMENTS.labels("assigned").inc(len(assignments))
+        return assignments
+
+    async def _place_all(
+        self,
+        profile_id: UUID,
+        platform: Platform,
+        contents: Sequence[ContentSpec],
+        not_before: datetime | None,
+    ) -> list[Assignment]:
         self._check_batch(contents)
         start = self._search_start(not_before)
         async with self._serialized(profile_id, platform) as tx:
@@ -197,10 +228,12 @@ class AllocatorService:
 
     @asynccontextmanager
     async def _serialized(self, profile_id: UUID, platform: Platform) -> AsyncIterator[Transaction]:
+        waiting = time.perf_counter()
         async with (
             self._stripes.of(profile_id, platform),
             self._store.locked(profile_id, platform) as tx,
         ):
+            metrics.LOCK_WAIT_SECONDS.observe(time.perf_counter() - waiting)
             yield tx
 
     async def _place(

@@ -13,6 +13,7 @@ from pathlib import Path
 from queuelabs.config import AllocatorSettings, ConfigError, Env, SandboxSettings, UploaderSettings
 from queuelabs.database import DatabaseUnreachable
 from queuelabs.logs import configure as configure_logs
+from queuelabs.metrics import serve_metrics
 
 log = logging.getLogger("queuelabs")
 
@@ -69,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--allocator-port", type=int, default=50051)
     dev.add_argument("--uploader-port", type=int, default=50052)
     dev.add_argument("--sandbox-port", type=int, default=50053)
+    dev.add_argument("--metrics-port", type=int, default=9100)
     dev.set_defaults(handler=_dev)
     return parser
 
@@ -92,6 +94,7 @@ def _allocator(args: argparse.Namespace, env: Env) -> int:
 async def _serve_allocator(settings: AllocatorSettings) -> int:
     from allocator.server import start_allocator
 
+    serve_metrics(settings.metrics_listen)
     running = await start_allocator(settings)
     await until_signalled()
     log.info("stopping: letting calls in flight finish (up to %.0f s)", settings.shutdown_grace)
@@ -109,6 +112,7 @@ def _uploader(args: argparse.Namespace, env: Env) -> int:
 async def _serve_uploader(settings: UploaderSettings) -> int:
     from uploader.server import start_uploader
 
+    serve_metrics(settings.metrics_listen)
     running = await start_uploader(settings)
     await until_signalled()
     log.info("stopping: no new claims; publishes in flight get %.0f s", settings.shutdown_grace)
@@ -135,7 +139,7 @@ async def _serve_sandbox(settings: SandboxSettings) -> int:
 def _dev(args: argparse.Namespace, env: Env) -> int:
     from queuelabs.dev import DevPorts, run_dev
 
-    ports = DevPorts(args.allocator_port, args.uploader_port, args.sandbox_port)
+    ports = DevPorts(args.allocator_port, args.uploader_port, args.sandbox_port, args.metrics_port)
     return asyncio.run(run_dev(env, args.data_dir, ports))
 
 

@@ -110,6 +110,12 @@ class Env:
             client_token = tokens.get("uploader", next(iter(tokens.values())))
         return Security(tokens, cert, key, client_ca, self.path("TLS_CA_FILE"), client_token)
 
+    def metrics_listen(self, default: str) -> str | None:
+        """METRICS_LISTEN: HOST:PORT for /metrics, or `off`."""
+        if (self.text("METRICS_LISTEN") or "").lower() == "off":
+            return None
+        return self.listen("METRICS_LISTEN", default)
+
     def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
         value = (self.text(name, default) or default).lower()
         if value not in allowed:
@@ -135,6 +141,7 @@ class AllocatorSettings:
     batch_limit: int = 100
     shutdown_grace: float = 10.0  # seconds for calls in flight at shutdown
     security: Security = field(default_factory=Security)
+    metrics_listen: str | None = None  # HOST:PORT for /metrics; None: off
 
     @classmethod
     def from_env(
@@ -153,6 +160,7 @@ class AllocatorSettings:
             batch_limit=env.integer("ALLOCATOR_BATCH_LIMIT", 100, 1, 10_000),
             shutdown_grace=env.seconds("SHUTDOWN_GRACE_SECONDS", 10.0, 0, 600),
             security=env.security(),
+            metrics_listen=env.metrics_listen("0.0.0.0:9101"),
         )
 
 
@@ -175,6 +183,7 @@ class UploaderSettings:
     policies: Mapping[Platform, RetryPolicy] = field(default_factory=lambda: DEFAULT_POLICIES)
     shutdown_grace: float = 10.0
     security: Security = field(default_factory=Security)
+    metrics_listen: str | None = None
 
     @classmethod
     def from_env(
@@ -225,6 +234,7 @@ class UploaderSettings:
             policies=policies,
             shutdown_grace=env.seconds("SHUTDOWN_GRACE_SECONDS", 10.0, 0, 600),
             security=env.security(),
+            metrics_listen=env.metrics_listen("0.0.0.0:9102"),
         )
 
 

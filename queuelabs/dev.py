@@ -17,6 +17,7 @@ from uuid import UUID
 
 from queuelabs.config import REAL_UPLOAD_POST, AllocatorSettings, Env, UploaderSettings
 from queuelabs.database import EmbeddedPostgres, migrate
+from queuelabs.metrics import serve_metrics
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ class DevPorts:
     allocator: int = 50051
     uploader: int = 50052
     sandbox: int = 50053
+    metrics: int = 9100  # one /metrics for both services: they share this process
 
 
 async def run_dev(env: Env, data_dir: Path, ports: DevPorts) -> int:
@@ -46,6 +48,7 @@ async def run_dev(env: Env, data_dir: Path, ports: DevPorts) -> int:
         log.info("embedded PostgreSQL running, data in %s", embedded.data_dir)
     try:
         migrate(database_url)
+        serve_metrics(f"127.0.0.1:{ports.metrics}")
         async with AsyncExitStack() as running:
             allocator_settings = AllocatorSettings.from_env(
                 env, database_url=database_url, listen=f"127.0.0.1:{ports.allocator}"
@@ -71,10 +74,7 @@ async def run_dev(env: Env, data_dir: Path, ports: DevPorts) -> int:
             uploader = await start_uploader(uploader_settings)
             running.push_async_callback(uploader.stop, uploader_settings.shutdown_grace)
 
-            print(
-                _banner(allocator.port, uploader.port, upload_post[0], embedded, database_url),
-                flush=True,
-            )
+            print(_banner(ports, upload_post[0], embedded, database_url), flush=True)
             await until_signalled()
             log.info("stopping")
     finally:
@@ -106,14 +106,13 @@ async def _create_demo_profile(database_url: str) -> None:
 
 
 def _banner(
-    allocator_port: int,
-    uploader_port: int,
+    ports: DevPorts,
     upload_post: str,
     embedded: EmbeddedPostgres | None,
     database_url: str,
 ) -> str:
-    allocator = f"127.0.0.1:{allocator_port}"
-    uploader = f"127.0.0.1:{uploader_port}"
+    allocator = f"127.0.0.1:{ports.allocator}"
+    uploader = f"127.0.0.1:{ports.uploader}"
     where = f"embedded, data in {embedded.data_dir}" if embedded else "from DATABASE_URL"
     psql = f"\n  psql '{database_url}'" if embedded else ""
     sandbox = " (the local sandbox)" if upload_post != REAL_UPLOAD_POST else ""
@@ -125,6 +124,7 @@ QueueLabs dev stack is up.
   Uploader     {uploader}   (gRPC; its scheduling loop runs inside)
   Upload-Post  {upload_post}{sandbox}
   PostgreSQL   {where}{psql}
+  Metrics      http://127.0.0.1:{ports.metrics}/metrics
   Demo profile "InfoKetua" ({DEMO_PROFILE_ID}), TikTok and Instagram slots at
   {", ".join(DEMO_SLOTS_WIB)} Asia/Jakarta (WIB).
 

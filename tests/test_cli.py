@@ -19,7 +19,13 @@ from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from queuelabs.dev import DEMO_PROFILE_ID
 from tests.support.calls import video
-from tests.support.processes import free_dev_ports, free_port, read_until, start_dev
+from tests.support.processes import (
+    free_dev_ports,
+    free_port,
+    read_until,
+    service_process,
+    start_dev,
+)
 
 
 def queuelabs(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -199,3 +205,17 @@ def test_dev_runs_on_an_embedded_database_keeps_its_data_and_stops_cleanly(tmp_p
         if dev.poll() is None:
             dev.kill()
     assert not postgres_serving(data_dir)
+
+
+def test_a_service_process_serves_prometheus_metrics(database_url):
+    metrics_port = free_port()
+    with service_process(
+        "allocator",
+        "ALLOCATOR_LISTEN",
+        DATABASE_URL=database_url,
+        METRICS_LISTEN=f"127.0.0.1:{metrics_port}",
+    ):
+        page = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics")
+    assert page.status_code == 200
+    assert "queuelabs_assignment_seconds" in page.text
+    assert "queuelabs_assignment_lock_wait_seconds" in page.text

@@ -11,6 +11,7 @@ from dataclasses import astuple
 from importlib.util import find_spec
 from pathlib import Path
 
+import httpx
 import pytest
 
 from queuelabs.dev import DevPorts
@@ -78,9 +79,19 @@ def test_the_readme_grpcurl_calls_work_as_written(dev_stack):
 
 
 def test_the_calls_dev_prints_work_as_printed(dev_stack):
-    port, banner = dev_stack
+    ports, banner = dev_stack
     calls = banner.split("Try, in another terminal")[1].split("\n", 1)[1].split("Ctrl-C stops")[0]
-    out = run_shell(calls, port)
+    out = run_shell(calls, ports)
     assert '"scheduled_at"' in out
     assert out.rstrip().endswith("}")
     assert '"state": "UPLOAD_STATE_UPLOADED"' in out  # assigned to uploaded, as promised
+    metrics = httpx.get(f"http://127.0.0.1:{ports.metrics}/metrics").text
+    for line in (
+        'queuelabs_assignments_total{outcome="assigned"} 1.0',
+        'queuelabs_uploads_total{outcome="published",platform="tiktok"} 1.0',
+        'queuelabs_assignment_seconds_count{rpc="AssignNext"} 1.0',
+        "queuelabs_assignment_lock_wait_seconds_count",
+        'queuelabs_dispatch_lag_seconds_count{platform="tiktok"} 1.0',
+        'queuelabs_due_backlog{platform="tiktok"}',
+    ):
+        assert line in metrics

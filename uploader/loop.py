@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from queuelabs import metrics
 from queuelabs.clock import Clock
 from queuelabs.platforms import Platform
 from uploader.domain import Claimed
@@ -83,8 +84,12 @@ class SchedulingLoop:
                 self._start(content)
 
     async def rescue(self, now: datetime) -> None:
+        """Expired leases become unknown outcomes; also refreshes the due-backlog gauge."""
         async with self._store.transaction() as tx:
             rescued = await tx.rescue_expired(now)
+            backlog = await tx.due_backlog(now)
+        for platform in Platform:
+            metrics.DUE_BACKLOG.labels(platform.value).set(backlog.get(platform, 0))
         for content_id, holder in rescued:
             log.warning(
                 "lease of %s (held by %s) expired: outcome unknown, reconciling", content_id, holder

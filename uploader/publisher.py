@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+from queuelabs import metrics
 from queuelabs.clock import Clock
 from queuelabs.lifecycle import ContentState, Event
 from queuelabs.platforms import Platform
@@ -79,6 +80,9 @@ class Publisher:
                     self._worker,
                     started,
                 )
+        if claimed.previous_state is ContentState.SCHEDULED:
+            lag = (self._clock.now() - claimed.scheduled_at).total_seconds()
+            metrics.DISPATCH_LAG_SECONDS.labels(claimed.platform.value).observe(max(0.0, lag))
         if done is not None:  # published before (a lost answer, found since): never again
             await self._settle(
                 claimed,
@@ -160,6 +164,9 @@ class Publisher:
         decision = decide(
             result, claimed, policy, now, reconciling=reconciling, call_started=call_started
         )
+        metrics.UPLOADS.labels(claimed.platform.value, result.outcome.value).inc()
+        if decision.event is Event.RETRY_LATER and not decision.reschedule:
+            metrics.RETRIES.labels(claimed.platform.value).inc()
         async with self._store.transaction() as tx:
             await tx.finish_attempt(
                 claimed.content_id,

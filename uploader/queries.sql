@@ -143,3 +143,10 @@ update upload_attempts
    set finished_at = %(now)s, outcome = 'interrupted', error = %(error)s
  where content_id = %(content_id)s and finished_at is null
 returning number, kind;
+
+-- due_backlog --
+select c.platform, count(*) as due
+  from contents c
+ where c.status in ('scheduled', 'retry_pending', 'unknown_outcome')
+   and coalesce(c.next_retry_at, c.scheduled_at) <= %(now)s
+ group by c.platform;

@@ -46,6 +46,10 @@ class Transaction(QueryRunner):
         row = await self._row("next_due")
         return row["due"] if row else None
 
+    async def due_backlog(self, now: datetime) -> dict[Platform, int]:
+        rows = await self._rows("due_backlog", now=now)
+        return {Platform(r["platform"]): int(r["due"]) for r in rows}
+
     async def rescue_expired(self, now: datetime) -> list[tuple[UUID, str]]:
         """Expired leases become unknown outcomes; returns (content, the worker that held it)."""
         rows = await self._rows(

@@ -57,7 +57,13 @@ class ServiceProcess:
 def service_process(command: str, listen_variable: str, **env: str) -> Iterator[ServiceProcess]:
     """`queuelabs COMMAND` as its own process on a free loopback port, stopped with SIGTERM."""
     address = f"127.0.0.1:{free_port()}"
-    full_env = {**os.environ, listen_variable: address, "SHUTDOWN_GRACE_SECONDS": "2", **env}
+    full_env = {
+        **os.environ,
+        listen_variable: address,
+        "SHUTDOWN_GRACE_SECONDS": "2",
+        "METRICS_LISTEN": "off",
+        **env,
+    }
     with tempfile.NamedTemporaryFile("w+b", suffix=".log", delete=False) as log_file:
         log = Path(log_file.name)
         process = subprocess.Popen(
@@ -98,7 +104,7 @@ def allocator_replicas(database_url: str, count: int, **extra_env: str) -> Itera
 
 
 def free_dev_ports() -> DevPorts:
-    return DevPorts(free_port(), free_port(), free_port())
+    return DevPorts(free_port(), free_port(), free_port(), free_port())
 
 
 def start_dev(data_dir: Path, ports: DevPorts) -> subprocess.Popen[str]:
@@ -120,6 +126,8 @@ def start_dev(data_dir: Path, ports: DevPorts) -> subprocess.Popen[str]:
             str(ports.uploader),
             "--sandbox-port",
             str(ports.sandbox),
+            "--metrics-port",
+            str(ports.metrics),
         ],
         env=env,
         stdout=subprocess.PIPE,
