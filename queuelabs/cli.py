@@ -8,12 +8,14 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from queuelabs.config import AllocatorSettings, ConfigError, Env, SandboxSettings, UploaderSettings
 from queuelabs.database import DatabaseUnreachable
 from queuelabs.logs import configure as configure_logs
 from queuelabs.metrics import serve_metrics
+from queuelabs.platforms import Platform
 
 log = logging.getLogger("queuelabs")
 
@@ -57,6 +59,17 @@ def _parser() -> argparse.ArgumentParser:
     sandbox = commands.add_parser("sandbox", help="serve the local Upload-Post stand-in")
     sandbox.add_argument("--listen", help="HOST:PORT; overrides SANDBOX_LISTEN")
     sandbox.set_defaults(handler=_sandbox)
+
+    schedule = commands.add_parser("schedule", help="look at the queue")
+    schedule_commands = schedule.add_subparsers(dest="schedule_command", required=True)
+    show = schedule_commands.add_parser(
+        "show", help="the coming slots of a profile and platform, with contents and states"
+    )
+    show.add_argument("--profile", required=True, help="profile id, or its name")
+    show.add_argument("--platform", required=True, choices=[p.value for p in Platform])
+    show.add_argument("--days", type=int, default=3, help="how many days ahead (default 3)")
+    show.add_argument("--database-url", help="overrides DATABASE_URL")
+    show.set_defaults(handler=_schedule_show)
 
     dev = commands.add_parser(
         "dev", help="the whole system on this machine, on 127.0.0.1, with a demo profile"
@@ -133,6 +146,22 @@ async def _serve_sandbox(settings: SandboxSettings) -> int:
     log.info("Upload-Post sandbox at http://%s/api", settings.listen)
     await until_signalled()
     await running.stop()
+    return 0
+
+
+def _schedule_show(args: argparse.Namespace, env: Env) -> int:
+    from queuelabs.calendar import show
+
+    url = args.database_url or env.database_url()
+    if url is None:
+        raise ConfigError("DATABASE_URL: not set (e.g. postgresql://user@host:5432/dbname)")
+    if not 1 <= args.days <= 366:
+        raise ConfigError(f"--days: {args.days} is outside 1..366")
+    try:
+        print(show(url, args.profile, Platform(args.platform), args.days, datetime.now(UTC)))
+    except LookupError as missing:
+        print(f"queuelabs schedule show: {missing}", file=sys.stderr)
+        return 1
     return 0
 
 

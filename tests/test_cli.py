@@ -219,3 +219,50 @@ def test_a_service_process_serves_prometheus_metrics(database_url):
     assert page.status_code == 200
     assert "queuelabs_assignment_seconds" in page.text
     assert "queuelabs_assignment_lock_wait_seconds" in page.text
+
+
+async def test_schedule_show_prints_the_coming_slots_with_contents_and_states(
+    database_url, allocator
+):
+    from datetime import UTC, datetime, timedelta
+
+    from tests.support.calls import assign, make_profile
+
+    profile_id = await make_profile(allocator, name="ShowMe")
+    soon = datetime.now(UTC) + timedelta(hours=1)
+    first = await assign(allocator, profile_id, video(title="Morning news"), not_before=soon)
+    second = await assign(allocator, profile_id, not_before=soon)
+    await allocator.Release(pb.ReleaseRequest(content_id=second.content_id))
+    run = queuelabs(
+        "schedule",
+        "show",
+        "--profile",
+        "ShowMe",
+        "--platform",
+        "tiktok",
+        "--days",
+        "2",
+        env={"DATABASE_URL": database_url},
+    )
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "ShowMe · tiktok · Asia/Jakarta · next 2 days"
+    held = [line for line in lines if first.content_id in line]
+    assert len(held) == 1
+    assert "scheduled" in held[0]
+    assert '"Morning news"' in held[0]
+    assert any("removed" in line and second.content_id in line for line in lines)
+    assert sum(" free " in line for line in lines) >= 8  # 2 days of 6 slots, less what is taken
+    missing = queuelabs(
+        "schedule",
+        "show",
+        "--profile",
+        "Nobody",
+        "--platform",
+        "tiktok",
+        env={"DATABASE_URL": database_url},
+    )
+    _, err = missing.communicate(timeout=60)
+    assert missing.returncode == 1
+    assert "0 profiles are named 'Nobody'" in err
