@@ -214,8 +214,10 @@ def test_a_service_process_serves_prometheus_metrics(database_url):
         "ALLOCATOR_LISTEN",
         DATABASE_URL=database_url,
         METRICS_LISTEN=f"127.0.0.1:{metrics_port}",
-    ):
+    ) as running:
         page = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics")
+        log = running.log.read_text()
+    assert "AUTH_TOKENS is not set: every RPC is OPEN" in log  # said loudly at start
     assert page.status_code == 200
     assert "queuelabs_assignment_seconds" in page.text
     assert "queuelabs_assignment_lock_wait_seconds" in page.text

@@ -69,6 +69,7 @@ def test_the_readme_grpcurl_calls_work_as_written(dev_stack):
     port, _ = dev_stack
     out = run_shell(readme_examples(), port)
     assert "queuelabs.allocator.v1.Allocator" in out  # list
+    assert "rpc UploadNow ( .queuelabs.uploader.v1.UploadNowRequest )" in out  # describe
     assert '"status": "SERVING"' in out  # health
     assert '"local_time": "06:00"' in out  # GetSchedule
     assert out.count('"content_id": "c0ffee00-0000-4000-8000-000000000001"') >= 3
