@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import grpc
 
-from queuelabs.errors import InvalidArgument, Refusal
+from queuelabs.errors import DatabaseUnavailable, InvalidArgument, Refusal
 
-__all__ = ["InvalidArgument"]  # shared by both services; re-exported for this one's callers
+# Shared by both services; re-exported for this one's callers.
+__all__ = ["DatabaseUnavailable", "InvalidArgument"]
 
 
 class AllocatorError(Refusal):
@@ -47,9 +48,3 @@ class NoFreeSlot(AllocatorError):
     """No free slot inside the search horizon."""
 
     status = grpc.StatusCode.RESOURCE_EXHAUSTED
-
-
-class DatabaseUnavailable(AllocatorError):
-    """PostgreSQL cannot be reached or no connection freed up in time; safe to retry."""
-
-    status = grpc.StatusCode.UNAVAILABLE

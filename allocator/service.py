@@ -26,7 +26,6 @@ from allocator.domain import (
     SlotSpec,
 )
 from allocator.errors import (
-    AllocatorError,
     ContentIdInUse,
     ContentNotFound,
     InvalidArgument,
@@ -41,6 +40,7 @@ from allocator.slots import SlotRule, slot_id_for
 from allocator.storage import AllocatorStore, Transaction
 from queuelabs import metrics
 from queuelabs.clock import Clock
+from queuelabs.errors import Refusal
 from queuelabs.lifecycle import ContentState, Event, IllegalMove, holds_slot, next_state
 from queuelabs.platforms import Platform
 
@@ -139,7 +139,7 @@ class AllocatorService:
         started = time.perf_counter()
         try:
             assignments = await self._place_all(profile_id, platform, contents, not_before)
-        except AllocatorError as refusal:
+        except Refusal as refusal:
             metrics.ASSIGNMENTS.labels(type(refusal).__name__).inc(len(contents))
             raise
         finally:

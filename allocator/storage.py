@@ -16,7 +16,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
 from allocator.domain import (
     Assignment,
@@ -26,11 +26,11 @@ from allocator.domain import (
     Profile,
     Schedule,
 )
-from allocator.errors import DatabaseUnavailable, WrongState
+from allocator.errors import WrongState
 from allocator.slots import SlotRule
 from queuelabs.lifecycle import SLOT_HOLDING, TRANSITIONS, ContentState, Event
 from queuelabs.platforms import Platform
-from queuelabs.sql import QueryRunner, load_queries
+from queuelabs.sql import QueryRunner, load_queries, pooled_transaction
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 _HOLDING = [s.value for s in sorted(SLOT_HOLDING)]
@@ -281,20 +281,15 @@ class Transaction(QueryRunner):
 
 
 class AllocatorStore:
-    """Hands out transactions on a connection pool, translating an unreachable database."""
+    """Hands out transactions on a connection pool."""
 
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
-        try:
-            async with self._pool.connection() as conn, conn.transaction():
-                yield Transaction(conn)
-        except PoolTimeout as exc:
-            raise DatabaseUnavailable("no database connection came free in time; retry") from exc
-        except psycopg.OperationalError as exc:
-            raise DatabaseUnavailable("the database is unreachable; retry") from exc
+        async with pooled_transaction(self._pool) as conn:
+            yield Transaction(conn)
 
     @asynccontextmanager
     async def locked(self, profile_id: UUID, platform: Platform) -> AsyncIterator[Transaction]:

@@ -7,9 +7,10 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from queuelabs.config import AllocatorSettings, ConfigError, Env, SandboxSettings, UploaderSettings
 from queuelabs.database import DatabaseUnreachable
@@ -33,6 +34,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"queuelabs {args.command}: configuration error: {problem}")
     except DatabaseUnreachable as problem:
         sys.exit(f"queuelabs {args.command}: DATABASE_URL: {problem}")
+    except OSError as problem:  # e.g. the listen address is taken
+        sys.exit(f"queuelabs {args.command}: {problem}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -100,36 +103,38 @@ def _migrate(args: argparse.Namespace, env: Env) -> int:
 
 
 def _allocator(args: argparse.Namespace, env: Env) -> int:
-    settings = AllocatorSettings.from_env(env, database_url=args.database_url, listen=args.listen)
-    return asyncio.run(_serve_allocator(settings))
-
-
-async def _serve_allocator(settings: AllocatorSettings) -> int:
     from allocator.server import start_allocator
 
-    serve_metrics(settings.metrics_listen)
-    running = await start_allocator(settings)
-    await until_signalled()
-    log.info("stopping: letting calls in flight finish (up to %.0f s)", settings.shutdown_grace)
-    await running.stop(settings.shutdown_grace)
-    return 0
+    settings = AllocatorSettings.from_env(env, database_url=args.database_url, listen=args.listen)
+    return asyncio.run(
+        _serve(lambda: start_allocator(settings), settings.shutdown_grace, settings.metrics_listen)
+    )
 
 
 def _uploader(args: argparse.Namespace, env: Env) -> int:
+    from uploader.server import start_uploader
+
     settings = UploaderSettings.from_env(
         env, database_url=args.database_url, listen=args.listen, allocator_addr=args.allocator_addr
     )
-    return asyncio.run(_serve_uploader(settings))
+    return asyncio.run(
+        _serve(lambda: start_uploader(settings), settings.shutdown_grace, settings.metrics_listen)
+    )
 
 
-async def _serve_uploader(settings: UploaderSettings) -> int:
-    from uploader.server import start_uploader
+class _Stoppable(Protocol):
+    async def stop(self, grace: float) -> None: ...
 
-    serve_metrics(settings.metrics_listen)
-    running = await start_uploader(settings)
+
+async def _serve(
+    start: Callable[[], Awaitable[_Stoppable]], grace: float, metrics_listen: str | None
+) -> int:
+    """Runs a service until SIGTERM or SIGINT, then stops it gracefully; exit code 0."""
+    serve_metrics(metrics_listen)
+    running = await start()
     await until_signalled()
-    log.info("stopping: no new claims; publishes in flight get %.0f s", settings.shutdown_grace)
-    await running.stop(settings.shutdown_grace)
+    log.info("stopping: no new calls or claims; work in flight gets up to %.0f s", grace)
+    await running.stop(grace)
     return 0
 
 

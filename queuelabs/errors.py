@@ -26,6 +26,12 @@ class Refusal(Exception):
     status: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION
 
 
+class DatabaseUnavailable(Refusal):
+    """PostgreSQL cannot be reached, or no connection freed up in time; safe to retry."""
+
+    status = grpc.StatusCode.UNAVAILABLE
+
+
 class InvalidArgument(Refusal):
     status = grpc.StatusCode.INVALID_ARGUMENT
 

@@ -3,16 +3,36 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from queuelabs.errors import DatabaseUnavailable
 
 
 def load_queries(path: Path) -> dict[str, str]:
     parts = re.split(r"^-- (\w+) --$", path.read_text(), flags=re.MULTILINE)
     return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+@asynccontextmanager
+async def pooled_transaction(
+    pool: AsyncConnectionPool,
+) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """A connection from `pool` inside a transaction; an unreachable database or an exhausted
+    pool becomes DatabaseUnavailable (UNAVAILABLE: safe to retry)."""
+    try:
+        async with pool.connection() as conn, conn.transaction():
+            yield conn
+    except PoolTimeout as exc:
+        raise DatabaseUnavailable("no database connection came free in time; retry") from exc
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable("the database is unreachable; retry") from exc
 
 
 class QueryRunner:

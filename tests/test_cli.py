@@ -268,3 +268,24 @@ async def test_schedule_show_prints_the_coming_slots_with_contents_and_states(
     _, err = missing.communicate(timeout=60)
     assert missing.returncode == 1
     assert "0 profiles are named 'Nobody'" in err
+
+
+def test_a_taken_listen_address_stops_the_process_with_a_clear_message(database_url):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        run = queuelabs(
+            "allocator",
+            env={
+                "DATABASE_URL": database_url,
+                "ALLOCATOR_LISTEN": address,
+                "METRICS_LISTEN": "off",
+            },
+        )
+        _, err = run.communicate(timeout=60)
+    assert run.returncode != 0
+    assert f"cannot listen on {address}" in err
+    assert "Traceback" not in err

@@ -27,7 +27,3 @@ class AllocatorUnavailable(UploaderError):
     """The Allocator could not be reached; safe to retry."""
 
     status = grpc.StatusCode.UNAVAILABLE
-
-
-class DatabaseUnavailable(UploaderError):
-    status = grpc.StatusCode.UNAVAILABLE

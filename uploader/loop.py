@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 
 from queuelabs import metrics
 from queuelabs.clock import Clock
+from queuelabs.errors import Refusal
 from queuelabs.platforms import Platform
 from uploader.domain import Claimed
-from uploader.errors import UploaderError
 from uploader.publisher import Publisher
 from uploader.storage import UploaderStore
 
@@ -59,7 +59,7 @@ class SchedulingLoop:
             try:
                 await self.tick()
                 pause = await self._time_to_next_due()
-            except UploaderError as trouble:  # the database is away: keep trying, calmly
+            except Refusal as trouble:  # the database is away: keep trying, calmly
                 log.warning("scheduling loop: %s", trouble)
                 pause = self._settings.idle.total_seconds()
             self._wake.clear()
@@ -109,7 +109,7 @@ class SchedulingLoop:
         for content in left:
             try:
                 await self._publisher.abandon(content)
-            except UploaderError as trouble:  # the database is away: the lease will expire
+            except Refusal as trouble:  # the database is away: the lease will expire
                 log.warning("could not hand %s back: %s", content.content_id, trouble)
 
     def _start(self, content: Claimed) -> None:

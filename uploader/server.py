@@ -9,15 +9,12 @@ import socket
 import uuid
 from dataclasses import dataclass
 
-import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from psycopg_pool import AsyncConnectionPool
 
 from queuelabs.clock import Clock, SystemClock
 from queuelabs.config import UploaderSettings
 from queuelabs.database import open_pool
-from queuelabs.security import add_port, interceptors
+from queuelabs.grpc_server import GrpcServer, start_grpc_server
 from queuelabs.uploader.v1 import uploader_pb2, uploader_pb2_grpc
 from uploader.allocator_client import AllocatorGateway
 from uploader.loop import LoopSettings, SchedulingLoop
@@ -34,23 +31,25 @@ SERVICE_NAME = uploader_pb2.DESCRIPTOR.services_by_name["Uploader"].full_name
 
 @dataclass
 class RunningUploader:
-    server: grpc.aio.Server
-    health: health.aio.HealthServicer
+    grpc: GrpcServer
     pool: AsyncConnectionPool
     loop: SchedulingLoop
     loop_task: asyncio.Task[None]
     stop_loop: asyncio.Event
     client: UploadPostClient
     allocator: AllocatorGateway
-    port: int
     worker: str
+
+    @property
+    def port(self) -> int:
+        return self.grpc.port
 
     async def stop(self, grace: float) -> None:
         """NOT_SERVING; no new claims; publishes in flight get `grace` seconds; then closes."""
-        await self.health.enter_graceful_shutdown()
+        await self.grpc.health.enter_graceful_shutdown()
         self.stop_loop.set()
         await self.loop_task
-        await asyncio.gather(self.loop.drain(grace), self.server.stop(grace))
+        await asyncio.gather(self.loop.drain(grace), self.grpc.stop(grace))
         await self.client.close()
         await self.allocator.close()
         await self.pool.close()
@@ -79,15 +78,14 @@ async def start_uploader(settings: UploaderSettings, clock: Clock | None = None)
     )
     service = UploaderService(store, allocator, clock, wake_loop=loop.wake)
     try:
-        server = grpc.aio.server(interceptors=interceptors(settings.security, "uploader"))
-        uploader_pb2_grpc.add_UploaderServicer_to_server(UploaderServicer(service), server)
-        health_servicer = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        reflection.enable_server_reflection(
-            [SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+        server = await start_grpc_server(
+            SERVICE_NAME,
+            lambda s: uploader_pb2_grpc.add_UploaderServicer_to_server(
+                UploaderServicer(service), s
+            ),
+            settings.listen,
+            settings.security,
         )
-        port = add_port(server, settings.listen, settings.security)
-        await server.start()
     except BaseException:
         await client.close()
         await allocator.close()
@@ -95,15 +93,12 @@ async def start_uploader(settings: UploaderSettings, clock: Clock | None = None)
         raise
     stop_loop = asyncio.Event()
     loop_task = asyncio.create_task(loop.run(stop_loop))
-    for name in ("", SERVICE_NAME):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    await server.mark_serving()
     log.info(
         "uploader %s listening on %s (port %d), publishing to %s",
         worker,
         settings.listen,
-        port,
+        server.port,
         settings.upload_post_base_url,
     )
-    return RunningUploader(
-        server, health_servicer, pool, loop, loop_task, stop_loop, client, allocator, port, worker
-    )
+    return RunningUploader(server, pool, loop, loop_task, stop_loop, client, allocator, worker)

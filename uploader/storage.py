@@ -10,13 +10,12 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
 from queuelabs.lifecycle import TRANSITIONS, ContentState, Event
 from queuelabs.platforms import Platform
-from queuelabs.sql import QueryRunner, load_queries
+from queuelabs.sql import QueryRunner, load_queries, pooled_transaction
 from uploader.domain import AttemptRecord, Claimed, UploadQuery, UploadView
-from uploader.errors import DatabaseUnavailable
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 
@@ -220,10 +219,5 @@ class UploaderStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
-        try:
-            async with self._pool.connection() as conn, conn.transaction():
-                yield Transaction(conn)
-        except PoolTimeout as exc:
-            raise DatabaseUnavailable("no database connection came free in time; retry") from exc
-        except psycopg.OperationalError as exc:
-            raise DatabaseUnavailable("the database is unreachable; retry") from exc
+        async with pooled_transaction(self._pool) as conn:
+            yield Transaction(conn)
