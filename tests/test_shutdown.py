@@ -7,6 +7,7 @@ import json
 import signal
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
@@ -53,3 +54,27 @@ async def test_sigterm_mid_burst_finishes_what_started_and_loses_nothing(databas
     assert [m.split(" ")[1] for m in served] == ["OK"] * outcomes.count("OK")
     (stored,) = db.execute("select count(*) from contents").fetchone()
     assert stored == outcomes.count("OK")  # every success is stored; nothing half-done
+
+
+async def test_sigterm_turns_health_to_not_serving_for_watchers(database_url):
+    with service_process(
+        "allocator", "ALLOCATOR_LISTEN", DATABASE_URL=database_url, SHUTDOWN_GRACE_SECONDS="5"
+    ) as running:
+        async with grpc.aio.insecure_channel(running.address) as channel:
+            watch = health_pb2_grpc.HealthStub(channel).Watch(
+                health_pb2.HealthCheckRequest(service="queuelabs.allocator.v1.Allocator")
+            )
+            seen = [(await watch.read()).status]
+            running.process.send_signal(signal.SIGTERM)
+            try:
+                while True:
+                    reply = await asyncio.wait_for(watch.read(), timeout=10)
+                    if reply is grpc.aio.EOF:
+                        break
+                    seen.append(reply.status)
+            except grpc.aio.AioRpcError:
+                pass  # the server closed the stream as it went away
+            code = await asyncio.to_thread(running.process.wait, 20)
+    assert seen[0] == health_pb2.HealthCheckResponse.SERVING
+    assert health_pb2.HealthCheckResponse.NOT_SERVING in seen[1:]
+    assert code == 0
