@@ -65,10 +65,6 @@ class AllocatorService:
         self._policy = policy or AllocationPolicy()
         self._stripes = stripes or StripedLock()
 
-    @property
-    def policy(self) -> AllocationPolicy:
-        return self._policy
-
     # Profiles and schedules
 
     async def upsert_profile(self, profile: Profile) -> Profile:
@@ -269,14 +265,18 @@ class AllocatorService:
         earliest = now + self._policy.lead_time
         return max(earliest, not_before) if not_before is not None else earliest
 
-    def _check_batch(self, contents: Sequence[ContentSpec]) -> None:
-        if not contents:
+    def check_batch_size(self, count: int) -> None:
+        """Refuses an empty batch or one over the limit (the servicer asks before it validates
+        every content of a huge batch)."""
+        if count == 0:
             raise InvalidArgument("contents", "must hold at least one content")
-        if len(contents) > self._policy.batch_limit:
+        if count > self._policy.batch_limit:
             raise InvalidArgument(
-                "contents",
-                f"holds {len(contents)} contents; at most {self._policy.batch_limit} per batch",
+                "contents", f"holds {count} contents; at most {self._policy.batch_limit} per batch"
             )
+
+    def _check_batch(self, contents: Sequence[ContentSpec]) -> None:
+        self.check_batch_size(len(contents))
         first_index: dict[UUID, int] = {}
         for i, content in enumerate(contents):
             if content.content_id in first_index:

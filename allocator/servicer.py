@@ -63,11 +63,7 @@ class AllocatorServicer(pb_grpc.AllocatorServicer):
     ) -> pb.BatchAssignResponse:
         profile_id = convert.uuid_field(request.profile_id, "profile_id")
         platform = convert.platform_field(request.platform)
-        limit = self._service.policy.batch_limit
-        if len(request.contents) > limit:  # checked before validating each content
-            raise convert.InvalidArgument(
-                "contents", f"holds {len(request.contents)} contents; at most {limit} per batch"
-            )
+        self._service.check_batch_size(len(request.contents))
         contents = [convert.content_in(c, f"contents[{i}]") for i, c in enumerate(request.contents)]
         not_before = convert.timestamp_field(request, "not_before", "not_before")
         assignments = await self._service.batch_assign(profile_id, platform, contents, not_before)

@@ -12,6 +12,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from allocator.slots import SlotRule, instants_between
+from queuelabs.lifecycle import SLOT_HOLDING
 from queuelabs.platforms import Platform
 
 
@@ -48,9 +49,8 @@ def read_entries(
     contents = cur.execute(
         "select content_id, scheduled_at, status, title, post_url, status_reason from contents"
         " where profile_id = %s and platform = %s and scheduled_at >= %s and scheduled_at < %s"
-        " order by scheduled_at, (status in ('scheduled', 'uploading', 'retry_pending',"
-        " 'unknown_outcome')) desc",
-        (profile_id, platform.value, start, end),
+        " order by scheduled_at, status = any(%s) desc",  # the slot's holder first
+        (profile_id, platform.value, start, end, [s.value for s in SLOT_HOLDING]),
     ).fetchall()
     zone = ZoneInfo(str(profile["timezone"]))
     by_instant: dict[datetime, list[Entry]] = {}
