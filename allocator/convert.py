@@ -6,6 +6,7 @@ exactly what to fix; nothing reaches the service unchecked.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, time
@@ -61,7 +62,7 @@ MEDIA_FROM_PB: dict[int, MediaType] = {
 def timezone_field(value: str, field: str = "timezone") -> str:
     if not value:
         raise InvalidArgument(field, "is required (an IANA name such as Asia/Jakarta)")
-    if value not in _timezones():
+    if value not in _timezones() or value in _NOT_ZONES:
         raise InvalidArgument(field, f"{value[:64]!r} is not an IANA timezone name")
     try:
         ZoneInfo(value)
@@ -80,19 +81,15 @@ def _timezones() -> frozenset[str]:
     return _TIMEZONES
 
 
+_HH_MM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
+# Zone names that are not places: the host's own zone, and tzdata's placeholders.
+_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+
+
 def local_time_field(value: str, field: str) -> time:
-    hours, sep, minutes = value.partition(":")
-    if not (
-        sep
-        and len(hours) == 2
-        and len(minutes) == 2
-        and hours.isdigit()
-        and minutes.isdigit()
-        and int(hours) < 24
-        and int(minutes) < 60
-    ):
+    if not _HH_MM.fullmatch(value):  # ASCII digits only, not other scripts digits
         raise InvalidArgument(field, f"{value[:16]!r} is not a time as HH:MM (00:00 to 23:59)")
-    return time(int(hours), int(minutes))
+    return time(int(value[:2]), int(value[3:]))
 
 
 def weekdays_field(values: list[int], field: str) -> frozenset[int]:
@@ -172,7 +169,7 @@ def options_field(options: Mapping[str, str], field: str) -> dict[str, str]:
     if len(options) > MAX_OPTIONS:
         raise InvalidArgument(field, f"holds {len(options)} options; at most {MAX_OPTIONS}")
     for key, value in options.items():
-        if not key or len(key) > MAX_OPTION_KEY:
+        if not key or len(key) > MAX_OPTION_KEY or "\x00" in key:
             raise InvalidArgument(
                 field, f"key {key[:64]!r} must be 1 to {MAX_OPTION_KEY} characters"
             )

@@ -27,7 +27,15 @@ MAX_DAYS_PER_EXTENSION = 35
 class Placement:
     """Takes and returns slot instants of one key, within one locked transaction."""
 
-    def __init__(self, tx: Transaction, key: KeyState, clock: Clock, horizon: timedelta) -> None:
+    def __init__(
+        self,
+        tx: Transaction,
+        key: KeyState,
+        clock: Clock,
+        horizon: timedelta,
+        moving: UUID | None = None,
+    ) -> None:
+        self._moving = moving  # a content leaving its instant: it does not count as spending it
         self._tx = tx
         self._key = key
         self._clock = clock
@@ -37,7 +45,12 @@ class Placement:
 
     @classmethod
     async def open(
-        cls, tx: Transaction, key: KeyState, clock: Clock, horizon: timedelta
+        cls,
+        tx: Transaction,
+        key: KeyState,
+        clock: Clock,
+        horizon: timedelta,
+        moving: UUID | None = None,
     ) -> Placement:
         """A placement for `key`, first rebuilding an inventory made for another timezone."""
         if key.inventory_timezone != key.profile.timezone:
@@ -45,7 +58,7 @@ class Placement:
             profile = key.profile
             await tx.restart_inventory(profile.profile_id, key.platform, profile.timezone, now)
             key = key.with_fresh_inventory(now)
-        return cls(tx, key, clock, horizon)
+        return cls(tx, key, clock, horizon, moving)
 
     async def take(self, not_before: datetime) -> tuple[datetime, UUID]:
         """Takes the earliest free slot instant at or after `not_before`, within the horizon."""
@@ -82,6 +95,11 @@ class Placement:
         end = min(until, begin + timedelta(days=days))
         instants = instants_between(self._key.rules, self._profile.zone, begin, end)
         await self._tx.add_free_slots(
-            self._profile.profile_id, self._key.platform, instants, until=end, prune_before=now
+            self._profile.profile_id,
+            self._key.platform,
+            instants,
+            until=end,
+            prune_before=now,
+            moving=self._moving,
         )
         self._mark = end

@@ -73,14 +73,16 @@ delete from free_slots f
 returning f.scheduled_at, f.slot_id;
 
 -- add_free_slots --
--- Extends the inventory: the given slot instants, less those a content already holds.
+-- Extends the inventory: the given slot instants, less those a content has spent, not counting
+-- the content being moved (a Reschedule may land it back where it was).
 insert into free_slots (profile_id, platform, scheduled_at, slot_id)
 select %(profile_id)s, %(platform)s, c.scheduled_at, c.slot_id
   from unnest(%(instants)s::timestamptz[], %(slot_ids)s::uuid[]) as c(scheduled_at, slot_id)
  where not exists (
        select 1 from contents
         where profile_id = %(profile_id)s and platform = %(platform)s
-          and scheduled_at = c.scheduled_at and status = any(%(holding)s))
+          and scheduled_at = c.scheduled_at and status = any(%(spent)s)
+          and content_id is distinct from %(moving)s::uuid)
 on conflict do nothing;
 
 -- set_materialized_until --

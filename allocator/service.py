@@ -41,7 +41,7 @@ from allocator.storage import AllocatorStore, Transaction
 from queuelabs import metrics
 from queuelabs.clock import Clock
 from queuelabs.errors import Refusal
-from queuelabs.lifecycle import ContentState, Event, IllegalMove, holds_slot, next_state
+from queuelabs.lifecycle import SPENDS_SLOT, ContentState, Event, IllegalMove, next_state
 from queuelabs.platforms import Platform
 
 
@@ -181,8 +181,10 @@ class AllocatorService:
             state = ContentState(row["status"])
             _check(state, Event.RESCHEDULE, content_id)
             key = await self._key_state(tx, profile_id, platform)
-            placement = await Placement.open(tx, key, self._clock, self._policy.horizon)
-            if holds_slot(state):
+            placement = await Placement.open(
+                tx, key, self._clock, self._policy.horizon, moving=content_id
+            )
+            if state in SPENDS_SLOT:
                 await placement.put_back(row["scheduled_at"])
             while True:
                 scheduled_at, slot_id = await placement.take(start)
@@ -204,7 +206,7 @@ class AllocatorService:
             if state is ContentState.REMOVED:
                 return Assignment.from_row(row), row["removed_at"]
             _check(state, Event.RELEASE, content_id)
-            if holds_slot(state):
+            if state in SPENDS_SLOT:
                 _, key = await tx.key_state(profile_id, platform)
                 if key is not None and key.rules:
                     placement = await Placement.open(tx, key, self._clock, self._policy.horizon)

@@ -28,7 +28,7 @@ from allocator.domain import (
 )
 from allocator.errors import WrongState
 from allocator.slots import SlotRule
-from queuelabs.lifecycle import SLOT_HOLDING, TRANSITIONS, ContentState, Event
+from queuelabs.lifecycle import SLOT_HOLDING, SPENDS_SLOT, TRANSITIONS, ContentState, Event
 from queuelabs.platforms import Platform
 from queuelabs.sql import QueryRunner, load_queries, pooled_transaction
 
@@ -163,8 +163,10 @@ class Transaction(QueryRunner):
         instants: Iterable[tuple[datetime, UUID]],
         until: datetime,
         prune_before: datetime,
+        moving: UUID | None = None,
     ) -> None:
-        """Adds the free ones among `instants` and marks the inventory complete up to `until`."""
+        """Adds the free ones among `instants` and marks the inventory complete up to `until`;
+        `moving` is a content about to leave its instant (not counted as spending it)."""
         key = {"profile_id": profile_id, "platform": platform.value}
         pairs = list(instants)
         await self._rows(
@@ -172,7 +174,8 @@ class Transaction(QueryRunner):
             **key,
             instants=[at for at, _ in pairs],
             slot_ids=[slot for _, slot in pairs],
-            holding=_HOLDING,
+            spent=[s.value for s in sorted(SPENDS_SLOT)],
+            moving=moving,
         )
         await self._rows("set_materialized_until", **key, until=until)
         await self._rows("prune_free_slots", **key, before=prune_before)

@@ -57,6 +57,8 @@ def optional_platform_field(value: int, field: str = "platform") -> Platform | N
 
 
 def text_field(value: str, field: str, limit: int, *, required: bool = False) -> str:
+    if "\x00" in value:
+        raise InvalidArgument(field, "holds a NUL character")
     if required and not value.strip():
         raise InvalidArgument(field, "is required")
     if len(value) > limit:
@@ -111,7 +113,7 @@ def page_token_in(token: str, filters: Sequence[object]) -> tuple[datetime, UUID
         body = json.loads(base64.urlsafe_b64decode(token.encode()))
         after = (datetime.fromisoformat(body["at"]), UUID(body["id"]))
         fingerprint = body["q"]
-    except (ValueError, KeyError, TypeError, binascii.Error):
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
         raise InvalidArgument("page_token", "is not a token this service issued") from None
     if fingerprint != _fingerprint(filters):
         raise InvalidArgument("page_token", "was issued for a different query")

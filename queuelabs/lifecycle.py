@@ -61,6 +61,10 @@ SLOT_HOLDING: frozenset[ContentState] = frozenset(
     {_S.SCHEDULED, _S.UPLOADING, _S.RETRY_PENDING, _S.UNKNOWN_OUTCOME}
 )
 
+# States whose instant is spent: never offered to another content by the Allocator's inventory.
+# A content published (or failed) ahead of its slot keeps the slot's instant used up.
+SPENDS_SLOT: frozenset[ContentState] = SLOT_HOLDING | {_S.UPLOADED, _S.FAILED}
+
 FINAL: frozenset[ContentState] = frozenset({_S.UPLOADED, _S.CANCELLED, _S.REMOVED})
 
 

@@ -339,3 +339,38 @@ def test_the_partial_unique_index_refuses_a_second_content_in_a_slot(db):
 
 async def test_clock_is_fake_here(clock: FakeClock):
     assert clock.now() == T0
+
+
+async def test_reschedule_after_a_schedule_change_can_keep_or_free_its_own_slot(allocator):
+    profile_id = await make_profile(allocator, slots=["10:00"])
+    content = await assign(allocator, profile_id)
+    await allocator.SetSchedule(
+        pb.SetScheduleRequest(
+            profile_id=profile_id, platform=pb.PLATFORM_TIKTOK, slots=[pb.Slot(local_time="10:00")]
+        )
+    )
+    moved = await allocator.Reschedule(pb.RescheduleRequest(content_id=content.content_id))
+    assert moved.scheduled_at == content.scheduled_at  # still the earliest free slot: its own
+    later = await allocator.Reschedule(
+        pb.RescheduleRequest(
+            content_id=content.content_id, not_before=stamp(T0 + timedelta(days=2))
+        )
+    )
+    assert instant(later.scheduled_at) > instant(content.scheduled_at)
+    refill = await assign(allocator, profile_id)
+    assert refill.scheduled_at == content.scheduled_at  # the slot it left is offered again
+
+
+async def test_a_slot_spent_by_an_early_publication_is_not_offered_again(allocator, db):
+    profile_id = await make_profile(allocator, slots=["10:00"])
+    early = await assign(allocator, profile_id)
+    db.execute(
+        "update contents set status = 'uploaded' where content_id = %s", (early.content_id,)
+    )  # what UploadNow leads to
+    await allocator.SetSchedule(  # rebuilds the inventory
+        pb.SetScheduleRequest(
+            profile_id=profile_id, platform=pb.PLATFORM_TIKTOK, slots=[pb.Slot(local_time="10:00")]
+        )
+    )
+    after = await assign(allocator, profile_id)
+    assert instant(after.scheduled_at) == instant(early.scheduled_at) + timedelta(days=1)

@@ -97,6 +97,8 @@ CASES: list[tuple[str, Callable[[Seed], tuple[str, Any]], grpc.StatusCode, str]]
     ("timezone unknown", upsert(timezone="Mars/Olympus"), INVALID, "timezone: 'Mars/Olympus'"),
     ("timezone missing", upsert(timezone=""), INVALID, "timezone: is required"),
     ("timezone as offset", upsert(timezone="+07:00"), INVALID, "timezone"),
+    ("timezone of the host", upsert(timezone="localtime"), INVALID, "timezone: 'localtime'"),
+    ("name with NUL", upsert(name="Info\x00Ketua"), INVALID, "name: holds a NUL character"),
     ("schedule for unknown profile", set_schedule([], profile_id=UNKNOWN), NOT_FOUND, UNKNOWN),
     ("schedule platform unspecified", set_schedule([], platform=0), INVALID, "platform"),
     ("schedule platform unknown", set_schedule([], platform=99), INVALID, "platform: 99"),
@@ -114,6 +116,18 @@ CASES: list[tuple[str, Callable[[Seed], tuple[str, Any]], grpc.StatusCode, str]]
     ),
     ("slot minute 60", set_schedule([pb.Slot(local_time="06:60")]), INVALID, "slots[0].local_time"),
     ("slot time empty", set_schedule([pb.Slot()]), INVALID, "slots[0].local_time"),
+    (
+        "slot with superscript digit",
+        set_schedule([pb.Slot(local_time="0\u00b2:00")]),
+        INVALID,
+        "slots[0].local_time",
+    ),
+    (
+        "slot with arabic digits",
+        set_schedule([pb.Slot(local_time="\u0660\u0666:\u0660\u0660")]),
+        INVALID,
+        "slots[0].local_time",
+    ),
     (
         "weekday 0",
         set_schedule([pb.Slot(local_time="06:00", weekdays=[0])]),
@@ -251,6 +265,14 @@ CASES: list[tuple[str, Callable[[Seed], tuple[str, Any]], grpc.StatusCode, str]]
     ("page size negative", listing(page_size=-1), INVALID, "page_size: -1 is negative"),
     ("page size too large", listing(page_size=1001), INVALID, "page_size"),
     ("page token forged", listing(page_token="garbage"), INVALID, "page_token"),
+    (
+        "page token with a number for id",
+        listing(
+            page_token="eyJhdCI6ICIyMDI2LTAxLTAxVDAwOjAwOjAwKzAwOjAwIiwgImlkIjogNSwgInEiOiAieCJ9"
+        ),
+        INVALID,
+        "page_token",
+    ),
     ("end before start", listing(start_time=stamp(T0), end_time=stamp(T0)), INVALID, "end_time"),
     ("list unknown profile", listing(profile_id=UNKNOWN), NOT_FOUND, UNKNOWN),
 ]
