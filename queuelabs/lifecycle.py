@@ -51,7 +51,10 @@ TRANSITIONS: dict[Event, tuple[frozenset[ContentState], ContentState]] = {
     # Never straight back to scheduled: the call may have gone through (invariant 4).
     Event.LOSE_TRACK: (frozenset({_S.UPLOADING}), _S.UNKNOWN_OUTCOME),
     Event.CHECK_LATER: (frozenset({_S.UNKNOWN_OUTCOME}), _S.UNKNOWN_OUTCOME),
-    Event.FAIL: (frozenset({_S.UPLOADING, _S.UNKNOWN_OUTCOME, _S.RETRY_PENDING}), _S.FAILED),
+    Event.FAIL: (
+        frozenset({_S.SCHEDULED, _S.UPLOADING, _S.UNKNOWN_OUTCOME, _S.RETRY_PENDING}),
+        _S.FAILED,
+    ),
     Event.CANCEL: (frozenset({_S.SCHEDULED, _S.RETRY_PENDING, _S.FAILED}), _S.CANCELLED),
 }
 

@@ -158,6 +158,15 @@ async def test_a_request_that_never_arrived_is_not_found_anywhere(sandbox, clien
     assert history.outcome is Outcome.NOT_FOUND
 
 
+async def test_a_repeated_key_answers_with_the_first_jobs_request_id(sandbox, client):
+    first = video(Platform.INSTAGRAM, async_upload=True, key="content-9:instagram:1")
+    again = PublishRequest(**{**first.__dict__, "request_id": str(uuid.uuid4())})
+    assert (await client.publish(first, 5)).request_id == first.request_id
+    repeated = await client.publish(again, 5)
+    assert repeated.outcome is Outcome.ACCEPTED
+    assert repeated.request_id == first.request_id  # the job to poll is the first one
+
+
 async def test_async_mode_is_accepted_then_polled_to_the_end(sandbox, client):
     request = video(Platform.INSTAGRAM, async_upload=True)
     assert (await client.publish(request, 5)).outcome is Outcome.ACCEPTED

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from queuelabs.allocator.v1 import allocator_pb2 as apb
 from queuelabs.uploader.v1 import uploader_pb2 as upb
 from tests.support.calls import assign, make_profile, video
 from tests.support.processes import free_port
-from tests.support.stack import Stack, running_stack
+from tests.support.stack import Stack, fast_policies, running_stack
 
 UPLOADED = upb.UPLOAD_STATE_UPLOADED
 FAILED = upb.UPLOAD_STATE_FAILED
@@ -280,3 +281,35 @@ async def test_a_slot_missed_by_too_much_is_moved_through_the_allocator_not_publ
     assert upload.scheduled_at.ToDatetime(tzinfo=UTC) > datetime.now(UTC)
     assert published(stack) == Counter()
     assert upload.attempts == []  # nothing was sent for the missed slot
+
+
+async def test_a_job_still_pending_past_the_limit_fails_for_a_person_never_retried(database_url):
+    slow_poll = {
+        platform: replace(policy, poll_give_up=1.0) for platform, policy in fast_policies().items()
+    }
+    async with running_stack(database_url, policies=slow_poll) as stack:
+        stack.sandbox.state.async_seconds = 30  # the job does not finish while we watch
+        profile_id = await make_profile(stack.allocator, platform=apb.PLATFORM_INSTAGRAM)
+        content = await assign(stack.allocator, profile_id, platform=apb.PLATFORM_INSTAGRAM)
+        upload = await settled(stack, content.content_id)
+    assert upload.state == FAILED
+    assert "still pending at Upload-Post" in upload.failure_reason
+    assert "check the platform before RetryUpload" in upload.failure_reason
+    publishes = [a for a in upload.attempts if a.outcome.startswith("publish")]
+    assert len(publishes) == 1  # never sent again while the first job may still post
+
+
+async def test_an_allocator_that_refuses_a_new_slot_fails_the_content_with_its_reason(
+    database_url,
+):
+    async with running_stack(database_url) as stack:
+        stack.sandbox.state.faults["tiktok"].extend(["500"] * 4)
+        profile_id = await make_profile(stack.allocator)
+        content = await assign(stack.allocator, profile_id)
+        await stack.allocator.SetSchedule(  # no slots left to move it to
+            apb.SetScheduleRequest(profile_id=profile_id, platform=apb.PLATFORM_TIKTOK)
+        )
+        upload = await settled(stack, content.content_id)
+    assert upload.state == FAILED
+    assert "the Allocator refused" in upload.failure_reason
+    assert "no tiktok slots" in upload.failure_reason

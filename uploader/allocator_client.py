@@ -11,13 +11,21 @@ import grpc
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from queuelabs.security import Security, call_metadata, client_channel
-from uploader.errors import AllocatorUnavailable, ContentNotFound, UploaderError, WrongState
+from uploader.errors import (
+    AllocatorUnavailable,
+    ContentNotFound,
+    NoFreeSlot,
+    UploaderError,
+    WrongState,
+)
 
 log = logging.getLogger(__name__)
 
+# Answers that asking again will not change; anything else counts as "unavailable, retry".
 _REFUSALS: dict[grpc.StatusCode, type[UploaderError]] = {
     grpc.StatusCode.NOT_FOUND: ContentNotFound,
     grpc.StatusCode.FAILED_PRECONDITION: WrongState,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: NoFreeSlot,
 }
 
 

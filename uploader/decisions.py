@@ -40,17 +40,23 @@ def decide(
             return Decision(Event.SUCCEED, count, None, generation)
         case Outcome.ACCEPTED:
             return Decision(Event.AWAIT, count, now + _seconds(policy.poll_first), generation)
+        case Outcome.UNKNOWN | Outcome.PENDING if reconciling and now - call_started >= _seconds(
+            policy.poll_give_up
+        ):
+            # The post may exist: never try again blindly. A person checks the platform, then
+            # uses RetryUpload if it is not there.
+            what = "still pending at" if result.outcome is Outcome.PENDING else "unknown to"
+            reason = (
+                f"outcome {what} Upload-Post {policy.poll_give_up:.0f} s after the call "
+                f"({result.error or 'no detail'}); check the platform before RetryUpload"
+            )
+            return Decision(Event.FAIL, count, None, generation, reason)
         case Outcome.UNKNOWN:
             event = Event.CHECK_LATER if reconciling else Event.LOSE_TRACK
             wait = policy.poll_every if reconciling else policy.poll_first
             return Decision(event, count, now + _seconds(wait), generation, result.error)
-        case Outcome.PENDING if now - call_started < _seconds(policy.poll_give_up):
-            return Decision(Event.CHECK_LATER, count, now + _seconds(policy.poll_every), generation)
         case Outcome.PENDING:
-            # Still not done long after the call: count it as a failed try. The key stays the
-            # same, so should the job finish after all, a new try returns it, not a second post.
-            late = CallResult(Outcome.RETRYABLE, error="Upload-Post did not finish in time")
-            return _retry(late, claimed, policy, now)
+            return Decision(Event.CHECK_LATER, count, now + _seconds(policy.poll_every), generation)
         case Outcome.NOT_FOUND:
             gone = CallResult(Outcome.RETRYABLE, error="Upload-Post has no record of the call")
             return _retry(gone, claimed, policy, now)

@@ -61,6 +61,7 @@ class AttemptRecord:
     number: int
     kind: str  # publish or reconcile
     request_id: str
+    upstream_request_id: str | None  # Upload-Post's id of the job, when not ours
     started_at: datetime
     finished_at: datetime | None
     outcome: str | None
@@ -73,6 +74,7 @@ class AttemptRecord:
             number=row["number"],
             kind=row["kind"],
             request_id=row["request_id"],
+            upstream_request_id=row["upstream_request_id"],
             started_at=row["started_at"],
             finished_at=row["finished_at"],
             outcome=row["outcome"],

@@ -23,6 +23,12 @@ class WrongState(UploaderError):
     status = grpc.StatusCode.FAILED_PRECONDITION
 
 
+class NoFreeSlot(UploaderError):
+    """The Allocator has no free slot for the content within its horizon."""
+
+    status = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 class AllocatorUnavailable(UploaderError):
     """The Allocator could not be reached; safe to retry."""
 

@@ -62,6 +62,11 @@ class SchedulingLoop:
             except Refusal as trouble:  # the database is away: keep trying, calmly
                 log.warning("scheduling loop: %s", trouble)
                 pause = self._settings.idle.total_seconds()
+            except Exception:
+                # Whatever it was, this replica must not stop publishing: log it and go on
+                # (claims already made run out their leases and are rescued).
+                log.exception("scheduling loop: unexpected error; carrying on")
+                pause = self._settings.idle.total_seconds()
             self._wake.clear()
             waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
             await asyncio.wait(waits, timeout=pause, return_when=asyncio.FIRST_COMPLETED)
@@ -109,8 +114,8 @@ class SchedulingLoop:
         for content in left:
             try:
                 await self._publisher.abandon(content)
-            except Refusal as trouble:  # the database is away: the lease will expire
-                log.warning("could not hand %s back: %s", content.content_id, trouble)
+            except Exception:  # the database is away: the lease will expire instead
+                log.exception("could not hand %s back", content.content_id)
 
     def _start(self, content: Claimed) -> None:
         self._in_flight[content.platform] += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from queuelabs import metrics
@@ -17,8 +18,8 @@ from queuelabs.lifecycle import ContentState, Event
 from queuelabs.platforms import Platform
 from uploader.allocator_client import AllocatorGateway
 from uploader.decisions import ALLOCATOR_BACKOFF, Decision, decide, exhausted
-from uploader.domain import Claimed
-from uploader.errors import UploaderError
+from uploader.domain import AttemptRecord, Claimed
+from uploader.errors import AllocatorUnavailable, UploaderError
 from uploader.policies import RetryPolicy
 from uploader.storage import UploaderStore
 from uploader.upload_post import CallResult, Outcome, PublishRequest, UploadPostClient
@@ -114,15 +115,20 @@ class Publisher:
         await self._conclude(claimed, policy, number, request_id, result, started, False)
 
     async def reconcile(self, claimed: Claimed, policy: RetryPolicy) -> None:
-        """Finds out what became of the last call before anything is sent again."""
+        """Finds out what became of the calls made under the current key before anything is
+        sent again."""
         async with self._store.transaction() as tx:
             done = await tx.success_of(claimed.content_id)
-            last = await tx.last_publish_attempt(claimed.content_id)
-            if done is None and last is not None:
+            calls = (
+                await tx.publish_attempts_under_key(claimed.content_id, claimed.idempotency_key)
+                if done is None
+                else []
+            )
+            if calls:
                 number = await tx.start_attempt(
                     claimed.content_id,
                     "reconcile",
-                    last.request_id,
+                    _job_of(calls[0]),
                     claimed.idempotency_key,
                     self._worker,
                     self._clock.now(),
@@ -131,24 +137,35 @@ class Publisher:
             decision = Decision(Event.SUCCEED, claimed.retry_count, None, claimed.generation)
             await self._settle(claimed, decision, done["post_url"])
             return
-        if last is None:  # claimed, then lost before any call was recorded: nothing was sent
+        if not calls:  # nothing was sent under this key: safe to send
             result = CallResult(Outcome.NOT_FOUND, error="no call was made")
-            decision = decide(
-                result,
-                claimed,
-                policy,
-                self._clock.now(),
-                reconciling=True,
-                call_started=self._clock.now(),
-            )
+            now = self._clock.now()
+            decision = decide(result, claimed, policy, now, reconciling=True, call_started=now)
             await self._settle(claimed, decision)
             return
-        result = await self._client.status(last.request_id, claimed.platform)
-        if result.outcome is Outcome.NOT_FOUND:
-            result = await self._client.find_in_history(last.request_id, claimed.platform)
+        result = await self._what_became_of(calls, claimed.platform)
         await self._conclude(
-            claimed, policy, number, last.request_id, result, last.started_at, True
+            claimed, policy, number, result.request_id, result, calls[0].started_at, True
         )
+
+    async def _what_became_of(self, calls: list[AttemptRecord], platform: Platform) -> CallResult:
+        """The most telling answer about any of `calls` (all under one key): published, else
+        still running or unreadable, else ended without publishing, else unknown to
+        Upload-Post. Status by request id first, then the history."""
+        findings = []
+        for call in calls:
+            job = _job_of(call)
+            found = await self._client.status(job, platform)
+            if found.outcome is Outcome.NOT_FOUND:
+                found = await self._client.find_in_history(job, platform)
+            if found.outcome is Outcome.PUBLISHED:
+                return replace(found, request_id=job)
+            findings.append(replace(found, request_id=job))
+        for wanted in (Outcome.PENDING, Outcome.UNKNOWN, Outcome.RETRYABLE):
+            for found in findings:
+                if found.outcome is wanted:
+                    return found
+        return findings[0]
 
     async def _conclude(
         self,
@@ -175,12 +192,17 @@ class Publisher:
                 result.http_status,
                 result.error,
                 now,
+                upstream_request_id=(
+                    result.request_id
+                    if result.request_id and result.request_id != request_id
+                    else None
+                ),
             )
             if result.outcome is Outcome.PUBLISHED:
                 await tx.record_success(
                     claimed.content_id,
                     claimed.platform,
-                    request_id,
+                    result.request_id or request_id,
                     result.post_url,
                     result.platform_post_id,
                     now,
@@ -226,6 +248,8 @@ class Publisher:
             event = Event.CHECK_LATER
         elif "publish" in interrupted:
             event = Event.LOSE_TRACK  # it may have gone out: reconcile, never re-send blindly
+        elif claimed.previous_state is ContentState.RETRY_PENDING:
+            event = Event.RETRY_LATER  # back where it was, its retries counted as they were
         else:
             event = Event.HAND_BACK
         decision = Decision(
@@ -239,12 +263,15 @@ class Publisher:
             extra=self._context(claimed),
         )
 
-    async def _settle(self, claimed: Claimed, decision: Decision, post_url: str = "") -> None:
+    async def _settle(
+        self, claimed: Claimed, decision: Decision, post_url: str = "", *, held: bool = True
+    ) -> None:
+        """Moves the content; `held=False` when this worker's lease was already given up."""
         async with self._store.transaction() as tx:
             await tx.settle(
                 claimed.content_id,
                 decision.event,
-                worker=self._worker,
+                worker=self._worker if held else None,
                 now=self._clock.now(),
                 retry_count=decision.retry_count,
                 next_retry_at=decision.next_retry_at,
@@ -274,15 +301,22 @@ class Publisher:
                 reason,
                 extra=self._context(claimed),
             )
-        except UploaderError as refused:
+        except AllocatorUnavailable as away:
             # Lose nothing: the content waits (retry_pending or scheduled) and is asked about
             # again after ALLOCATOR_BACKOFF.
             log.warning(
                 "%s: could not reschedule now (%s); trying again later",
                 claimed.content_id,
-                refused,
+                away,
                 extra=self._context(claimed),
             )
+        except UploaderError as refused:
+            # The Allocator answered no (no slots left, none free in the horizon): a person
+            # must act, so say why instead of asking again forever.
+            why = f"needed a new slot ({reason}) but the Allocator refused: {refused}"
+            failed = Decision(Event.FAIL, claimed.retry_count, None, claimed.generation, why)
+            await self._settle(claimed, failed, held=False)
+            log.warning("%s failed: %s", claimed.content_id, why, extra=self._context(claimed))
 
     def _context(self, claimed: Claimed, request_id: str | None = None) -> dict[str, str]:
         """The fields every log line about this content carries (see queuelabs/logs.py)."""
@@ -295,3 +329,8 @@ class Publisher:
         if request_id:
             context["request_id"] = request_id
         return context
+
+
+def _job_of(call: AttemptRecord) -> str:
+    """The id Upload-Post knows a call's job by."""
+    return call.upstream_request_id or call.request_id

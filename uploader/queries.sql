@@ -38,12 +38,17 @@ select min(coalesce(c.next_retry_at, c.scheduled_at)) as due
 
 -- rescue_expired --
 -- A worker that stopped mid-publish may have published: its content becomes an unknown
--- outcome to reconcile, never straight back to due.
-update contents
+-- outcome to reconcile, never straight back to due. Returns who held each lease.
+with expired as (
+    select content_id, lease_owner from contents
+     where status = %(uploading)s and lease_expires_at < %(now)s
+       for update skip locked)
+update contents c
    set status = %(unknown)s, next_retry_at = %(now)s, lease_owner = null,
        lease_expires_at = null, updated_at = %(now)s
- where status = %(uploading)s and lease_expires_at < %(now)s
-returning content_id, lease_owner;
+  from expired
+ where c.content_id = expired.content_id
+returning c.content_id, expired.lease_owner;
 
 -- close_lost_attempts --
 update upload_attempts
@@ -61,14 +66,14 @@ returning number;
 -- finish_attempt --
 update upload_attempts
    set finished_at = %(now)s, outcome = %(outcome)s, http_status = %(http_status)s,
-       error = %(error)s
+       error = %(error)s, upstream_request_id = %(upstream_request_id)s
  where content_id = %(content_id)s and number = %(number)s;
 
--- last_publish_attempt --
+-- publish_attempts_under_key --
+-- Every call made under one idempotency key, newest first: any of them may have made the post.
 select * from upload_attempts
- where content_id = %(content_id)s and kind = 'publish'
- order by number desc
- limit 1;
+ where content_id = %(content_id)s and kind = 'publish' and idempotency_key = %(key)s
+ order by number desc;
 
 -- attempts_of --
 select * from upload_attempts where content_id = %(content_id)s order by number;

@@ -91,6 +91,7 @@ class Transaction(QueryRunner):
         http_status: int,
         error: str,
         now: datetime,
+        upstream_request_id: str | None = None,
     ) -> None:
         await self._rows(
             "finish_attempt",
@@ -100,6 +101,7 @@ class Transaction(QueryRunner):
             http_status=http_status or None,
             error=error,
             now=now,
+            upstream_request_id=upstream_request_id,
         )
 
     async def interrupt_attempts(self, content_id: UUID, error: str, now: datetime) -> list[str]:
@@ -107,9 +109,10 @@ class Transaction(QueryRunner):
         rows = await self._rows("interrupt_attempts", content_id=content_id, error=error, now=now)
         return [r["kind"] for r in rows]
 
-    async def last_publish_attempt(self, content_id: UUID) -> AttemptRecord | None:
-        row = await self._row("last_publish_attempt", content_id=content_id)
-        return AttemptRecord.from_row(row) if row else None
+    async def publish_attempts_under_key(self, content_id: UUID, key: str) -> list[AttemptRecord]:
+        """Every call made under `key`, newest first."""
+        rows = await self._rows("publish_attempts_under_key", content_id=content_id, key=key)
+        return [AttemptRecord.from_row(r) for r in rows]
 
     async def record_success(
         self,

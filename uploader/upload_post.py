@@ -51,6 +51,7 @@ class CallResult:
     platform_post_id: str = ""
     retry_after: float | None = None  # seconds the server asked us to wait
     job_ended: bool = False  # Upload-Post says the job under this key ended without publishing
+    request_id: str = ""  # the job's id in Upload-Post's answer (a deduplicated job keeps its own)
 
 
 @dataclass(frozen=True)
@@ -221,8 +222,8 @@ def _publish_result(response: httpx.Response, platform: Platform) -> CallResult:
         if not body:
             return CallResult(Outcome.UNKNOWN, 200, "a 200 without a readable body")
         result = (body.get("results") or {}).get(platform.value)
-        if result is None and body.get("request_id"):
-            return CallResult(Outcome.ACCEPTED, 200)  # handed to the background
+        if result is None and body.get("request_id"):  # handed to the background
+            return CallResult(Outcome.ACCEPTED, 200, request_id=str(body["request_id"]))
         if result is None:
             return CallResult(Outcome.UNKNOWN, 200, f"no result for {platform.value} in the answer")
         if result.get("success") is True:
@@ -242,7 +243,7 @@ def _publish_result(response: httpx.Response, platform: Platform) -> CallResult:
         )
     if status == 429:
         return CallResult(Outcome.RETRYABLE, 429, _message(response), retry_after=_wait(response))
-    if status >= 500:
+    if status >= 500 or status in (408, 425):  # 408, 425: not (fully) taken in; say again
         return CallResult(Outcome.RETRYABLE, status, _message(response))
     return CallResult(Outcome.FAILED, status, _message(response))
 

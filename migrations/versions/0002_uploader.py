@@ -36,7 +36,8 @@ def upgrade() -> None:
             content_id      uuid not null references contents,
             number          integer not null,
             kind            text not null check (kind in ('publish', 'reconcile')),
-            request_id      text not null,
+            request_id      text not null,  -- ours, chosen and stored before the call
+            upstream_request_id text,       -- Upload-Post's, when it answered with another
             idempotency_key text not null,
             worker          text not null,
             started_at      timestamptz not null,
