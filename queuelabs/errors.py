@@ -32,6 +32,13 @@ class DatabaseUnavailable(Refusal):
     status = grpc.StatusCode.UNAVAILABLE
 
 
+class Conflict(Refusal):
+    """PostgreSQL aborted the transaction for a concurrent one (deadlock, serialization);
+    nothing was changed, and the same request may simply be sent again."""
+
+    status = grpc.StatusCode.ABORTED
+
+
 class InvalidArgument(Refusal):
     status = grpc.StatusCode.INVALID_ARGUMENT
 

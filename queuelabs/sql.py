@@ -12,7 +12,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from queuelabs.errors import DatabaseUnavailable
+from queuelabs.errors import Conflict, DatabaseUnavailable
 
 
 def load_queries(path: Path) -> dict[str, str]:
@@ -31,6 +31,10 @@ async def pooled_transaction(
             yield conn
     except PoolTimeout as exc:
         raise DatabaseUnavailable("no database connection came free in time; retry") from exc
+    except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
+        raise Conflict(
+            "a concurrent request conflicted with this one; nothing changed, retry"
+        ) from exc
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable("the database is unreachable; retry") from exc
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -374,3 +375,32 @@ async def test_a_slot_spent_by_an_early_publication_is_not_offered_again(allocat
     )
     after = await assign(allocator, profile_id)
     assert instant(after.scheduled_at) == instant(early.scheduled_at) + timedelta(days=1)
+
+
+async def test_crossed_batches_sharing_ids_end_one_stored_the_other_refused(allocator, db):
+    first_profile = await make_profile(allocator, name="One")
+    second_profile = await make_profile(allocator, name="Two")
+    for _ in range(5):
+        x, y = video(), video()
+
+        async def batch(profile_id: str, contents: list[pb.Content]) -> str:
+            try:
+                await allocator.BatchAssign(
+                    pb.BatchAssignRequest(
+                        profile_id=profile_id, platform=pb.PLATFORM_TIKTOK, contents=contents
+                    )
+                )
+                return "OK"
+            except grpc.aio.AioRpcError as refused:
+                return refused.code().name
+
+        outcomes = sorted(
+            await asyncio.gather(batch(first_profile, [x, y]), batch(second_profile, [y, x]))
+        )
+        # Crossed inserts may deadlock in PostgreSQL: the loser is told to retry (ABORTED).
+        assert outcomes in (["ALREADY_EXISTS", "OK"], ["ABORTED", "OK"])
+        (stored,) = db.execute(
+            "select count(distinct profile_id) from contents where content_id = any(%s)",
+            ([x.content_id, y.content_id],),
+        ).fetchone()
+        assert stored == 1  # both contents went with one batch; the other left nothing
