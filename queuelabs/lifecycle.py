@@ -87,7 +87,3 @@ def next_state(current: ContentState, event: Event) -> ContentState:
     if current not in sources:
         raise IllegalMove(current, event)
     return target
-
-
-def holds_slot(state: ContentState) -> bool:
-    return state in SLOT_HOLDING
