@@ -117,7 +117,7 @@ def _banner(
     psql = f"\n  psql '{database_url}'" if embedded else ""
     sandbox = " (the local sandbox)" if upload_post != REAL_UPLOAD_POST else ""
     profile = f'"profile_id": "{DEMO_PROFILE_ID}"'
-    content = '"content_id": "c0ffee00-0000-4000-8000-0000000000d1"'
+    content = '"content_id": "\'$ID\'"'
     return f"""
 QueueLabs dev stack is up.
   Allocator    {allocator}   (gRPC; reflection and health on)
@@ -130,6 +130,7 @@ QueueLabs dev stack is up.
 
 Try, in another terminal (assign a content, publish it now instead of at its slot, look):
   grpcurl -plaintext {allocator} list
+  ID=$(python3 -c 'import uuid; print(uuid.uuid4())')
   grpcurl -plaintext -d '{{{profile}, "platform": "PLATFORM_TIKTOK"}}' \\
     {allocator} queuelabs.allocator.v1.Allocator/GetSchedule
   grpcurl -plaintext -d '{{{profile}, "platform": "PLATFORM_TIKTOK",
