@@ -10,25 +10,18 @@ DATABASE_URL, else an embedded PostgreSQL; always in a database of its own, drop
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import time as wall_time
-from pathlib import Path
-
-import psycopg
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from allocator.domain import ContentSpec, Profile, SlotSpec
 from allocator.service import AllocatorService
 from allocator.storage import AllocatorStore, advisory_key
+from bench.database import bench_database
 from queuelabs.clock import SystemClock
-from queuelabs.database import EmbeddedPostgres, migrate, open_pool
+from queuelabs.database import open_pool
 from queuelabs.platforms import MediaType, Platform
 
 DEPTH = 10_000
@@ -101,27 +94,8 @@ async def run(database_url: str) -> None:
 
 
 def main() -> None:
-    server_url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    embedded = None
-    scratch = None
-    if not server_url:
-        scratch = Path(tempfile.mkdtemp(prefix="queuelabs-bench-"))
-        embedded = EmbeddedPostgres(scratch / "pgdata", delete_on_stop=True)
-        server_url = embedded.start()
-    name = f"queuelabs_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    try:
-        database_url = make_conninfo(server_url, dbname=name)
-        migrate(database_url)
+    with bench_database() as database_url:
         asyncio.run(run(database_url))
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
-        if embedded:
-            embedded.stop()
-        if scratch:
-            shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":
