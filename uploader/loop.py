@@ -57,8 +57,7 @@ class SchedulingLoop:
         log.info("scheduling loop %s started", self._worker)
         while not stop.is_set():
             try:
-                await self.tick()
-                pause = await self._time_to_next_due()
+                pause = await self.tick()
             except Refusal as trouble:  # the database is away: keep trying, calmly
                 log.warning("scheduling loop: %s", trouble)
                 pause = self._settings.idle.total_seconds()
@@ -73,11 +72,16 @@ class SchedulingLoop:
             for waiter in waits:
                 waiter.cancel()
 
-    async def tick(self) -> None:
-        """One look at the queue: rescue what is stuck, claim what is due, start it."""
+    async def tick(self) -> float:
+        """One look at the queue: rescue what is stuck, claim what is due, start it. Returns
+        how long to sleep before the next look."""
         now = self._clock.now()
         if self._last_rescue is None or now - self._last_rescue >= self._settings.rescue_every:
             await self.rescue(now)
+        async with self._store.transaction() as tx:
+            due = await tx.next_due()
+        if due is None or due > now:  # nothing due: one query instead of a claim per platform
+            return self._pause_until(due)
         lease_until = now + self._settings.lease
         for platform in Platform:
             room = self._settings.per_platform - self._in_flight[platform]
@@ -87,6 +91,8 @@ class SchedulingLoop:
                 claimed = await tx.claim_due(platform, room, self._worker, now, lease_until)
             for content in claimed:
                 self._start(content)
+        async with self._store.transaction() as tx:
+            return self._pause_until(await tx.next_due())
 
     async def rescue(self, now: datetime) -> None:
         """Expired leases become unknown outcomes; also refreshes the due-backlog gauge."""
@@ -133,9 +139,7 @@ class SchedulingLoop:
             self._in_flight[content.platform] -= 1
             self.wake()  # room for the next one
 
-    async def _time_to_next_due(self) -> float:
-        async with self._store.transaction() as tx:
-            due = await tx.next_due()
+    def _pause_until(self, due: datetime | None) -> float:
         idle = self._settings.idle.total_seconds()
         if due is None:
             return idle
