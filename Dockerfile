@@ -15,6 +15,8 @@ COPY protos ./protos
 COPY queuelabs ./queuelabs
 COPY allocator ./allocator
 COPY uploader ./uploader
+COPY sandbox ./sandbox
+COPY commands ./commands
 COPY migrations ./migrations
 RUN uv sync --locked --no-dev
 

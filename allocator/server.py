@@ -9,10 +9,10 @@ from psycopg_pool import AsyncConnectionPool
 
 from allocator.service import AllocationPolicy, AllocatorService
 from allocator.servicer import AllocatorServicer
+from allocator.settings import AllocatorSettings
 from allocator.storage import AllocatorStore
 from queuelabs.allocator.v1 import allocator_pb2, allocator_pb2_grpc
 from queuelabs.clock import Clock, SystemClock
-from queuelabs.config import AllocatorSettings
 from queuelabs.database import open_pool
 from queuelabs.grpc_server import GrpcServer, start_grpc_server
 

@@ -20,9 +20,9 @@ import psycopg
 import pytest
 
 from allocator.server import RunningAllocator, start_allocator
+from allocator.settings import AllocatorSettings
 from queuelabs.allocator.v1 import allocator_pb2_grpc
 from queuelabs.clock import FakeClock
-from queuelabs.config import AllocatorSettings
 from queuelabs.database import EmbeddedPostgres, migrate
 from tests.support.databases import DatabaseFactory
 

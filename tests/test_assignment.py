@@ -11,10 +11,10 @@ import psycopg
 import pytest
 
 from allocator.server import start_allocator
+from allocator.settings import AllocatorSettings
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from queuelabs.clock import FakeClock
-from queuelabs.config import AllocatorSettings
 from tests.conftest import T0
 from tests.support.calls import assign, instant, make_profile, stamp, video, wib_slots_after
 

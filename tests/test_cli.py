@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,11 +14,12 @@ import psutil
 import psycopg
 import pytest
 
+from commands.dev import DEMO_PROFILE_ID
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
-from queuelabs.dev import DEMO_PROFILE_ID
 from tests.support.calls import video
 from tests.support.processes import (
+    QUEUELABS,
     free_dev_ports,
     free_port,
     read_until,
@@ -30,7 +30,7 @@ from tests.support.processes import (
 
 def queuelabs(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "queuelabs", *args],
+        [*QUEUELABS, *args],
         env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

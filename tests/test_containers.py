@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 
 import yaml
 
-from queuelabs.cli import _parser
+from commands.main import _parser
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -23,7 +23,7 @@ IMAGE_VARIABLES = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"}
 def code_variables() -> set[str]:
     """Every environment variable name the code reads (string literals in UPPER_SNAKE case)."""
     found: set[str] = set()
-    for folder in ("queuelabs", "allocator", "uploader"):
+    for folder in ("queuelabs", "allocator", "uploader", "sandbox", "commands"):
         for source in (ROOT / folder).rglob("*.py"):
             if "/v1/" not in str(source):
                 found |= set(re.findall(r'"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"', source.read_text()))
@@ -101,5 +101,13 @@ def test_the_image_is_multi_stage_non_root_and_built_from_the_lock_file():
     assert users
     assert users[-1] not in ("root", "0")
     assert re.search(r'^ENTRYPOINT \["queuelabs"\]', dockerfile, re.MULTILINE)
-    for folder in ("queuelabs", "allocator", "uploader", "migrations", "protos"):
+    for folder in (
+        "queuelabs",
+        "allocator",
+        "uploader",
+        "sandbox",
+        "commands",
+        "migrations",
+        "protos",
+    ):
         assert f"COPY {folder} ./{folder}" in dockerfile

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from queuelabs.dev import DevPorts
+from commands.dev import DevPorts
 from tests.support.processes import free_dev_ports, read_until, start_dev
 
 README = Path(__file__).resolve().parent.parent / "README.md"

@@ -12,9 +12,10 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from allocator.server import RunningAllocator, start_allocator
+from allocator.settings import AllocatorSettings
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
-from queuelabs.config import AllocatorSettings, ConfigError, Env
+from queuelabs.env import ConfigError, Env
 from queuelabs.security import BearerAuth, Security
 from tests.support.certs import Pki, make_pki
 from uploader.allocator_client import AllocatorGateway

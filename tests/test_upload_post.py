@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from queuelabs.platforms import MediaType, Platform
+from sandbox.server import RunningSandbox, start_sandbox
 from tests.support.processes import free_port
-from uploader.sandbox import RunningSandbox, start_sandbox
 from uploader.upload_post import Outcome, PublishRequest, UploadPostClient
 
 KEY = "sandbox-test-key"
@@ -123,14 +123,14 @@ async def test_the_same_idempotency_key_publishes_once(sandbox, client):
     ],
 )
 async def test_each_fault_means_what_it_must(sandbox, client, fault, outcome, published):
-    sandbox.state.faults["tiktok"].append(fault)
+    sandbox.state.queue_faults("tiktok", fault)
     result = await client.publish(video(), read_timeout=5)
     assert result.outcome is outcome, result
     assert len(sandbox.state.publications) == published
 
 
 async def test_a_rate_limit_says_how_long_to_wait(sandbox, client):
-    sandbox.state.faults["tiktok"].append("429:7")
+    sandbox.state.queue_faults("tiktok", "429:7")
     result = await client.publish(video(), read_timeout=5)
     assert result.outcome is Outcome.RETRYABLE
     assert result.http_status == 429
@@ -140,7 +140,7 @@ async def test_a_rate_limit_says_how_long_to_wait(sandbox, client):
 async def test_an_answer_slower_than_the_timeout_is_unknown_and_reconciles_to_published(
     sandbox, client
 ):
-    sandbox.state.faults["tiktok"].append("slow:1.5")
+    sandbox.state.queue_faults("tiktok", "slow:1.5")
     request = video()
     result = await client.publish(request, read_timeout=0.3)
     assert result.outcome is Outcome.UNKNOWN
@@ -150,7 +150,7 @@ async def test_an_answer_slower_than_the_timeout_is_unknown_and_reconciles_to_pu
 
 
 async def test_a_request_that_never_arrived_is_not_found_anywhere(sandbox, client):
-    sandbox.state.faults["tiktok"].append("504_before")
+    sandbox.state.queue_faults("tiktok", "504_before")
     request = video()
     await client.publish(request, read_timeout=5)
     assert (await client.status(request.request_id, Platform.TIKTOK)).outcome is Outcome.NOT_FOUND
@@ -179,7 +179,7 @@ async def test_async_mode_is_accepted_then_polled_to_the_end(sandbox, client):
 
 
 async def test_an_async_job_that_fails_says_so_and_ends_its_key(sandbox, client):
-    sandbox.state.faults["instagram"].append("async_fail")
+    sandbox.state.queue_faults("instagram", "async_fail")
     request = video(Platform.INSTAGRAM, async_upload=True)
     assert (await client.publish(request, 5)).outcome is Outcome.ACCEPTED
     await asyncio.sleep(0.4)

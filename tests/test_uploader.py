@@ -69,7 +69,7 @@ async def test_assigned_contents_are_published_once_each_when_due(database_url, 
 async def test_a_504_after_the_upload_went_through_ends_uploaded_once(database_url):
     async with running_stack(database_url) as stack:
         stack.sandbox.state.dedupe = False  # only our reconciliation stands between us and a twin
-        stack.sandbox.state.faults["tiktok"].append("504_after")
+        stack.sandbox.state.queue_faults("tiktok", "504_after")
         profile_id = await make_profile(stack.allocator)
         content = await assign(stack.allocator, profile_id)
         upload = await settled(stack, content.content_id)
@@ -84,7 +84,7 @@ async def test_a_504_after_the_upload_went_through_ends_uploaded_once(database_u
 
 async def test_an_instagram_504_storm_follows_the_ladder_async_then_publishes_once(database_url):
     async with running_stack(database_url) as stack:
-        stack.sandbox.state.faults["instagram"].extend(["504_before"] * 3)
+        stack.sandbox.state.queue_faults("instagram", *["504_before"] * 3)
         profile_id = await make_profile(stack.allocator, platform=apb.PLATFORM_INSTAGRAM)
         content = await assign(stack.allocator, profile_id, platform=apb.PLATFORM_INSTAGRAM)
         upload = await settled(stack, content.content_id)
@@ -107,7 +107,7 @@ async def test_an_instagram_504_storm_follows_the_ladder_async_then_publishes_on
 @pytest.mark.parametrize("status", ["400", "401", "403"])
 async def test_a_permanent_refusal_fails_at_once_with_the_reason(database_url, status):
     async with running_stack(database_url) as stack:
-        stack.sandbox.state.faults["tiktok"].append(status)
+        stack.sandbox.state.queue_faults("tiktok", status)
         profile_id = await make_profile(stack.allocator)
         content = await assign(stack.allocator, profile_id)
         upload = await settled(stack, content.content_id)
@@ -122,7 +122,7 @@ async def test_a_permanent_refusal_fails_at_once_with_the_reason(database_url, s
 
 async def test_a_rate_limit_is_honoured_before_the_next_attempt(database_url):
     async with running_stack(database_url) as stack:
-        stack.sandbox.state.faults["tiktok"].append("429:2")
+        stack.sandbox.state.queue_faults("tiktok", "429:2")
         profile_id = await make_profile(stack.allocator)
         content = await assign(stack.allocator, profile_id)
         upload = await settled(stack, content.content_id)
@@ -137,7 +137,7 @@ async def test_exhausted_retries_move_the_content_through_the_allocator_then_pub
     database_url, db
 ):
     async with running_stack(database_url) as stack:
-        stack.sandbox.state.faults["tiktok"].extend(["500", "502", "503", "500"])
+        stack.sandbox.state.queue_faults("tiktok", "500", "502", "503", "500")
         profile_id = await make_profile(stack.allocator)
         content = await assign(stack.allocator, profile_id)
         upload = await settled(stack, content.content_id)
@@ -152,7 +152,7 @@ async def test_exhausted_retries_move_the_content_through_the_allocator_then_pub
 async def test_an_unreachable_allocator_leaves_the_content_waiting_not_lost(database_url):
     dead = f"127.0.0.1:{free_port()}"
     async with running_stack(database_url, allocator_addr=dead) as stack:
-        stack.sandbox.state.faults["tiktok"].extend(["500"] * 4)
+        stack.sandbox.state.queue_faults("tiktok", *["500"] * 4)
         profile_id = await make_profile(stack.allocator)
         content = await assign(stack.allocator, profile_id)
         upload = await settled(stack, content.content_id, states=(upb.UPLOAD_STATE_RETRY_PENDING,))
@@ -197,7 +197,7 @@ async def test_operators_can_look_pause_publish_now_cancel_and_retry(database_ur
         )
         assert [u.content_id for u in listed.uploads] == [first.content_id]
 
-        stack.sandbox.state.faults["tiktok"].append("400")
+        stack.sandbox.state.queue_faults("tiktok", "400")
         third = await assign(stack.allocator, profile_id, video())
         await stack.uploader.UploadNow(upb.UploadNowRequest(content_id=third.content_id))
         assert (await settled(stack, third.content_id)).state == FAILED
@@ -303,7 +303,7 @@ async def test_an_allocator_that_refuses_a_new_slot_fails_the_content_with_its_r
     database_url,
 ):
     async with running_stack(database_url) as stack:
-        stack.sandbox.state.faults["tiktok"].extend(["500"] * 4)
+        stack.sandbox.state.queue_faults("tiktok", *["500"] * 4)
         profile_id = await make_profile(stack.allocator)
         content = await assign(stack.allocator, profile_id)
         await stack.allocator.SetSchedule(  # no slots left to move it to

@@ -16,14 +16,14 @@ import grpc
 import pytest
 
 from allocator.server import RunningAllocator, start_allocator
+from allocator.settings import AllocatorSettings
 from queuelabs.allocator.v1 import allocator_pb2 as apb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from queuelabs.clock import FakeClock
-from queuelabs.config import AllocatorSettings
+from sandbox.server import RunningSandbox, start_sandbox
 from tests.support.calls import assign, make_profile, video
 from tests.support.processes import ServiceProcess, service_process
 from tests.support.stack import KEY
-from uploader.sandbox import RunningSandbox, start_sandbox
 
 EVERY_TEN_MINUTES = [f"{h:02d}:{m:02d}" for h in range(24) for m in range(0, 60, 10)]
 
@@ -87,7 +87,7 @@ def states(db) -> Counter[str]:
 
 async def test_a_worker_killed_mid_publish_is_finished_by_another_exactly_once(backdrop, db):
     backdrop.sandbox.state.dedupe = False  # only our reconciliation prevents a second post
-    backdrop.sandbox.state.faults["tiktok"].append("slow:2")  # published, answered 2 s later
+    backdrop.sandbox.state.queue_faults("tiktok", "slow:2")  # published, answered 2 s later
     with uploader(backdrop) as first:
         profile_id = await make_profile(backdrop.allocator, slots=EVERY_TEN_MINUTES)
         content = await assign(backdrop.allocator, profile_id)
@@ -108,7 +108,7 @@ async def test_a_worker_killed_mid_publish_is_finished_by_another_exactly_once(b
 
 
 async def test_two_replicas_on_one_due_queue_publish_every_content_once(backdrop, db):
-    backdrop.sandbox.state.faults["tiktok"].extend(["slow:0.1"] * 40)
+    backdrop.sandbox.state.queue_faults("tiktok", *["slow:0.1"] * 40)
     with ExitStack() as replicas:
         running = [
             replicas.enter_context(uploader(backdrop, UPLOADER_CONCURRENCY_PER_PLATFORM="2"))
@@ -142,7 +142,7 @@ async def test_two_replicas_on_one_due_queue_publish_every_content_once(backdrop
 
 
 async def test_sigterm_lets_a_publish_in_flight_finish_and_leaves_no_lease(backdrop, db):
-    backdrop.sandbox.state.faults["tiktok"].append("slow:1.5")
+    backdrop.sandbox.state.queue_faults("tiktok", "slow:1.5")
     with uploader(backdrop, SHUTDOWN_GRACE_SECONDS="10") as running:
         profile_id = await make_profile(backdrop.allocator, slots=EVERY_TEN_MINUTES)
         await assign(backdrop.allocator, profile_id)
@@ -160,7 +160,7 @@ async def test_sigterm_past_the_grace_hands_the_content_back_as_unknown_then_it_
     backdrop, db
 ):
     backdrop.sandbox.state.dedupe = False
-    backdrop.sandbox.state.faults["tiktok"].append("slow:2.5")
+    backdrop.sandbox.state.queue_faults("tiktok", "slow:2.5")
     with uploader(backdrop, SHUTDOWN_GRACE_SECONDS="0.2") as running:
         profile_id = await make_profile(backdrop.allocator, slots=EVERY_TEN_MINUTES)
         await assign(backdrop.allocator, profile_id)

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from psycopg_pool import AsyncConnectionPool
 
 from queuelabs.clock import Clock, SystemClock
-from queuelabs.config import UploaderSettings
 from queuelabs.database import open_pool
 from queuelabs.grpc_server import GrpcServer, start_grpc_server
 from queuelabs.uploader.v1 import uploader_pb2, uploader_pb2_grpc
@@ -21,6 +20,7 @@ from uploader.loop import LoopSettings, SchedulingLoop
 from uploader.publisher import Publisher
 from uploader.service import UploaderService
 from uploader.servicer import UploaderServicer
+from uploader.settings import UploaderSettings
 from uploader.storage import UploaderStore
 from uploader.upload_post import UploadPostClient
 

@@ -17,7 +17,10 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from queuelabs.dev import DevPorts
+from commands.dev import DevPorts
+
+# The `queuelabs` command, run as a user runs it (its composition root is `commands/`).
+QUEUELABS = [sys.executable, "-m", "commands"]
 
 
 def free_port() -> int:
@@ -67,7 +70,7 @@ def service_process(command: str, listen_variable: str, **env: str) -> Iterator[
     with tempfile.NamedTemporaryFile("w+b", suffix=".log", delete=False) as log_file:
         log = Path(log_file.name)
         process = subprocess.Popen(
-            [sys.executable, "-m", "queuelabs", command],
+            [*QUEUELABS, command],
             env=full_env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -114,9 +117,7 @@ def start_dev(data_dir: Path, ports: DevPorts) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k not in unset}
     return subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "queuelabs",
+            *QUEUELABS,
             "dev",
             "--data-dir",
             str(data_dir),

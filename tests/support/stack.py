@@ -11,14 +11,15 @@ from datetime import timedelta
 import grpc
 
 from allocator.server import RunningAllocator, start_allocator
+from allocator.settings import AllocatorSettings
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from queuelabs.clock import OffsetClock, SystemClock
-from queuelabs.config import AllocatorSettings, UploaderSettings
 from queuelabs.platforms import Platform
 from queuelabs.uploader.v1.uploader_pb2_grpc import UploaderStub
+from sandbox.server import RunningSandbox, start_sandbox
 from uploader.policies import DEFAULT_POLICIES, RetryPolicy
-from uploader.sandbox import RunningSandbox, start_sandbox
 from uploader.server import RunningUploader, start_uploader
+from uploader.settings import UploaderSettings
 
 KEY = "sandbox-test-key"
 SCALE = 0.01  # every retry wait and poll interval a hundredth of production's

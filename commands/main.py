@@ -1,22 +1,25 @@
-"""The `queuelabs` command: one subcommand per part, plus `dev` for the whole system at once."""
+"""The `queuelabs` command: one subcommand per part, plus `dev` for the whole system at once.
+
+A composition root: it wires the services together and nothing imports it."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
-import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
 
-from queuelabs.config import AllocatorSettings, ConfigError, Env, SandboxSettings, UploaderSettings
+from allocator.settings import AllocatorSettings
+from commands.serving import serve_until_signalled, until_signalled
 from queuelabs.database import DatabaseUnreachable
+from queuelabs.env import ConfigError, Env, require_database_url
 from queuelabs.logs import configure as configure_logs
-from queuelabs.metrics import serve_metrics
 from queuelabs.platforms import Platform
+from sandbox.settings import SandboxSettings
+from uploader.settings import UploaderSettings
 
 log = logging.getLogger("queuelabs")
 
@@ -94,9 +97,7 @@ def _parser() -> argparse.ArgumentParser:
 def _migrate(args: argparse.Namespace, env: Env) -> int:
     from queuelabs.database import current_revision, migrate
 
-    url = args.database_url or env.database_url()
-    if url is None:
-        raise ConfigError("DATABASE_URL: not set (e.g. postgresql://user@host:5432/dbname)")
+    url = require_database_url(env, args.database_url)
     migrate(url)
     log.info("schema is at revision %s", current_revision(url))
     return 0
@@ -107,7 +108,9 @@ def _allocator(args: argparse.Namespace, env: Env) -> int:
 
     settings = AllocatorSettings.from_env(env, database_url=args.database_url, listen=args.listen)
     return asyncio.run(
-        _serve(lambda: start_allocator(settings), settings.shutdown_grace, settings.metrics_listen)
+        serve_until_signalled(
+            lambda: start_allocator(settings), settings.shutdown_grace, settings.metrics_listen
+        )
     )
 
 
@@ -118,24 +121,10 @@ def _uploader(args: argparse.Namespace, env: Env) -> int:
         env, database_url=args.database_url, listen=args.listen, allocator_addr=args.allocator_addr
     )
     return asyncio.run(
-        _serve(lambda: start_uploader(settings), settings.shutdown_grace, settings.metrics_listen)
+        serve_until_signalled(
+            lambda: start_uploader(settings), settings.shutdown_grace, settings.metrics_listen
+        )
     )
-
-
-class _Stoppable(Protocol):
-    async def stop(self, grace: float) -> None: ...
-
-
-async def _serve(
-    start: Callable[[], Awaitable[_Stoppable]], grace: float, metrics_listen: str | None
-) -> int:
-    """Runs a service until SIGTERM or SIGINT, then stops it gracefully; exit code 0."""
-    serve_metrics(metrics_listen)
-    running = await start()
-    await until_signalled()
-    log.info("stopping: no new calls or claims; work in flight gets up to %.0f s", grace)
-    await running.stop(grace)
-    return 0
 
 
 def _sandbox(args: argparse.Namespace, env: Env) -> int:
@@ -144,7 +133,7 @@ def _sandbox(args: argparse.Namespace, env: Env) -> int:
 
 
 async def _serve_sandbox(settings: SandboxSettings) -> int:
-    from uploader.sandbox import start_sandbox
+    from sandbox.server import start_sandbox
 
     host, _, port = settings.listen.rpartition(":")
     running = await start_sandbox(host, int(port), settings.api_key, settings.async_seconds)
@@ -155,11 +144,9 @@ async def _serve_sandbox(settings: SandboxSettings) -> int:
 
 
 def _schedule_show(args: argparse.Namespace, env: Env) -> int:
-    from queuelabs.calendar import show
+    from allocator.calendar import show
 
-    url = args.database_url or env.database_url()
-    if url is None:
-        raise ConfigError("DATABASE_URL: not set (e.g. postgresql://user@host:5432/dbname)")
+    url = require_database_url(env, args.database_url)
     if not 1 <= args.days <= 366:
         raise ConfigError(f"--days: {args.days} is outside 1..366")
     try:
@@ -171,20 +158,7 @@ def _schedule_show(args: argparse.Namespace, env: Env) -> int:
 
 
 def _dev(args: argparse.Namespace, env: Env) -> int:
-    from queuelabs.dev import DevPorts, run_dev
+    from commands.dev import DevPorts, run_dev
 
     ports = DevPorts(args.allocator_port, args.uploader_port, args.sandbox_port, args.metrics_port)
     return asyncio.run(run_dev(env, args.data_dir, ports))
-
-
-async def until_signalled() -> None:
-    """Waits for SIGTERM or SIGINT (Ctrl-C)."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)

@@ -11,13 +11,21 @@ from __future__ import annotations
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import time
 from pathlib import Path
 from uuid import UUID
 
-from queuelabs.config import REAL_UPLOAD_POST, AllocatorSettings, Env, UploaderSettings
+from allocator.server import start_allocator
+from allocator.settings import AllocatorSettings
+from commands.serving import until_signalled
+from queuelabs.allocator.v1 import allocator_pb2 as pb
+from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from queuelabs.database import EmbeddedPostgres, migrate
+from queuelabs.env import Env
 from queuelabs.metrics import serve_metrics
+from queuelabs.security import Security, call_metadata, client_channel
+from sandbox.server import start_sandbox
+from uploader.server import start_uploader
+from uploader.settings import REAL_UPLOAD_POST, UploaderSettings
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +43,6 @@ class DevPorts:
 
 
 async def run_dev(env: Env, data_dir: Path, ports: DevPorts) -> int:
-    from allocator.server import start_allocator
-    from queuelabs.cli import until_signalled
-    from uploader.sandbox import start_sandbox
-    from uploader.server import start_uploader
-
     embedded: EmbeddedPostgres | None = None
     database_url = env.database_url()
     if database_url is None:
@@ -55,7 +58,7 @@ async def run_dev(env: Env, data_dir: Path, ports: DevPorts) -> int:
             )
             allocator = await start_allocator(allocator_settings)
             running.push_async_callback(allocator.stop, allocator_settings.shutdown_grace)
-            await _create_demo_profile(database_url)
+            await _create_demo_profile(f"127.0.0.1:{allocator.port}", allocator_settings.security)
 
             api_key = env.text("UPLOAD_POST_API_KEY")
             if api_key is None:
@@ -84,25 +87,31 @@ async def run_dev(env: Env, data_dir: Path, ports: DevPorts) -> int:
     return 0
 
 
-async def _create_demo_profile(database_url: str) -> None:
-    from allocator.domain import Profile, SlotSpec
-    from allocator.service import AllocatorService
-    from allocator.storage import AllocatorStore
-    from queuelabs.clock import SystemClock
-    from queuelabs.database import open_pool
-    from queuelabs.platforms import Platform
-
-    pool = await open_pool(database_url, size=1, wait_seconds=10)
-    try:
-        service = AllocatorService(AllocatorStore(pool), SystemClock())
-        await service.upsert_profile(
-            Profile(DEMO_PROFILE_ID, "InfoKetua", "InfoKetua", "Asia/Jakarta")
+async def _create_demo_profile(allocator: str, security: Security) -> None:
+    """Creates (or updates) the demo profile and its schedules through the Allocator's own API,
+    as any caller would."""
+    async with client_channel(allocator, security) as channel:
+        stub = AllocatorStub(channel)
+        metadata = call_metadata(security)
+        await stub.UpsertProfile(
+            pb.UpsertProfileRequest(
+                profile_id=str(DEMO_PROFILE_ID),
+                name="InfoKetua",
+                upload_post_user="InfoKetua",
+                timezone="Asia/Jakarta",
+            ),
+            metadata=metadata,
+            timeout=10,
         )
-        slots = [SlotSpec(time.fromisoformat(at), frozenset()) for at in DEMO_SLOTS_WIB]
-        for platform in (Platform.TIKTOK, Platform.INSTAGRAM):
-            await service.set_schedule(DEMO_PROFILE_ID, platform, slots)
-    finally:
-        await pool.close()
+        slots = [pb.Slot(local_time=at) for at in DEMO_SLOTS_WIB]
+        for platform in (pb.PLATFORM_TIKTOK, pb.PLATFORM_INSTAGRAM):
+            await stub.SetSchedule(
+                pb.SetScheduleRequest(
+                    profile_id=str(DEMO_PROFILE_ID), platform=platform, slots=slots
+                ),
+                metadata=metadata,
+                timeout=10,
+            )
 
 
 def _banner(

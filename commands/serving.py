@@ -1,0 +1,42 @@
+"""Running a part until it is told to stop: SIGTERM or SIGINT (Ctrl-C), then a graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from queuelabs.metrics import serve_metrics
+
+log = logging.getLogger("queuelabs")
+
+
+class Stoppable(Protocol):
+    async def stop(self, grace: float) -> None: ...
+
+
+async def serve_until_signalled(
+    start: Callable[[], Awaitable[Stoppable]], grace: float, metrics_listen: str | None
+) -> int:
+    """Runs a service until SIGTERM or SIGINT, then stops it gracefully; exit code 0."""
+    serve_metrics(metrics_listen)
+    running = await start()
+    await until_signalled()
+    log.info("stopping: no new calls or claims; work in flight gets up to %.0f s", grace)
+    await running.stop(grace)
+    return 0
+
+
+async def until_signalled() -> None:
+    """Waits for SIGTERM or SIGINT (Ctrl-C)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)

@@ -1,3 +1,0 @@
-from queuelabs.cli import main
-
-main()

@@ -1,0 +1,236 @@
+"""One handler per endpoint: the three posting endpoints, status, history and `me` with the real
+API's shapes (`Authorization: Apikey`, rate-limit headers on every answer), and the sandbox's own
+control endpoints under /_sandbox/ (faults, settings, publications; loopback use only)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.faults import Answer, Before, JobEnd, Scripted
+from sandbox.state import PLATFORMS, RATE_LIMIT, Job, SandboxState
+
+# The posting endpoints and the form field that carries their media (text has none).
+MEDIA_FIELD = {"/api/upload": "video", "/api/upload_photos": "photos[]", "/api/upload_text": None}
+
+
+def _headers() -> dict[str, str]:
+    return {
+        "X-RateLimit-Limit": str(RATE_LIMIT),
+        "X-RateLimit-Remaining": str(RATE_LIMIT - 1),
+        "X-RateLimit-Reset": str(int(time.time()) + 60),
+    }
+
+
+def _json(body: dict[str, Any], status: int = 200, **headers: str) -> web.Response:
+    return web.json_response(body, status=status, headers={**_headers(), **headers})
+
+
+def _refused(message: str, status: int, **headers: str) -> web.Response:
+    return _json({"success": False, "message": message}, status, **headers)
+
+
+def _drop(request: web.Request) -> web.Response:
+    if request.transport is not None:
+        request.transport.abort()  # the connection dies with no answer
+    return web.Response(status=499)  # never reaches the client
+
+
+def _sync_body(job: Job) -> dict[str, Any]:
+    result: dict[str, Any] = {"success": bool(job.success)}
+    if job.success:
+        result.update(url=job.post_url, post_id=job.post_id)
+    else:
+        result["error"] = job.error
+    return {"success": True, "results": {job.platform: result}, "usage": {"count": 1, "limit": 100}}
+
+
+def _async_body(job: Job) -> dict[str, Any]:
+    return {
+        "success": True,
+        "message": "Upload initiated successfully in background.",
+        "request_id": job.request_id,
+        "total_platforms": 1,
+    }
+
+
+class Handlers:
+    def __init__(self, state: SandboxState) -> None:
+        self.state = state
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def _authorized(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization", "") == f"Apikey {self.state.api_key}"
+
+    async def upload(self, request: web.Request) -> web.Response:
+        """POST /api/upload, /api/upload_photos, /api/upload_text."""
+        if not self._authorized(request):
+            return _refused("Invalid or expired token", 401)
+        form = await request.post()
+        self.state.requests.append(
+            {
+                "path": request.path,
+                "form": {k: str(v) for k, v in form.items()},
+                "headers": dict(request.headers),
+            }
+        )
+        user = str(form.get("user", ""))
+        platforms = [str(p) for p in form.getall("platform[]", [])]
+        media_field = MEDIA_FIELD[request.path]
+        if not user:
+            return _refused("Username required in form data", 400)
+        if not platforms or not set(platforms) <= PLATFORMS:
+            return _refused(f"Invalid platform(s): {platforms}", 400)
+        if media_field and not form.get(media_field):
+            return _refused(f"{media_field} is required", 400)
+        if media_field is None and not form.get("title"):
+            return _refused("title is required", 400)
+
+        platform = platforms[0]
+        scripted = self.state.next_fault(platform)
+        fault = scripted.fault
+        if fault.before is Before.REFUSE:
+            extra = {"Retry-After": scripted.argument or "2"} if fault.status == 429 else {}
+            message = (
+                "Too many requests" if fault.status == 429 else f"sandbox fault {scripted.name}"
+            )
+            return _refused(message, fault.status, **extra)
+        if fault.before is Before.DROP:
+            return _drop(request)
+
+        key = (
+            request.headers.get("Idempotency-Key")
+            or request.headers.get("X-Idempotency-Key")
+            or request.headers.get("X-Request-Id")
+            or ""
+        )
+        job = self.state.earlier_job(key)  # the same job again: nothing new is published
+        if job is None:
+            request_id = form.get("request_id") or request.headers.get("X-Request-Id")
+            job = self.state.new_job(
+                key,
+                str(request_id) if request_id else None,
+                user,
+                platform,
+                str(form.get("title", "")),
+            )
+            self._run(
+                job, scripted, asynchronous=str(form.get("async_upload", "false")).lower() == "true"
+            )
+
+        match fault.answer:
+            case Answer.GATEWAY_TIMEOUT:
+                return web.Response(
+                    status=504,
+                    text="<html><body><h1>504 Gateway Time-out</h1>",
+                    content_type="text/html",
+                    headers=_headers(),
+                )
+            case Answer.DROP:
+                return _drop(request)
+            case Answer.LATE:
+                await asyncio.sleep(float(scripted.argument or 5))
+        return _json(_sync_body(job) if job.done else _async_body(job))
+
+    def _run(self, job: Job, scripted: Scripted, *, asynchronous: bool) -> None:
+        """Publishes the job now, or (async mode) after `async_seconds`, unless the fault says
+        the platform refuses it."""
+        if asynchronous:
+            task = asyncio.create_task(self._finish_later(job, scripted.fault.job))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+        elif scripted.fault.job is JobEnd.PLATFORM_REFUSED:
+            self.state.fail(job, f"sandbox fault {scripted.name}: the platform refused the post")
+        else:
+            self.state.publish(job)
+
+    async def _finish_later(self, job: Job, end: JobEnd) -> None:
+        await asyncio.sleep(self.state.async_seconds)
+        if end is JobEnd.PUBLISHED:
+            self.state.publish(job)
+        else:
+            self.state.fail(job, "sandbox fault async_fail: the platform refused the post")
+
+    async def status(self, request: web.Request) -> web.Response:
+        """GET /api/uploadposts/status?request_id=..."""
+        if not self._authorized(request):
+            return _refused("Invalid or expired token", 401)
+        job = self.state.jobs.get(request.query.get("request_id", ""))
+        if job is None:
+            return _json({"success": False, "status": "not_found"}, 404)
+        return _json(
+            {
+                "request_id": job.request_id,
+                "status": job.status,
+                "completed": 1 if job.done else 0,
+                "total": 1,
+                "results": [
+                    {
+                        "platform": job.platform,
+                        "success": bool(job.success) if job.done else False,
+                        "status": job.status,
+                        "post_url": job.post_url or None,
+                        "platform_post_id": job.post_id or None,
+                        "error_message": job.error or None,
+                    }
+                ],
+                "last_update": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+        )
+
+    async def history(self, request: web.Request) -> web.Response:
+        """GET /api/uploadposts/history (filters request_id, platform)."""
+        if not self._authorized(request):
+            return _refused("Invalid or expired token", 401)
+        wanted = request.query.get("request_id")
+        platform = request.query.get("platform")
+        items = [
+            {
+                "request_id": j.request_id,
+                "platform": j.platform,
+                "success": bool(j.success),
+                "post_url": j.post_url or None,
+                "error_message": j.error or None,
+                "profile_username": j.user,
+                "upload_timestamp": j.created_at,
+            }
+            for j in self.state.jobs.values()
+            if j.done
+            and (not wanted or j.request_id == wanted)
+            and (not platform or j.platform == platform)
+        ]
+        return _json(
+            {"success": True, "history": items, "page": 1, "limit": 50, "total": len(items)}
+        )
+
+    async def me(self, request: web.Request) -> web.Response:
+        """GET /api/uploadposts/me: checks a key."""
+        if not self._authorized(request):
+            return _refused("Invalid or expired token", 401)
+        return _json({"success": True, "email": "sandbox@localhost", "plan": "sandbox"})
+
+    async def queue_faults(self, request: web.Request) -> web.Response:
+        """POST /_sandbox/faults {"platform": ..., "faults": [...]}."""
+        body = await request.json()
+        try:
+            self.state.queue_faults(str(body["platform"]), *(str(f) for f in body["faults"]))
+        except (KeyError, TypeError, ValueError) as bad:
+            return web.json_response({"error": str(bad)}, status=400)
+        return web.json_response({"queued": [s.name for s in self.state.faults[body["platform"]]]})
+
+    async def settings(self, request: web.Request) -> web.Response:
+        """POST /_sandbox/settings {"dedupe": bool, "async_seconds": float}."""
+        body = await request.json()
+        self.state.dedupe = bool(body.get("dedupe", self.state.dedupe))
+        self.state.async_seconds = float(body.get("async_seconds", self.state.async_seconds))
+        return web.json_response(
+            {"dedupe": self.state.dedupe, "async_seconds": self.state.async_seconds}
+        )
+
+    async def publications(self, request: web.Request) -> web.Response:
+        """GET /_sandbox/publications: every post published, to count them."""
+        return web.json_response({"publications": [asdict(p) for p in self.state.publications]})

@@ -1,0 +1,50 @@
+"""Serves the sandbox's endpoints over HTTP (aiohttp) on a given host and port (0: any free one)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from sandbox.handlers import MEDIA_FIELD, Handlers
+from sandbox.state import SandboxState
+
+
+def build_app(state: SandboxState) -> web.Application:
+    handlers = Handlers(state)
+    app = web.Application()
+    for path in MEDIA_FIELD:
+        app.router.add_post(path, handlers.upload)
+    app.router.add_get("/api/uploadposts/status", handlers.status)
+    app.router.add_get("/api/uploadposts/history", handlers.history)
+    app.router.add_get("/api/uploadposts/me", handlers.me)
+    app.router.add_post("/_sandbox/faults", handlers.queue_faults)
+    app.router.add_post("/_sandbox/settings", handlers.settings)
+    app.router.add_get("/_sandbox/publications", handlers.publications)
+    return app
+
+
+@dataclass
+class RunningSandbox:
+    runner: web.AppRunner
+    state: SandboxState
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start_sandbox(
+    host: str, port: int, api_key: str, async_seconds: float = 1.0
+) -> RunningSandbox:
+    state = SandboxState(api_key=api_key, async_seconds=async_seconds)
+    runner = web.AppRunner(build_app(state), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return RunningSandbox(runner, state, int(bound))

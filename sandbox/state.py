@@ -1,0 +1,92 @@
+"""What the sandbox remembers: its jobs (by request id and by idempotency key), the faults queued
+per platform, every publication, and every upload request as it arrived (for tests to read)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox.faults import OK, Scripted
+
+PLATFORMS = {"tiktok", "instagram", "youtube", "facebook", "linkedin", "x", "threads", "pinterest"}
+RATE_LIMIT = 100
+
+
+@dataclass
+class Job:
+    request_id: str
+    idempotency_key: str
+    user: str
+    platform: str
+    title: str
+    status: str = "in_progress"  # in_progress, completed, failed
+    success: bool | None = None
+    post_url: str = ""
+    post_id: str = ""
+    error: str = ""
+    created_at: float = field(default_factory=time.time)
+
+    @property
+    def done(self) -> bool:
+        return self.status != "in_progress"
+
+
+@dataclass(frozen=True)
+class Publication:
+    request_id: str
+    idempotency_key: str
+    user: str
+    platform: str
+    title: str
+    published_at: float
+
+
+@dataclass
+class SandboxState:
+    api_key: str
+    dedupe: bool = True  # Idempotency-Key deduplication, as the real API does
+    async_seconds: float = 1.0  # how long an async job takes
+    faults: dict[str, deque[Scripted]] = field(default_factory=lambda: defaultdict(deque))
+    jobs: dict[str, Job] = field(default_factory=dict)
+    by_key: dict[str, str] = field(default_factory=dict)
+    publications: list[Publication] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def queue_faults(self, platform: str, *names: str) -> None:
+        """Queues faults by name (see sandbox/faults.py); ValueError for an unknown one."""
+        self.faults[platform].extend(Scripted.parse(name) for name in names)
+
+    def next_fault(self, platform: str) -> Scripted:
+        queued = self.faults[platform]
+        return queued.popleft() if queued else OK
+
+    def earlier_job(self, key: str) -> Job | None:
+        """The job made before under the same Idempotency-Key (deduplication), else None."""
+        if self.dedupe and key and key in self.by_key:
+            return self.jobs[self.by_key[key]]
+        return None
+
+    def new_job(
+        self, key: str, request_id: str | None, user: str, platform: str, title: str
+    ) -> Job:
+        job = Job(request_id or str(uuid.uuid4()), key, user, platform, title)
+        self.jobs[job.request_id] = job
+        if key:
+            self.by_key[key] = job.request_id
+        return job
+
+    def publish(self, job: Job) -> None:
+        job.status, job.success = "completed", True
+        job.post_id = uuid.uuid4().hex[:12]
+        job.post_url = f"https://www.{job.platform}.com/p/{job.post_id}"
+        self.publications.append(
+            Publication(
+                job.request_id, job.idempotency_key, job.user, job.platform, job.title, time.time()
+            )
+        )
+
+    def fail(self, job: Job, reason: str) -> None:
+        job.status, job.success, job.error = "failed", False, reason

@@ -1,0 +1,122 @@
+"""The Uploader's settings, from the environment (UPLOADER_*, UPLOAD_POST_*, ALLOCATOR_ADDR,
+DATABASE_URL, AUTH_TOKENS, TLS_*) and the flags that override it; the retry policies as tuned
+by the environment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+
+from queuelabs.env import ConfigError, Env, require_database_url
+from queuelabs.platforms import Platform
+from queuelabs.security import Security
+from uploader.policies import DEFAULT_POLICIES, RetryPolicy, WhenExhausted
+
+REAL_UPLOAD_POST = "https://api.upload-post.com/api"
+
+
+@dataclass(frozen=True)
+class UploaderSettings:
+    database_url: str
+    allocator_addr: str
+    upload_post_api_key: str = field(repr=False)  # a secret: never printed
+    upload_post_base_url: str = REAL_UPLOAD_POST
+    listen: str = "0.0.0.0:50052"
+    pool_size: int = 10
+    db_timeout: float = 10.0
+    per_platform: int = 4
+    lease: timedelta = timedelta(seconds=300)
+    idle: timedelta = timedelta(seconds=1)
+    max_lateness: timedelta = timedelta(hours=1)
+    policies: Mapping[Platform, RetryPolicy] = field(default_factory=lambda: DEFAULT_POLICIES)
+    shutdown_grace: float = 10.0
+    security: Security = field(default_factory=Security)
+    metrics_listen: str | None = None
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Env,
+        *,
+        database_url: str | None = None,
+        listen: str | None = None,
+        allocator_addr: str | None = None,
+        upload_post: tuple[str, str] | None = None,
+    ) -> UploaderSettings:
+        url = require_database_url(env, database_url)
+        allocator = allocator_addr or env.text("ALLOCATOR_ADDR")
+        if allocator is None:
+            raise ConfigError("ALLOCATOR_ADDR: not set (where the Allocator listens, HOST:PORT)")
+        if upload_post is None:
+            key = env.text("UPLOAD_POST_API_KEY")
+            if key is None:
+                raise ConfigError("UPLOAD_POST_API_KEY: not set")
+            base = env.text("UPLOAD_POST_BASE_URL", REAL_UPLOAD_POST) or REAL_UPLOAD_POST
+            if not base.startswith(("https://", "http://")):
+                raise ConfigError(f"UPLOAD_POST_BASE_URL: {base!r} is not an http(s) URL")
+            upload_post = (base, key)
+        policies = _policies(env)
+        lease = env.seconds("UPLOADER_LEASE_SECONDS", 300, 1, 86_400)
+        longest_call = max(p.read_timeout for p in policies.values())
+        if lease <= longest_call:
+            raise ConfigError(
+                f"UPLOADER_LEASE_SECONDS: {lease} must exceed the longest read timeout "
+                f"({longest_call} s), or live calls would be taken for lost"
+            )
+        return cls(
+            database_url=url,
+            allocator_addr=allocator,
+            upload_post_base_url=upload_post[0],
+            upload_post_api_key=upload_post[1],
+            listen=listen or env.listen("UPLOADER_LISTEN", "0.0.0.0:50052"),
+            pool_size=env.integer("UPLOADER_DB_POOL_SIZE", 10, 2, 500),
+            db_timeout=env.seconds("UPLOADER_DB_TIMEOUT_SECONDS", 10.0, 0.1, 600),
+            per_platform=env.integer("UPLOADER_CONCURRENCY_PER_PLATFORM", 4, 1, 1000),
+            lease=timedelta(seconds=lease),
+            idle=timedelta(seconds=env.seconds("UPLOADER_IDLE_SECONDS", 1.0, 0.01, 60)),
+            max_lateness=timedelta(
+                seconds=env.seconds("UPLOADER_MAX_LATENESS_SECONDS", 3600, 0, 30 * 86_400)
+            ),
+            policies=policies,
+            shutdown_grace=env.seconds("SHUTDOWN_GRACE_SECONDS", 10.0, 0, 600),
+            security=env.security(),
+            metrics_listen=env.metrics_listen("0.0.0.0:9102"),
+        )
+
+
+def _policies(env: Env) -> dict[Platform, RetryPolicy]:
+    """The default policies, tuned by UPLOADER_RETRY_DELAYS_<PLATFORM> ("30,60,120"),
+    UPLOADER_WHEN_EXHAUSTED_<PLATFORM> (reschedule|fail), UPLOADER_READ_TIMEOUT_SECONDS and
+    UPLOADER_RETRY_SCALE (every wait multiplied, for demos and tests)."""
+    scale = env.seconds("UPLOADER_RETRY_SCALE", 1.0, 0.0001, 100)
+    read_timeout = env.text("UPLOADER_READ_TIMEOUT_SECONDS")
+    result = {}
+    for platform, policy in DEFAULT_POLICIES.items():
+        name = platform.name
+        delays = env.text(f"UPLOADER_RETRY_DELAYS_{name}")
+        if delays is not None:
+            try:
+                ladder = tuple(float(d) for d in delays.split(",") if d.strip())
+            except ValueError:
+                raise ConfigError(
+                    f"UPLOADER_RETRY_DELAYS_{name}: {delays!r} is not seconds like 30,60,120"
+                ) from None
+            if any(d < 0 for d in ladder):
+                raise ConfigError(f"UPLOADER_RETRY_DELAYS_{name}: a delay is negative")
+            policy = replace(policy, retry_delays=ladder)
+        exhausted = env.text(f"UPLOADER_WHEN_EXHAUSTED_{name}")
+        if exhausted is not None:
+            try:
+                policy = replace(policy, when_exhausted=WhenExhausted(exhausted.lower()))
+            except ValueError:
+                raise ConfigError(
+                    f"UPLOADER_WHEN_EXHAUSTED_{name}: {exhausted!r} is not reschedule or fail"
+                ) from None
+        if read_timeout is not None:
+            policy = replace(
+                policy,
+                read_timeout=env.seconds("UPLOADER_READ_TIMEOUT_SECONDS", 60, 0.1, 3600),
+            )
+        result[platform] = policy.scaled(scale)
+    return result
