@@ -55,7 +55,7 @@ def read_entries(
     zone = ZoneInfo(str(profile["timezone"]))
     by_instant: dict[datetime, list[Entry]] = {}
     for c in contents:
-        detail = c["post_url"] or (c["status_reason"] if c["status"] == "failed" else "")
+        detail = c["post_url"] or c["status_reason"]  # where it went, or why it stands here
         by_instant.setdefault(c["scheduled_at"], []).append(
             Entry(c["scheduled_at"], c["content_id"], c["status"], c["title"], detail)
         )

@@ -17,9 +17,6 @@ on conflict (profile_id) do update
        updated_at = excluded.updated_at
 returning *;
 
--- platforms_of_profile --
-select platform from schedules where profile_id = %(profile_id)s order by platform;
-
 -- get_schedule --
 select updated_at, materialized_until, inventory_timezone from schedules
  where profile_id = %(profile_id)s and platform = %(platform)s;

@@ -41,7 +41,14 @@ from allocator.storage import AllocatorStore, Transaction
 from queuelabs import metrics
 from queuelabs.clock import Clock
 from queuelabs.errors import Refusal
-from queuelabs.lifecycle import SPENDS_SLOT, ContentState, Event, IllegalMove, next_state
+from queuelabs.lifecycle import (
+    SPENDS_SLOT,
+    ContentState,
+    Event,
+    IllegalMove,
+    next_state,
+    target,
+)
 from queuelabs.platforms import Platform
 
 
@@ -203,7 +210,7 @@ class AllocatorService:
             row = await tx.get_content(content_id)
             assert row is not None
             state = ContentState(row["status"])
-            if state is ContentState.REMOVED:
+            if state is target(Event.RELEASE):  # released before: the same answer again
                 return Assignment.from_row(row), row["removed_at"]
             _check(state, Event.RELEASE, content_id)
             if state in SPENDS_SLOT:
@@ -338,7 +345,7 @@ def _repeated(
             f"content_id {content.content_id} was assigned with other content; "
             "a retry must repeat the same content, new content needs a new id"
         )
-    if existing.state in (ContentState.REMOVED, ContentState.CANCELLED):
+    if existing.state is target(Event.RELEASE):
         raise WrongState(
             f"content {content.content_id} was {existing.state.value}; "
             "to queue it again use a new content_id"

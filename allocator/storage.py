@@ -78,10 +78,6 @@ class Transaction(QueryRunner):
         assert row is not None
         return Profile.from_row(row)
 
-    async def platforms_of_profile(self, profile_id: UUID) -> list[Platform]:
-        rows = await self._rows("platforms_of_profile", profile_id=profile_id)
-        return [Platform(r["platform"]) for r in rows]
-
     async def get_schedule(self, profile_id: UUID, platform: Platform) -> Schedule | None:
         head = await self._row("get_schedule", profile_id=profile_id, platform=platform.value)
         if head is None:

@@ -1,7 +1,8 @@
 """The content state machine: every state a content can be in and every event that moves it.
 
-This is the one place that says which moves are allowed; the Allocator and the Uploader ask it
-instead of deciding for themselves. The README draws the same machine.
+This is the one place that says which moves are allowed and which states belong together; the
+Allocator, the Uploader and their SQL ask it instead of deciding for themselves (the SQL through
+the state lists `queuelabs/sql.py` fills in from the sets below). The README draws this machine.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ class ContentState(StrEnum):
     UPLOADING = "uploading"  # claimed by an uploader, the publish call in flight
     RETRY_PENDING = "retry_pending"  # a retryable failure; next try at next_retry_at
     UNKNOWN_OUTCOME = "unknown_outcome"  # the call may have published: reconcile before retrying
+    AWAITING_SLOT = "awaiting_slot"  # retries ran out or its slot was missed: needs a new slot
     UPLOADED = "uploaded"  # published, exactly once
     FAILED = "failed"  # gave up, with a reason a person can act on
-    CANCELLED = "cancelled"  # an operator said never publish
-    REMOVED = "removed"  # released from its slot through the Allocator
+    REMOVED = "removed"  # released from its slot through the Allocator (CancelUpload too)
 
 
 class Event(StrEnum):
@@ -28,22 +29,35 @@ class Event(StrEnum):
     RESCHEDULE = "reschedule"  # the Allocator moves it to another slot (or back in line)
     RELEASE = "release"  # the Allocator frees its slot for good
     CLAIM = "claim"  # an uploader takes it to publish
-    HAND_BACK = "hand back"  # an uploader shutting down returns it untouched
+    CLAIM_TO_RECONCILE = "claim to reconcile"  # an uploader takes it to look up a lost call
+    CLAIM_TO_MOVE = "claim to move"  # an uploader takes it to ask the Allocator for a slot
+    HAND_BACK = "hand back"  # an uploader shutting down returns a claim it had not acted on
     SUCCEED = "succeed"  # Upload-Post says it is published
     RETRY_LATER = "retry later"  # a retryable failure, or reconciliation found nothing
     AWAIT = "await result"  # Upload-Post took the job in async mode: poll its status
     LOSE_TRACK = "lose track"  # 504, read timeout, dropped connection, expired lease
     CHECK_LATER = "check later"  # reconciliation learned nothing final yet
-    FAIL = "fail"  # a permanent failure, or retries ran out
-    CANCEL = "cancel"  # an operator says never publish
+    NEED_SLOT = "need a slot"  # retries ran out, or its slot was missed by too much
+    ASK_SLOT_LATER = "ask for a slot later"  # the Allocator could not be asked: again later
+    FAIL = "fail"  # a permanent failure; retries ran out (policy: fail); no slot to be had
 
 
 _S = ContentState
 # event: (the states it may happen in, the state it leads to)
 TRANSITIONS: dict[Event, tuple[frozenset[ContentState], ContentState]] = {
-    Event.RESCHEDULE: (frozenset({_S.SCHEDULED, _S.RETRY_PENDING, _S.FAILED}), _S.SCHEDULED),
-    Event.RELEASE: (frozenset({_S.SCHEDULED, _S.RETRY_PENDING, _S.FAILED}), _S.REMOVED),
+    Event.RESCHEDULE: (
+        frozenset({_S.SCHEDULED, _S.RETRY_PENDING, _S.AWAITING_SLOT, _S.FAILED}),
+        _S.SCHEDULED,
+    ),
+    Event.RELEASE: (
+        frozenset({_S.SCHEDULED, _S.RETRY_PENDING, _S.AWAITING_SLOT, _S.FAILED}),
+        _S.REMOVED,
+    ),
     Event.CLAIM: (frozenset({_S.SCHEDULED, _S.RETRY_PENDING}), _S.UPLOADING),
+    # The two claims that call nothing keep their state: the lease (and next_retry_at pushed to
+    # its end) is what keeps other workers off while this one looks or asks.
+    Event.CLAIM_TO_RECONCILE: (frozenset({_S.UNKNOWN_OUTCOME}), _S.UNKNOWN_OUTCOME),
+    Event.CLAIM_TO_MOVE: (frozenset({_S.AWAITING_SLOT}), _S.AWAITING_SLOT),
     Event.HAND_BACK: (frozenset({_S.UPLOADING}), _S.SCHEDULED),
     Event.SUCCEED: (frozenset({_S.UPLOADING, _S.UNKNOWN_OUTCOME}), _S.UPLOADED),
     Event.RETRY_LATER: (frozenset({_S.UPLOADING, _S.UNKNOWN_OUTCOME}), _S.RETRY_PENDING),
@@ -51,31 +65,49 @@ TRANSITIONS: dict[Event, tuple[frozenset[ContentState], ContentState]] = {
     # Never straight back to scheduled: the call may have gone through (invariant 4).
     Event.LOSE_TRACK: (frozenset({_S.UPLOADING}), _S.UNKNOWN_OUTCOME),
     Event.CHECK_LATER: (frozenset({_S.UNKNOWN_OUTCOME}), _S.UNKNOWN_OUTCOME),
-    Event.FAIL: (
-        frozenset({_S.SCHEDULED, _S.UPLOADING, _S.UNKNOWN_OUTCOME, _S.RETRY_PENDING}),
-        _S.FAILED,
-    ),
-    Event.CANCEL: (frozenset({_S.SCHEDULED, _S.RETRY_PENDING, _S.FAILED}), _S.CANCELLED),
+    Event.NEED_SLOT: (frozenset({_S.UPLOADING, _S.UNKNOWN_OUTCOME}), _S.AWAITING_SLOT),
+    Event.ASK_SLOT_LATER: (frozenset({_S.AWAITING_SLOT}), _S.AWAITING_SLOT),
+    Event.FAIL: (frozenset({_S.UPLOADING, _S.UNKNOWN_OUTCOME, _S.AWAITING_SLOT}), _S.FAILED),
 }
+
+
+def sources(event: Event) -> frozenset[ContentState]:
+    """The states `event` may happen in."""
+    return TRANSITIONS[event][0]
+
+
+def target(event: Event) -> ContentState:
+    """The state `event` leads to."""
+    return TRANSITIONS[event][1]
+
+
+# The ways an uploader takes a due content, and the states they take it from: the content that
+# waits for the Uploader ("in line"), as the `contents_due` partial index covers it.
+CLAIMS: tuple[Event, ...] = (Event.CLAIM, Event.CLAIM_TO_RECONCILE, Event.CLAIM_TO_MOVE)
+IN_LINE: frozenset[ContentState] = frozenset().union(*(sources(e) for e in CLAIMS))
+
+# States under a lease that can expire mid-call: what the rescuer looks at.
+LEASED: frozenset[ContentState] = sources(Event.LOSE_TRACK)
 
 # States that hold their slot: at most one such content per (profile, platform, instant). The
 # partial unique index `contents_one_active_per_slot` repeats this set; a test keeps them equal.
-SLOT_HOLDING: frozenset[ContentState] = frozenset(
-    {_S.SCHEDULED, _S.UPLOADING, _S.RETRY_PENDING, _S.UNKNOWN_OUTCOME}
-)
+SLOT_HOLDING: frozenset[ContentState] = IN_LINE | {_S.UPLOADING}
 
 # States whose instant is spent: never offered to another content by the Allocator's inventory.
 # A content published (or failed) ahead of its slot keeps the slot's instant used up.
 SPENDS_SLOT: frozenset[ContentState] = SLOT_HOLDING | {_S.UPLOADED, _S.FAILED}
 
-FINAL: frozenset[ContentState] = frozenset({_S.UPLOADED, _S.CANCELLED, _S.REMOVED})
+# What an operator's RetryUpload may put back in line: what gave up, nothing still in line.
+RETRYABLE_BY_HAND: frozenset[ContentState] = frozenset({_S.FAILED})
+
+FINAL: frozenset[ContentState] = frozenset({_S.UPLOADED, _S.REMOVED})
 
 
 class IllegalMove(Exception):
     """An event that cannot happen to a content in its current state."""
 
     def __init__(self, current: ContentState, event: Event) -> None:
-        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[event][0]))
+        allowed = ", ".join(sorted(s.value for s in sources(event)))
         super().__init__(f"content is {current.value}; {event.value} needs one of: {allowed}")
         self.current = current
         self.event = event
@@ -83,7 +115,6 @@ class IllegalMove(Exception):
 
 def next_state(current: ContentState, event: Event) -> ContentState:
     """The state `event` leads to from `current`; IllegalMove if it cannot happen there."""
-    sources, target = TRANSITIONS[event]
-    if current not in sources:
+    if current not in sources(event):
         raise IllegalMove(current, event)
-    return target
+    return target(event)

@@ -1,9 +1,14 @@
-"""Named SQL: statements live in .sql files under `-- name --` headers and are run by name."""
+"""Named SQL: statements live in .sql files under `-- name --` headers and are run by name.
+
+A statement may name a set of states as `{name}`; `load_queries` writes the set out as a literal
+list from the lifecycle table, so the SQL never spells a state list of its own and the planner
+still sees constants (which a partial index's predicate needs to be matched).
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -13,11 +18,25 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from queuelabs.errors import Conflict, DatabaseUnavailable
+from queuelabs.lifecycle import ContentState
+
+StateList = ContentState | frozenset[ContentState]
 
 
-def load_queries(path: Path) -> dict[str, str]:
+def load_queries(path: Path, states: Mapping[str, StateList] | None = None) -> dict[str, str]:
+    """The statements of `path` by name, each `{name}` replaced by the states named so."""
     parts = re.split(r"^-- (\w+) --$", path.read_text(), flags=re.MULTILINE)
-    return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+    lists = states or {}
+
+    def literal(match: re.Match[str]) -> str:
+        value = lists[match.group(1)]  # KeyError: the SQL names a list nobody gave
+        chosen = [value] if isinstance(value, ContentState) else sorted(value)
+        return ", ".join(f"'{state.value}'" for state in chosen)
+
+    return {
+        name: re.sub(r"\{([a-z_]+)\}", literal, body.strip())
+        for name, body in zip(parts[1::2], parts[2::2], strict=True)
+    }
 
 
 @asynccontextmanager

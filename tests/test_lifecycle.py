@@ -1,28 +1,44 @@
-"""The content state machine, and its agreement with the database's unique index."""
+"""The content state machine, and its agreement with the database and the SQL that filters on it."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from queuelabs.lifecycle import (
+    CLAIMS,
     FINAL,
+    IN_LINE,
+    LEASED,
     SLOT_HOLDING,
     TRANSITIONS,
     ContentState,
     Event,
     IllegalMove,
     next_state,
+    sources,
+    target,
 )
+from uploader.storage import QUERIES as UPLOADER_QUERIES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def index_states(db, name: str) -> set[str]:
+    definition = db.execute(
+        "select indexdef from pg_indexes where indexname = %s", (name,)
+    ).fetchone()[0]
+    return set(re.findall(r"'(\w+)'::text", definition))
 
 
 def test_the_unique_index_covers_exactly_the_slot_holding_states(db):
-    definition = db.execute(
-        "select indexdef from pg_indexes where indexname = 'contents_one_active_per_slot'"
-    ).fetchone()[0]
-    in_index = set(re.findall(r"'(\w+)'::text", definition))
-    assert in_index == {s.value for s in SLOT_HOLDING}
+    assert index_states(db, "contents_one_active_per_slot") == {s.value for s in SLOT_HOLDING}
+
+
+def test_the_due_index_covers_exactly_what_a_claim_takes_from(db):
+    assert index_states(db, "contents_due") == {s.value for s in IN_LINE}
 
 
 def test_the_status_check_constraint_lists_every_state(db):
@@ -33,19 +49,53 @@ def test_the_status_check_constraint_lists_every_state(db):
     assert set(re.findall(r"'(\w+)'::text", definition)) == {s.value for s in ContentState}
 
 
+def test_no_sql_file_spells_a_state_of_its_own():
+    states = "|".join(s.value for s in ContentState)
+    for path in [*ROOT.glob("allocator/*.sql"), *ROOT.glob("uploader/*.sql")]:
+        spelled = re.findall(rf"'({states})'", path.read_text())
+        assert not spelled, f"{path.name} spells {spelled}; name a list from the lifecycle table"
+
+
+def test_the_uploaders_sql_filters_on_the_tables_sets():
+    def listed(query: str) -> list[set[str]]:
+        return [
+            set(re.findall(r"'(\w+)'", group))
+            for group in re.findall(r"status in \(([^)]*)\)", UPLOADER_QUERIES[query])
+        ]
+
+    in_line = {s.value for s in IN_LINE}
+    assert listed("claim_due")[0] == in_line
+    assert listed("next_due") == [in_line]
+    assert listed("due_backlog") == [in_line]
+    assert listed("rescue_expired") == [{s.value for s in LEASED}]
+    assert f"then '{target(Event.CLAIM).value}'" in UPLOADER_QUERIES["claim_due"]
+    assert f"set status = '{target(Event.LOSE_TRACK).value}'" in UPLOADER_QUERIES["rescue_expired"]
+
+
+def test_the_claims_that_call_nothing_keep_their_state():
+    # claim_due relies on it: only CLAIM changes the status; the others only take a lease.
+    for event in CLAIMS[1:]:
+        assert sources(event) == {target(event)}
+
+
 def test_final_states_have_no_way_out():
-    for event, (sources, _) in TRANSITIONS.items():
-        assert not sources & FINAL, f"{event} leaves a final state"
+    for event, (from_states, _) in TRANSITIONS.items():
+        assert not from_states & FINAL, f"{event} leaves a final state"
 
 
 def test_every_state_is_reachable_from_scheduled():
     reached = {ContentState.SCHEDULED}
     while True:
-        more = {target for sources, target in TRANSITIONS.values() if sources & reached}
+        more = {to for from_states, to in TRANSITIONS.values() if from_states & reached}
         if more <= reached:
             break
         reached |= more
     assert reached == set(ContentState)
+
+
+def test_every_state_but_the_final_ones_has_a_way_on():
+    for state in set(ContentState) - FINAL:
+        assert any(state in sources(e) and target(e) is not state for e in Event), state
 
 
 def test_a_lost_call_never_goes_straight_back_in_line():
@@ -56,9 +106,20 @@ def test_a_lost_call_never_goes_straight_back_in_line():
         next_state(ContentState.UNKNOWN_OUTCOME, Event.CLAIM)
 
 
+def test_waiting_for_a_new_slot_is_left_only_through_the_allocator_or_a_failure():
+    ways_out = {
+        e
+        for e in Event
+        if ContentState.AWAITING_SLOT in sources(e) and target(e) is not ContentState.AWAITING_SLOT
+    }
+    assert ways_out == {Event.RESCHEDULE, Event.RELEASE, Event.FAIL}
+    with pytest.raises(IllegalMove):  # never published from there: it has no slot to publish in
+        next_state(ContentState.AWAITING_SLOT, Event.CLAIM)
+
+
 def test_an_illegal_move_says_what_would_be_allowed():
     with pytest.raises(IllegalMove) as refused:
         next_state(ContentState.UPLOADED, Event.RELEASE)
     assert str(refused.value) == (
-        "content is uploaded; release needs one of: failed, retry_pending, scheduled"
+        "content is uploaded; release needs one of: awaiting_slot, failed, retry_pending, scheduled"
     )

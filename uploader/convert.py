@@ -25,14 +25,12 @@ STATE_TO_PB = {
     ContentState.UPLOADING: pb.UPLOAD_STATE_UPLOADING,
     ContentState.RETRY_PENDING: pb.UPLOAD_STATE_RETRY_PENDING,
     ContentState.UNKNOWN_OUTCOME: pb.UPLOAD_STATE_UNKNOWN_OUTCOME,
+    ContentState.AWAITING_SLOT: pb.UPLOAD_STATE_AWAITING_SLOT,
     ContentState.UPLOADED: pb.UPLOAD_STATE_UPLOADED,
     ContentState.FAILED: pb.UPLOAD_STATE_FAILED,
-    ContentState.CANCELLED: pb.UPLOAD_STATE_CANCELLED,
-    ContentState.REMOVED: pb.UPLOAD_STATE_CANCELLED,  # released through the Allocator
+    ContentState.REMOVED: pb.UPLOAD_STATE_CANCELLED,  # CancelUpload releases it: one state
 }
-STATES_FROM_PB: dict[int, frozenset[ContentState]] = {}
-for _state, _value in STATE_TO_PB.items():
-    STATES_FROM_PB[_value] = STATES_FROM_PB.get(_value, frozenset()) | {_state}
+STATES_FROM_PB = {value: state for state, value in STATE_TO_PB.items()}
 
 
 def reason_field(value: str) -> str:
@@ -44,7 +42,7 @@ def upload_query_in(request: pb.ListUploadsRequest) -> UploadQuery:
     for i, value in enumerate(request.states):
         if value not in STATES_FROM_PB:
             raise InvalidArgument(f"states[{i}]", f"{value} is not an upload state")
-        states |= STATES_FROM_PB[value]
+        states.add(STATES_FROM_PB[value])
     profile_id = uuid_field(request.profile_id, "profile_id")
     platform = optional_platform_field(request.platform)
     filters = [profile_id, platform, sorted(states)]

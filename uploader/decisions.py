@@ -1,31 +1,70 @@
-"""What to do after a call to Upload-Post: one pure function from the call's outcome, the
-content and its platform's policy to the content's next state. No I/O here."""
+"""Every event an Uploader content can take is chosen here, by pure functions of what is known:
+the claimed content, its platform's policy, Upload-Post's answer and the clock's reading. No I/O:
+the publisher carries out what these return and decides nothing itself.
+
+The moments a choice is made, in a content's order:
+- `on_claim`: a worker took the content; publish it, reconcile it, or move it.
+- `after_call`: Upload-Post answered a publish or a status look-up (or did not).
+- `most_telling`: reconciliation looked up several calls; which answer counts.
+- `already_published`: a success record exists, so nothing is sent.
+- `slot_refused`: the Allocator would not give a new slot.
+- `at_shutdown`: the worker stops with the claim still in hand.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
-from queuelabs.lifecycle import Event
+from queuelabs.lifecycle import ContentState, Event
 from uploader.domain import Claimed
+from uploader.outcomes import CallResult, Outcome
 from uploader.policies import RetryPolicy, WhenExhausted, retry_delay
-from uploader.upload_post import CallResult, Outcome
 
 # How long to wait before asking an unreachable Allocator again.
 ALLOCATOR_BACKOFF = timedelta(seconds=30)
 
 
+class Step(StrEnum):
+    """What a worker does with a claim that calls Upload-Post."""
+
+    PUBLISH = "publish"
+    RECONCILE = "reconcile"
+
+
 @dataclass(frozen=True)
 class Decision:
+    """A move of the content, with what it carries. `ask_for_slot`: once settled, ask the
+    Allocator for a new slot."""
+
     event: Event
     retry_count: int
     next_retry_at: datetime | None
     generation: int
     reason: str = ""
-    reschedule: bool = False  # after settling, ask the Allocator for a new slot
+    ask_for_slot: bool = False
 
 
-def decide(
+def on_claim(claimed: Claimed, now: datetime, max_lateness: timedelta) -> Step | Decision:
+    """What a freshly claimed content is due for."""
+    if claimed.previous_state is ContentState.UNKNOWN_OUTCOME:
+        return Step.RECONCILE
+    if claimed.previous_state is ContentState.AWAITING_SLOT:
+        # The Allocator could not be asked before: ask again, after the backoff if it fails.
+        return _need_slot(claimed, Event.ASK_SLOT_LATER, now, claimed.reason)
+    late = now - claimed.scheduled_at
+    if (
+        claimed.previous_state is ContentState.SCHEDULED
+        and not claimed.upload_now
+        and late > max_lateness
+    ):
+        return _need_slot(claimed, Event.NEED_SLOT, now, f"missed its slot by {late}")
+    return Step.PUBLISH
+
+
+def after_call(
     result: CallResult,
     claimed: Claimed,
     policy: RetryPolicy,
@@ -34,6 +73,8 @@ def decide(
     reconciling: bool,
     call_started: datetime,
 ) -> Decision:
+    """The move after Upload-Post's answer to a publish (or, `reconciling`, to a look-up of the
+    call made at `call_started`)."""
     count, generation = claimed.retry_count, claimed.generation
     match result.outcome:
         case Outcome.PUBLISHED:
@@ -58,6 +99,8 @@ def decide(
         case Outcome.PENDING:
             return Decision(Event.CHECK_LATER, count, now + _seconds(policy.poll_every), generation)
         case Outcome.NOT_FOUND:
+            # Never arrived: a retryable failure, under the same key (should the call surface
+            # after all, Upload-Post answers with it instead of posting again).
             gone = CallResult(Outcome.RETRYABLE, error="Upload-Post has no record of the call")
             return _retry(gone, claimed, policy, now)
         case Outcome.RETRYABLE:
@@ -65,6 +108,45 @@ def decide(
         case Outcome.FAILED:
             return Decision(Event.FAIL, count, None, generation, result.error)
     raise AssertionError(f"unhandled outcome {result.outcome}")
+
+
+def most_telling(findings: Sequence[CallResult]) -> CallResult:
+    """Of the answers about several calls under one key: published if any says so, else still
+    running, else unreadable, else ended without publishing, else unknown to Upload-Post."""
+    for wanted in (Outcome.PUBLISHED, Outcome.PENDING, Outcome.UNKNOWN, Outcome.RETRYABLE):
+        for found in findings:
+            if found.outcome is wanted:
+                return found
+    return findings[0]
+
+
+def already_published(claimed: Claimed) -> Decision:
+    """A success record exists (a lost answer, found since): settle, never send again."""
+    return Decision(Event.SUCCEED, claimed.retry_count, None, claimed.generation)
+
+
+def slot_refused(claimed: Claimed, why: str, refusal: str) -> Decision:
+    """The Allocator answered no (no slots, none free in the horizon): a person must act, so
+    fail with both reasons instead of asking again forever."""
+    reason = f"needed a new slot ({why}) but the Allocator refused: {refusal}"
+    return Decision(Event.FAIL, claimed.retry_count, None, claimed.generation, reason)
+
+
+def at_shutdown(claimed: Claimed, interrupted: Sequence[str], now: datetime) -> Decision:
+    """Hands a claim back so that no lease is left to expire. `interrupted` holds the kinds of
+    the calls cut short (publish, reconcile)."""
+    match claimed.previous_state:
+        case ContentState.UNKNOWN_OUTCOME:
+            event = Event.CHECK_LATER
+        case ContentState.AWAITING_SLOT:
+            event = Event.ASK_SLOT_LATER
+        case _ if "publish" in interrupted:
+            event = Event.LOSE_TRACK  # it may have gone out: reconcile, never re-send blindly
+        case ContentState.RETRY_PENDING:
+            event = Event.RETRY_LATER  # back where it was, its retries counted as they were
+        case _:
+            event = Event.HAND_BACK
+    return Decision(event, claimed.retry_count, now, claimed.generation, "handed back at shutdown")
 
 
 def _retry(result: CallResult, claimed: Claimed, policy: RetryPolicy, now: datetime) -> Decision:
@@ -80,21 +162,23 @@ def _retry(result: CallResult, claimed: Claimed, policy: RetryPolicy, now: datet
         )
     reason = f"gave up after {claimed.retry_count} retries; last: {result.error}"
     if policy.when_exhausted is WhenExhausted.RESCHEDULE:
-        # Counted past the ladder, so a claim that finds it knows it waits for a new slot.
-        return Decision(
-            Event.RETRY_LATER,
-            claimed.retry_count + 1,
-            now + ALLOCATOR_BACKOFF,
-            generation,
-            reason,
-            reschedule=True,
-        )
+        return _need_slot(claimed, Event.NEED_SLOT, now, reason, generation)
     return Decision(Event.FAIL, claimed.retry_count, None, generation, reason)
 
 
-def exhausted(policy: RetryPolicy, retry_count: int) -> bool:
-    """Whether a content has failed past its ladder (retry_count counts retryable failures)."""
-    return retry_count > len(policy.retry_delays)
+def _need_slot(
+    claimed: Claimed, event: Event, now: datetime, reason: str, generation: int | None = None
+) -> Decision:
+    """Wait for a new slot; asked for at once, and again after ALLOCATOR_BACKOFF should the
+    Allocator not answer."""
+    return Decision(
+        event,
+        claimed.retry_count,
+        now + ALLOCATOR_BACKOFF,
+        claimed.generation if generation is None else generation,
+        reason,
+        ask_for_slot=True,
+    )
 
 
 def _seconds(value: float) -> timedelta:

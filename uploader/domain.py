@@ -29,12 +29,25 @@ class Claimed:
     retry_count: int
     generation: int
     upload_now: bool
+    reason: str = ""  # why it stands where it stands (e.g. why it waits for a slot)
 
     @property
     def idempotency_key(self) -> str:
         """Stable per (content, platform); the generation moves on only after Upload-Post said
         the job under the current key ended without publishing."""
         return f"queuelabs:{self.content_id}:{self.platform.value}:{self.generation}"
+
+    def log_context(self, worker: str, request_id: str | None = None) -> dict[str, str]:
+        """The fields every log line about this content carries (see queuelabs/logs.py)."""
+        context = {
+            "content_id": str(self.content_id),
+            "profile_id": str(self.profile_id),
+            "platform": self.platform.value,
+            "worker": worker,
+        }
+        if request_id:
+            context["request_id"] = request_id
+        return context
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Claimed:
@@ -53,6 +66,7 @@ class Claimed:
             retry_count=row["retry_count"],
             generation=row["idempotency_generation"],
             upload_now=row["upload_now"],
+            reason=row["status_reason"],
         )
 
 

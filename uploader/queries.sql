@@ -2,13 +2,14 @@
 
 -- claim_due --
 -- Takes up to `limit` due contents of one platform for this worker, skipping rows another
--- worker holds. Publishing claims become `uploading` with a lease; a reconciliation claim keeps
--- `unknown_outcome` and pushes next_retry_at to the lease's end, so no one else takes it first.
--- The status list is the partial index's predicate, written out so the planner can use it.
+-- worker holds (the state lists come from queuelabs/lifecycle.py: see uploader/storage.py).
+-- What is due to publish becomes `uploading` under a lease; what is due to be reconciled or
+-- moved keeps its state, and its next_retry_at moves to the lease's end so nobody else takes
+-- it first.
 with due as (
     select c.content_id, c.status as previous_status
       from contents c
-     where c.status in ('scheduled', 'retry_pending', 'unknown_outcome')
+     where c.status in ({in_line})
        and coalesce(c.next_retry_at, c.scheduled_at) <= %(now)s
        and c.platform = %(platform)s
        and not exists (select 1 from paused_keys p
@@ -17,9 +18,10 @@ with due as (
      limit %(limit)s
        for update of c skip locked)
 update contents c
-   set status = case when due.previous_status = %(unknown)s then c.status else %(uploading)s end,
-       next_retry_at = case when due.previous_status = %(unknown)s then %(lease_until)s
-                            else c.next_retry_at end,
+   set status = case when due.previous_status in ({to_publish}) then {claimed}
+                     else c.status end,
+       next_retry_at = case when due.previous_status in ({to_publish}) then c.next_retry_at
+                            else %(lease_until)s end,
        lease_owner = %(worker)s,
        lease_expires_at = %(lease_until)s,
        updated_at = %(now)s
@@ -32,7 +34,7 @@ returning c.*, due.previous_status,
 -- next_due --
 select min(coalesce(c.next_retry_at, c.scheduled_at)) as due
   from contents c
- where c.status in ('scheduled', 'retry_pending', 'unknown_outcome')
+ where c.status in ({in_line})
    and not exists (select 1 from paused_keys p
                     where p.profile_id = c.profile_id and p.platform = c.platform);
 
@@ -41,10 +43,10 @@ select min(coalesce(c.next_retry_at, c.scheduled_at)) as due
 -- outcome to reconcile, never straight back to due. Returns who held each lease.
 with expired as (
     select content_id, lease_owner from contents
-     where status = %(uploading)s and lease_expires_at < %(now)s
+     where status in ({leased}) and lease_expires_at < %(now)s
        for update skip locked)
 update contents c
-   set status = %(unknown)s, next_retry_at = %(now)s, lease_owner = null,
+   set status = {lost}, next_retry_at = %(now)s, lease_owner = null,
        lease_expires_at = null, updated_at = %(now)s
   from expired
  where c.content_id = expired.content_id
@@ -152,6 +154,6 @@ returning number, kind;
 -- due_backlog --
 select c.platform, count(*) as due
   from contents c
- where c.status in ('scheduled', 'retry_pending', 'unknown_outcome')
+ where c.status in ({in_line})
    and coalesce(c.next_retry_at, c.scheduled_at) <= %(now)s
  group by c.platform;

@@ -1,4 +1,5 @@
-"""Runs the Uploader: the gRPC server (health, reflection) and the scheduling loop, one process."""
+"""Runs the Uploader: the gRPC server (health, reflection) and its workers (claimer, rescuer,
+backlog gauge), in one process."""
 
 from __future__ import annotations
 
@@ -16,13 +17,17 @@ from queuelabs.database import open_pool
 from queuelabs.grpc_server import GrpcServer, start_grpc_server
 from queuelabs.uploader.v1 import uploader_pb2, uploader_pb2_grpc
 from uploader.allocator_client import AllocatorGateway
-from uploader.loop import LoopSettings, SchedulingLoop
 from uploader.publisher import Publisher
 from uploader.service import UploaderService
 from uploader.servicer import UploaderServicer
 from uploader.settings import UploaderSettings
 from uploader.storage import UploaderStore
 from uploader.upload_post import UploadPostClient
+from uploader.workers import backlog, rescuer
+from uploader.workers.backlog import BacklogGauge
+from uploader.workers.claimer import Claimer
+from uploader.workers.periodic import run_periodically
+from uploader.workers.rescuer import Rescuer
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +38,9 @@ SERVICE_NAME = uploader_pb2.DESCRIPTOR.services_by_name["Uploader"].full_name
 class RunningUploader:
     grpc: GrpcServer
     pool: AsyncConnectionPool
-    loop: SchedulingLoop
-    loop_task: asyncio.Task[None]
-    stop_loop: asyncio.Event
+    claimer: Claimer
+    workers: list[asyncio.Task[None]]
+    stop_workers: asyncio.Event
     client: UploadPostClient
     allocator: AllocatorGateway
     worker: str
@@ -47,9 +52,9 @@ class RunningUploader:
     async def stop(self, grace: float) -> None:
         """NOT_SERVING; no new claims; publishes in flight get `grace` seconds; then closes."""
         await self.grpc.health.enter_graceful_shutdown()
-        self.stop_loop.set()
-        await self.loop_task
-        await asyncio.gather(self.loop.drain(grace), self.grpc.stop(grace))
+        self.stop_workers.set()
+        await asyncio.gather(*self.workers)
+        await asyncio.gather(self.claimer.drain(grace), self.grpc.stop(grace))
         await self.client.close()
         await self.allocator.close()
         await self.pool.close()
@@ -63,20 +68,18 @@ async def start_uploader(settings: UploaderSettings, clock: Clock | None = None)
     clock = clock or SystemClock()
     worker = worker_name()
     pool = await open_pool(settings.database_url, settings.pool_size, settings.db_timeout)
-    client = UploadPostClient(settings.upload_post_base_url, settings.upload_post_api_key)
+    client = UploadPostClient(
+        settings.upload_post_base_url, settings.upload_post_api_key, clock=clock
+    )
     allocator = AllocatorGateway(settings.allocator_addr, settings.security)
     store = UploaderStore(pool)
     publisher = Publisher(
         store, client, allocator, settings.policies, clock, worker, settings.max_lateness
     )
-    loop = SchedulingLoop(
-        store,
-        publisher,
-        clock,
-        worker,
-        LoopSettings(per_platform=settings.per_platform, lease=settings.lease, idle=settings.idle),
+    claimer = Claimer(
+        store, publisher, clock, worker, per_platform=settings.per_platform, lease=settings.lease
     )
-    service = UploaderService(store, allocator, clock, wake_loop=loop.wake)
+    service = UploaderService(store, allocator, clock, wake_claimer=claimer.wake)
     try:
         server = await start_grpc_server(
             SERVICE_NAME,
@@ -91,8 +94,20 @@ async def start_uploader(settings: UploaderSettings, clock: Clock | None = None)
         await allocator.close()
         await pool.close()
         raise
-    stop_loop = asyncio.Event()
-    loop_task = asyncio.create_task(loop.run(stop_loop))
+    stop = asyncio.Event()
+    workers = [
+        asyncio.create_task(
+            run_periodically("claimer", claimer.turn, settings.idle, stop, claimer.woken)
+        ),
+        asyncio.create_task(
+            run_periodically("rescuer", Rescuer(store, clock).turn, rescuer.INTERVAL, stop)
+        ),
+        asyncio.create_task(
+            run_periodically(
+                "backlog gauge", BacklogGauge(store, clock).turn, backlog.INTERVAL, stop
+            )
+        ),
+    ]
     await server.mark_serving()
     log.info(
         "uploader %s listening on %s (port %d), publishing to %s",
@@ -101,4 +116,4 @@ async def start_uploader(settings: UploaderSettings, clock: Clock | None = None)
         server.port,
         settings.upload_post_base_url,
     )
-    return RunningUploader(server, pool, loop, loop_task, stop_loop, client, allocator, worker)
+    return RunningUploader(server, pool, claimer, workers, stop, client, allocator, worker)

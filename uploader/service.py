@@ -6,7 +6,7 @@ from collections.abc import Callable
 from uuid import UUID
 
 from queuelabs.clock import Clock
-from queuelabs.lifecycle import TRANSITIONS, ContentState, Event
+from queuelabs.lifecycle import RETRYABLE_BY_HAND, Event, sources
 from queuelabs.platforms import Platform
 from uploader.allocator_client import AllocatorGateway
 from uploader.domain import PauseState, UploadQuery, UploadView
@@ -20,12 +20,12 @@ class UploaderService:
         store: UploaderStore,
         allocator: AllocatorGateway,
         clock: Clock,
-        wake_loop: Callable[[], None] = lambda: None,
+        wake_claimer: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._allocator = allocator
         self._clock = clock
-        self._wake_loop = wake_loop
+        self._wake_claimer = wake_claimer
 
     async def get_upload(self, content_id: UUID) -> UploadView:
         async with self._store.transaction() as tx:
@@ -41,27 +41,28 @@ class UploaderService:
 
     async def upload_now(self, content_id: UUID) -> UploadView:
         """Publishes a scheduled (or retry-pending) content now instead of at its time."""
-        sources = TRANSITIONS[Event.CLAIM][0]
+        claimable = sources(Event.CLAIM)
         async with self._store.transaction() as tx:
             view = await _view(tx, content_id)
-            if not await tx.upload_now(content_id, sorted(sources), self._clock.now()):
+            if not await tx.upload_now(content_id, sorted(claimable), self._clock.now()):
                 raise WrongState(
                     f"content {content_id} is {view.state.value}; UploadNow needs one of: "
-                    + ", ".join(sorted(s.value for s in sources))
+                    + ", ".join(sorted(s.value for s in claimable))
                 )
             view = await _view(tx, content_id)
-        self._wake_loop()
+        self._wake_claimer()
         return view
 
     async def retry_upload(self, content_id: UUID) -> UploadView:
         """Puts a failed content back in line, in the earliest free slot from now."""
         view = await self.get_upload(content_id)
-        if view.state is not ContentState.FAILED:
+        if view.state not in RETRYABLE_BY_HAND:
+            allowed = ", ".join(sorted(s.value for s in RETRYABLE_BY_HAND))
             raise WrongState(
-                f"content {content_id} is {view.state.value}; only a failed one can be retried"
+                f"content {content_id} is {view.state.value}; RetryUpload needs one of: {allowed}"
             )
         await self._allocator.reschedule(content_id, "retried by an operator")
-        self._wake_loop()
+        self._wake_claimer()
         return await self.get_upload(content_id)
 
     async def cancel_upload(self, content_id: UUID, reason: str) -> UploadView:
@@ -80,7 +81,7 @@ class UploaderService:
         async with self._store.transaction() as tx:
             await _require_profile(tx, profile_id)
             await tx.resume(profile_id, platform)
-        self._wake_loop()
+        self._wake_claimer()
         return PauseState(profile_id, platform, None)
 
 

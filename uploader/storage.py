@@ -12,12 +12,27 @@ from uuid import UUID
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from queuelabs.lifecycle import TRANSITIONS, ContentState, Event
+from queuelabs.lifecycle import (
+    IN_LINE,
+    LEASED,
+    ContentState,
+    Event,
+    sources,
+    target,
+)
 from queuelabs.platforms import Platform
-from queuelabs.sql import QueryRunner, load_queries, pooled_transaction
+from queuelabs.sql import QueryRunner, StateList, load_queries, pooled_transaction
 from uploader.domain import AttemptRecord, Claimed, UploadQuery, UploadView
 
-QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
+# The state lists the SQL names, each taken from the lifecycle table.
+STATE_LISTS: dict[str, StateList] = {
+    "in_line": IN_LINE,
+    "to_publish": sources(Event.CLAIM),
+    "claimed": target(Event.CLAIM),
+    "leased": LEASED,
+    "lost": target(Event.LOSE_TRACK),
+}
+QUERIES = load_queries(Path(__file__).with_name("queries.sql"), STATE_LISTS)
 
 
 class Transaction(QueryRunner):
@@ -36,8 +51,6 @@ class Transaction(QueryRunner):
             worker=worker,
             now=now,
             lease_until=lease_until,
-            unknown=ContentState.UNKNOWN_OUTCOME.value,
-            uploading=ContentState.UPLOADING.value,
         )
         return [Claimed.from_row(r) for r in rows]
 
@@ -51,12 +64,7 @@ class Transaction(QueryRunner):
 
     async def rescue_expired(self, now: datetime) -> list[tuple[UUID, str]]:
         """Expired leases become unknown outcomes; returns (content, the worker that held it)."""
-        rows = await self._rows(
-            "rescue_expired",
-            now=now,
-            unknown=ContentState.UNKNOWN_OUTCOME.value,
-            uploading=ContentState.UPLOADING.value,
-        )
+        rows = await self._rows("rescue_expired", now=now)
         if rows:
             await self._rows(
                 "close_lost_attempts",
@@ -151,12 +159,11 @@ class Transaction(QueryRunner):
         post_url: str | None = None,
     ) -> bool:
         """Moves a content by `event`; False when it is no longer ours or no longer there."""
-        sources, target = TRANSITIONS[event]
         row = await self._row(
             "settle",
             content_id=content_id,
-            status=target.value,
-            from_states=sorted(s.value for s in sources),
+            status=target(event).value,
+            from_states=sorted(s.value for s in sources(event)),
             worker=worker,
             now=now,
             retry_count=retry_count,
@@ -164,7 +171,7 @@ class Transaction(QueryRunner):
             generation=generation,
             reason=reason,
             post_url=post_url,
-            uploaded_at=now if target is ContentState.UPLOADED else None,
+            uploaded_at=now if target(event) is ContentState.UPLOADED else None,
         )
         return row is not None
 

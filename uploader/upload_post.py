@@ -1,4 +1,4 @@
-"""The Upload-Post HTTP API as the publisher needs it (see shared/upload-post-api.md).
+"""The Upload-Post HTTP API as the publisher needs it (docs/upload-post.md says what we rely on).
 
 Each call's answer is sorted into one Outcome. The line that matters most: a 504, a read
 timeout or a connection dropped after the request went out is UNKNOWN (the post may exist),
@@ -9,9 +9,7 @@ The API key travels in a header and appears in no message this module produces.
 from __future__ import annotations
 
 import email.utils
-import time
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import httpx
@@ -22,7 +20,9 @@ from tenacity import (
     wait_exponential,
 )
 
+from queuelabs.clock import Clock, SystemClock
 from queuelabs.platforms import MediaType, Platform
+from uploader.outcomes import CallResult, Outcome
 
 _PATHS = {
     MediaType.VIDEO: "/upload",
@@ -30,28 +30,6 @@ _PATHS = {
     MediaType.TEXT: "/upload_text",
 }
 _PENDING = {"pending", "queued", "processing", "in_progress"}
-
-
-class Outcome(StrEnum):
-    PUBLISHED = "published"  # Upload-Post says the post is live
-    ACCEPTED = "accepted"  # async job started: poll its status
-    PENDING = "pending"  # (status) the job is still running
-    RETRYABLE = "retryable"  # nothing was published; trying again may work
-    FAILED = "failed"  # nothing was published; trying again will not help
-    UNKNOWN = "unknown"  # the call may have published: reconcile before any new try
-    NOT_FOUND = "not_found"  # (status) Upload-Post has no such request
-
-
-@dataclass(frozen=True)
-class CallResult:
-    outcome: Outcome
-    http_status: int = 0
-    error: str = ""
-    post_url: str = ""
-    platform_post_id: str = ""
-    retry_after: float | None = None  # seconds the server asked us to wait
-    job_ended: bool = False  # Upload-Post says the job under this key ended without publishing
-    request_id: str = ""  # the job's id in Upload-Post's answer (a deduplicated job keeps its own)
 
 
 @dataclass(frozen=True)
@@ -100,6 +78,7 @@ class UploadPostClient:
         connect_timeout: float = 5.0,
         connect_tries: int = 3,
         transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
@@ -108,6 +87,7 @@ class UploadPostClient:
             transport=transport,
         )
         self._connect_tries = connect_tries
+        self._clock = clock or SystemClock()
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -131,7 +111,7 @@ class UploadPostClient:
             return CallResult(
                 Outcome.UNKNOWN, error=f"connection lost after sending: {type(cause).__name__}"
             )
-        return _publish_result(response, request.platform)
+        return _publish_result(response, request.platform, self._clock.now().timestamp())
 
     async def status(self, request_id: str, platform: Platform) -> CallResult:
         """What Upload-Post knows of one request, for one platform."""
@@ -215,7 +195,7 @@ class UploadPostClient:
         raise AssertionError("unreachable")
 
 
-def _publish_result(response: httpx.Response, platform: Platform) -> CallResult:
+def _publish_result(response: httpx.Response, platform: Platform, now: float) -> CallResult:
     status = response.status_code
     if status == 200:
         body = _json(response)
@@ -242,7 +222,9 @@ def _publish_result(response: httpx.Response, platform: Platform) -> CallResult:
             Outcome.UNKNOWN, 504, "504 Gateway Time-out: the upload may have happened"
         )
     if status == 429:
-        return CallResult(Outcome.RETRYABLE, 429, _message(response), retry_after=_wait(response))
+        return CallResult(
+            Outcome.RETRYABLE, 429, _message(response), retry_after=_wait(response, now)
+        )
     if status >= 500 or status in (408, 425):  # 408, 425: not (fully) taken in; say again
         return CallResult(Outcome.RETRYABLE, status, _message(response))
     return CallResult(Outcome.FAILED, status, _message(response))
@@ -265,8 +247,9 @@ def _message(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}: {str(text)[:500]}"
 
 
-def _wait(response: httpx.Response) -> float | None:
-    """Seconds to wait from Retry-After (seconds or a date) or X-RateLimit-Reset (epoch)."""
+def _wait(response: httpx.Response, now: float) -> float | None:
+    """Seconds to wait from Retry-After (seconds or a date) or X-RateLimit-Reset (epoch), as
+    of `now` (epoch seconds)."""
     retry_after = response.headers.get("Retry-After")
     if retry_after:
         if retry_after.strip().isdigit():
@@ -275,10 +258,10 @@ def _wait(response: httpx.Response) -> float | None:
             when = email.utils.parsedate_to_datetime(retry_after)
         except (TypeError, ValueError):
             return None
-        return max(0.0, when.timestamp() - time.time())
+        return max(0.0, when.timestamp() - now)
     reset = response.headers.get("X-RateLimit-Reset")
     if reset and reset.strip().replace(".", "", 1).isdigit():
         value = float(reset)
         # An epoch timestamp, or (as some APIs send) seconds from now.
-        return max(0.0, value - time.time()) if value > 1e9 else value
+        return max(0.0, value - now) if value > 1e9 else value
     return None

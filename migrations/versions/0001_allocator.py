@@ -17,7 +17,7 @@ STATES = (
     "'scheduled', 'uploading', 'retry_pending', 'unknown_outcome', "
     "'uploaded', 'failed', 'cancelled', 'removed'"
 )
-# Must equal queuelabs.lifecycle.SLOT_HOLDING (tests/test_lifecycle.py checks it).
+# Equalled queuelabs.lifecycle.SLOT_HOLDING at this revision; 0003 changed it.
 SLOT_HOLDING = "'retry_pending', 'scheduled', 'unknown_outcome', 'uploading'"
 
 

@@ -21,6 +21,7 @@ class UploadState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     UPLOAD_STATE_UPLOADED: _ClassVar[UploadState]
     UPLOAD_STATE_FAILED: _ClassVar[UploadState]
     UPLOAD_STATE_CANCELLED: _ClassVar[UploadState]
+    UPLOAD_STATE_AWAITING_SLOT: _ClassVar[UploadState]
 UPLOAD_STATE_UNSPECIFIED: UploadState
 UPLOAD_STATE_SCHEDULED: UploadState
 UPLOAD_STATE_UPLOADING: UploadState
@@ -29,6 +30,7 @@ UPLOAD_STATE_UNKNOWN_OUTCOME: UploadState
 UPLOAD_STATE_UPLOADED: UploadState
 UPLOAD_STATE_FAILED: UploadState
 UPLOAD_STATE_CANCELLED: UploadState
+UPLOAD_STATE_AWAITING_SLOT: UploadState
 
 class Attempt(_message.Message):
     __slots__ = ("number", "started_at", "finished_at", "outcome", "http_status", "request_id", "error")

@@ -1,0 +1,29 @@
+"""What one answer from Upload-Post comes to: an Outcome and its details. Pure data, shared by
+the adapter that sorts answers (upload_post.py) and the decisions that act on them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    PUBLISHED = "published"  # Upload-Post says the post is live
+    ACCEPTED = "accepted"  # async job started: poll its status
+    PENDING = "pending"  # (status) the job is still running
+    RETRYABLE = "retryable"  # nothing was published; trying again may work
+    FAILED = "failed"  # nothing was published; trying again will not help
+    UNKNOWN = "unknown"  # the call may have published: reconcile before any new try
+    NOT_FOUND = "not_found"  # (status) Upload-Post has no such request
+
+
+@dataclass(frozen=True)
+class CallResult:
+    outcome: Outcome
+    http_status: int = 0
+    error: str = ""
+    post_url: str = ""
+    platform_post_id: str = ""
+    retry_after: float | None = None  # seconds the server asked us to wait
+    job_ended: bool = False  # Upload-Post says the job under this key ended without publishing
+    request_id: str = ""  # the job's id in Upload-Post's answer (a deduplicated job keeps its own)

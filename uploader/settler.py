@@ -1,0 +1,156 @@
+"""Commits what became of a content: a call's outcome with the move the decisions chose, in one
+transaction; then, for a content that needs a new slot, asks the Allocator for one."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from queuelabs import metrics
+from queuelabs.clock import Clock
+from queuelabs.lifecycle import Event
+from uploader import decisions
+from uploader.allocator_client import AllocatorGateway
+from uploader.decisions import Decision
+from uploader.domain import Claimed
+from uploader.errors import AllocatorUnavailable, UploaderError
+from uploader.outcomes import CallResult, Outcome
+from uploader.storage import UploaderStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One attempt, as committed before the call: its number, our request id, when it began."""
+
+    number: int
+    request_id: str
+    started_at: datetime
+
+
+class Settler:
+    def __init__(
+        self, store: UploaderStore, allocator: AllocatorGateway, clock: Clock, worker: str
+    ) -> None:
+        self._store = store
+        self._allocator = allocator
+        self._clock = clock
+        self._worker = worker
+
+    async def conclude(
+        self, claimed: Claimed, call: Call, result: CallResult, decision: Decision
+    ) -> None:
+        """Commits a call's outcome with the move it leads to, in one transaction."""
+        now = self._clock.now()
+        metrics.UPLOADS.labels(claimed.platform.value, result.outcome.value).inc()
+        if decision.event is Event.RETRY_LATER:
+            metrics.RETRIES.labels(claimed.platform.value).inc()
+        async with self._store.transaction() as tx:
+            await tx.finish_attempt(
+                claimed.content_id,
+                call.number,
+                result.outcome.value,
+                result.http_status,
+                result.error,
+                now,
+                upstream_request_id=(
+                    result.request_id
+                    if result.request_id and result.request_id != call.request_id
+                    else None
+                ),
+            )
+            if result.outcome is Outcome.PUBLISHED:
+                await tx.record_success(
+                    claimed.content_id,
+                    claimed.platform,
+                    result.request_id or call.request_id,
+                    result.post_url,
+                    result.platform_post_id,
+                    now,
+                )
+            moved = await tx.settle(
+                claimed.content_id,
+                decision.event,
+                worker=self._worker,
+                now=now,
+                retry_count=decision.retry_count,
+                next_retry_at=decision.next_retry_at,
+                generation=decision.generation,
+                reason=decision.reason,
+                post_url=result.post_url or None,
+            )
+        log.info(
+            "%s on %s: %s -> %s %s",
+            claimed.content_id,
+            claimed.platform.value,
+            result.outcome.value,
+            decision.event.value,
+            decision.reason,
+            extra=claimed.log_context(self._worker, call.request_id),
+        )
+        await self._after_settling(claimed, decision, moved)
+
+    async def carry_out(self, claimed: Claimed, decision: Decision, post_url: str = "") -> None:
+        """Makes a move that follows no call (or a success found before one)."""
+        moved = await self.settle(claimed, decision, post_url)
+        await self._after_settling(claimed, decision, moved)
+
+    async def _after_settling(self, claimed: Claimed, decision: Decision, moved: bool) -> None:
+        if not moved:
+            log.warning(
+                "%s: lease lost before %s was settled; the rescuer has it",
+                claimed.content_id,
+                decision.event.value,
+                extra=claimed.log_context(self._worker),
+            )
+        elif decision.ask_for_slot:
+            await self._ask_for_slot(claimed, decision.reason)
+
+    async def settle(
+        self, claimed: Claimed, decision: Decision, post_url: str = "", *, held: bool = True
+    ) -> bool:
+        """Moves the content; `held=False` when this worker's lease was already given up."""
+        async with self._store.transaction() as tx:
+            return await tx.settle(
+                claimed.content_id,
+                decision.event,
+                worker=self._worker if held else None,
+                now=self._clock.now(),
+                retry_count=decision.retry_count,
+                next_retry_at=decision.next_retry_at,
+                generation=decision.generation,
+                reason=decision.reason,
+                post_url=post_url or None,
+            )
+
+    async def _ask_for_slot(self, claimed: Claimed, why: str) -> None:
+        """Asks the Allocator to move the content (already settled as awaiting_slot, to be
+        asked about again after the backoff) to its earliest free slot."""
+        try:
+            await self._allocator.reschedule(claimed.content_id, why)
+        except AllocatorUnavailable as away:
+            log.warning(
+                "%s: could not reach the Allocator now (%s); asking again later",
+                claimed.content_id,
+                away,
+                extra=claimed.log_context(self._worker),
+            )
+            return
+        except UploaderError as refused:
+            failed = decisions.slot_refused(claimed, why, str(refused))
+            await self.settle(claimed, failed, held=False)
+            log.warning(
+                "%s failed: %s",
+                claimed.content_id,
+                failed.reason,
+                extra=claimed.log_context(self._worker),
+            )
+            return
+        log.info(
+            "%s rescheduled through the Allocator: %s",
+            claimed.content_id,
+            why,
+            extra=claimed.log_context(self._worker),
+        )

@@ -1,0 +1,29 @@
+"""The backlog gauge: how many contents are due and not yet claimed, per platform, for
+`queuelabs_due_backlog`. A growing figure means the Uploader falls behind."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from queuelabs import metrics
+from queuelabs.clock import Clock
+from queuelabs.platforms import Platform
+from uploader.storage import UploaderStore
+
+INTERVAL = timedelta(seconds=15)
+
+
+class BacklogGauge:
+    def __init__(self, store: UploaderStore, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def measure(self) -> dict[Platform, int]:
+        async with self._store.transaction() as tx:
+            backlog = await tx.due_backlog(self._clock.now())
+        for platform in Platform:
+            metrics.DUE_BACKLOG.labels(platform.value).set(backlog.get(platform, 0))
+        return backlog
+
+    async def turn(self) -> None:
+        await self.measure()
