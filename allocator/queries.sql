@@ -116,13 +116,15 @@ returning *;
 update contents
    set status = %(status)s, slot_id = %(slot_id)s, scheduled_at = %(scheduled_at)s,
        retry_count = 0, next_retry_at = null, reschedule_count = reschedule_count + 1,
+       lease_owner = null, lease_expires_at = null,  -- a moved content is nobody's claim
        status_reason = %(reason)s, updated_at = %(now)s
  where content_id = %(content_id)s and status = any(%(allowed)s)
 returning *;
 
 -- remove_content --
 update contents
-   set status = %(status)s, removed_at = %(now)s, status_reason = %(reason)s, updated_at = %(now)s
+   set status = %(status)s, removed_at = %(now)s, status_reason = %(reason)s, updated_at = %(now)s,
+       lease_owner = null, lease_expires_at = null
  where content_id = %(content_id)s and status = any(%(allowed)s)
 returning *;
 

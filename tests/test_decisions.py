@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ import pytest
 from queuelabs.lifecycle import CLAIMS, ContentState, Event, next_state, sources, target
 from queuelabs.platforms import MediaType, Platform
 from uploader import decisions
+from uploader.allocator_client import AllocatorGateway
 from uploader.decisions import ALLOCATOR_BACKOFF, Decision, Step
 from uploader.domain import Claimed
 from uploader.outcomes import CallResult, Outcome
@@ -243,6 +245,12 @@ def test_at_shutdown(previous, interrupted, event):
     next_state(state_while_held(previous), decision.event)  # a legal move from where it is
 
 
+def test_an_unreachable_allocator_is_asked_again_after_the_backoff():
+    decision = decisions.allocator_away(claimed(S.AWAITING_SLOT, 3), "gave up", NOW)
+    assert decision == Decision(Event.ASK_SLOT_LATER, 3, NOW + ALLOCATOR_BACKOFF, 1, "gave up")
+    next_state(S.AWAITING_SLOT, decision.event)
+
+
 def test_an_allocator_refusal_fails_the_content_with_both_reasons():
     decision = decisions.slot_refused(claimed(S.AWAITING_SLOT), "missed its slot", "no slots")
     assert decision.event is Event.FAIL
@@ -291,3 +299,9 @@ def test_every_decision_after_a_call_is_a_legal_move(previous, outcome, retries)
         call_started=NOW,
     )
     next_state(state_while_held(previous), decision.event)
+
+
+def test_a_worker_asks_the_allocator_for_less_time_than_the_backoff_hides_the_content():
+    # Otherwise a second worker could claim the content to move it while the first still asks.
+    timeout = inspect.signature(AllocatorGateway).parameters["timeout"].default
+    assert timedelta(seconds=timeout) < ALLOCATOR_BACKOFF

@@ -150,6 +150,7 @@ async def test_settle_moves_only_what_this_worker_holds_and_only_from_allowed_st
     harness.clock.advance(timedelta(hours=1))
     [held] = await harness.claim(worker="w1")
     assert not await settle(harness, held, Event.SUCCEED, worker="someone else")
+    assert not await settle(harness, held, Event.SUCCEED, worker="")
     assert not await settle(harness, held, Event.CHECK_LATER)  # not from uploading
     assert await settle(harness, held, Event.RETRY_LATER, next_retry_at=harness.clock.now())
     assert await harness.state(content) is ContentState.RETRY_PENDING

@@ -7,6 +7,7 @@ The moments a choice is made, in a content's order:
 - `after_call`: Upload-Post answered a publish or a status look-up (or did not).
 - `most_telling`: reconciliation looked up several calls; which answer counts.
 - `already_published`: a success record exists, so nothing is sent.
+- `allocator_away`: the Allocator could not be asked for a new slot.
 - `slot_refused`: the Allocator would not give a new slot.
 - `at_shutdown`: the worker stops with the claim still in hand.
 """
@@ -36,8 +37,8 @@ class Step(StrEnum):
 
 @dataclass(frozen=True)
 class Decision:
-    """A move of the content, with what it carries. `ask_for_slot`: once settled, ask the
-    Allocator for a new slot."""
+    """A move of the content, with what it carries. `ask_for_slot`: once settled, keep holding
+    the content and ask the Allocator for a new slot."""
 
     event: Event
     retry_count: int
@@ -52,7 +53,7 @@ def on_claim(claimed: Claimed, now: datetime, max_lateness: timedelta) -> Step |
     if claimed.previous_state is ContentState.UNKNOWN_OUTCOME:
         return Step.RECONCILE
     if claimed.previous_state is ContentState.AWAITING_SLOT:
-        # The Allocator could not be asked before: ask again, after the backoff if it fails.
+        # The Allocator could not be asked before: ask again.
         return _need_slot(claimed, Event.ASK_SLOT_LATER, now, claimed.reason)
     late = now - claimed.scheduled_at
     if (
@@ -125,6 +126,13 @@ def already_published(claimed: Claimed) -> Decision:
     return Decision(Event.SUCCEED, claimed.retry_count, None, claimed.generation)
 
 
+def allocator_away(claimed: Claimed, why: str, now: datetime) -> Decision:
+    """The Allocator did not answer: let go, and ask again after the backoff."""
+    return Decision(
+        Event.ASK_SLOT_LATER, claimed.retry_count, now + ALLOCATOR_BACKOFF, claimed.generation, why
+    )
+
+
 def slot_refused(claimed: Claimed, why: str, refusal: str) -> Decision:
     """The Allocator answered no (no slots, none free in the horizon): a person must act, so
     fail with both reasons instead of asking again forever."""
@@ -169,8 +177,8 @@ def _retry(result: CallResult, claimed: Claimed, policy: RetryPolicy, now: datet
 def _need_slot(
     claimed: Claimed, event: Event, now: datetime, reason: str, generation: int | None = None
 ) -> Decision:
-    """Wait for a new slot; asked for at once, and again after ALLOCATOR_BACKOFF should the
-    Allocator not answer."""
+    """Wait for a new slot, asked for at once. Due again after ALLOCATOR_BACKOFF, so that should
+    this worker vanish mid-ask, another asks instead (the ask is bounded well below that)."""
     return Decision(
         event,
         claimed.retry_count,

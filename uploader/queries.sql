@@ -91,8 +91,10 @@ on conflict do nothing;
 select * from upload_successes where content_id = %(content_id)s;
 
 -- settle --
--- Moves a content this worker holds to its next state. Nothing happens when the lease was lost
--- (the rescuer took the content) or the state moved on: the caller then leaves it alone.
+-- Moves a content this worker holds to its next state, giving the lease up (or keeping it while
+-- the worker still acts on the content: it asks the Allocator for a slot). Nothing happens when
+-- the lease was lost (the rescuer took the content) or the state moved on: the caller then
+-- leaves it alone.
 update contents
    set status = %(status)s,
        retry_count = %(retry_count)s,
@@ -102,12 +104,12 @@ update contents
        post_url = coalesce(%(post_url)s, post_url),
        uploaded_at = coalesce(%(uploaded_at)s, uploaded_at),
        upload_now = false,
-       lease_owner = null,
-       lease_expires_at = null,
+       lease_owner = case when %(keep_lease)s then lease_owner end,
+       lease_expires_at = case when %(keep_lease)s then lease_expires_at end,
        updated_at = %(now)s
  where content_id = %(content_id)s
    and status = any(%(from_states)s)
-   and (lease_owner = %(worker)s or %(worker)s::text is null)
+   and lease_owner = %(worker)s
 returning *;
 
 -- get_content --

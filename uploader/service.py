@@ -43,8 +43,8 @@ class UploaderService:
         """Publishes a scheduled (or retry-pending) content now instead of at its time."""
         claimable = sources(Event.CLAIM)
         async with self._store.transaction() as tx:
-            view = await _view(tx, content_id)
             if not await tx.upload_now(content_id, sorted(claimable), self._clock.now()):
+                view = await _view(tx, content_id)
                 raise WrongState(
                     f"content {content_id} is {view.state.value}; UploadNow needs one of: "
                     + ", ".join(sorted(s.value for s in claimable))

@@ -80,6 +80,7 @@ class Settler:
                 generation=decision.generation,
                 reason=decision.reason,
                 post_url=result.post_url or None,
+                keep_lease=decision.ask_for_slot,
             )
         log.info(
             "%s on %s: %s -> %s %s",
@@ -108,29 +109,29 @@ class Settler:
         elif decision.ask_for_slot:
             await self._ask_for_slot(claimed, decision.reason)
 
-    async def settle(
-        self, claimed: Claimed, decision: Decision, post_url: str = "", *, held: bool = True
-    ) -> bool:
-        """Moves the content; `held=False` when this worker's lease was already given up."""
+    async def settle(self, claimed: Claimed, decision: Decision, post_url: str = "") -> bool:
+        """Moves the content this worker holds; it keeps holding it while it asks for a slot."""
         async with self._store.transaction() as tx:
             return await tx.settle(
                 claimed.content_id,
                 decision.event,
-                worker=self._worker if held else None,
+                worker=self._worker,
                 now=self._clock.now(),
                 retry_count=decision.retry_count,
                 next_retry_at=decision.next_retry_at,
                 generation=decision.generation,
                 reason=decision.reason,
                 post_url=post_url or None,
+                keep_lease=decision.ask_for_slot,
             )
 
     async def _ask_for_slot(self, claimed: Claimed, why: str) -> None:
-        """Asks the Allocator to move the content (already settled as awaiting_slot, to be
-        asked about again after the backoff) to its earliest free slot."""
+        """Asks the Allocator to move the content (settled as awaiting_slot, still held by
+        this worker) to its earliest free slot; the Allocator's move ends the claim."""
         try:
             await self._allocator.reschedule(claimed.content_id, why)
         except AllocatorUnavailable as away:
+            await self.settle(claimed, decisions.allocator_away(claimed, why, self._clock.now()))
             log.warning(
                 "%s: could not reach the Allocator now (%s); asking again later",
                 claimed.content_id,
@@ -140,7 +141,7 @@ class Settler:
             return
         except UploaderError as refused:
             failed = decisions.slot_refused(claimed, why, str(refused))
-            await self.settle(claimed, failed, held=False)
+            await self.settle(claimed, failed)
             log.warning(
                 "%s failed: %s",
                 claimed.content_id,

@@ -150,15 +150,17 @@ class Transaction(QueryRunner):
         content_id: UUID,
         event: Event,
         *,
-        worker: str | None,
+        worker: str,
         now: datetime,
         retry_count: int,
         next_retry_at: datetime | None,
         generation: int,
         reason: str = "",
         post_url: str | None = None,
+        keep_lease: bool = False,
     ) -> bool:
-        """Moves a content by `event`; False when it is no longer ours or no longer there."""
+        """Moves a content `worker` holds by `event`; False when it is no longer ours or no
+        longer there. `keep_lease`: the worker still acts on it (asks the Allocator)."""
         row = await self._row(
             "settle",
             content_id=content_id,
@@ -172,6 +174,7 @@ class Transaction(QueryRunner):
             reason=reason,
             post_url=post_url,
             uploaded_at=now if target(event) is ContentState.UPLOADED else None,
+            keep_lease=keep_lease,
         )
         return row is not None
 

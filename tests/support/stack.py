@@ -1,20 +1,29 @@
 """The whole system in the test's own process: Allocator, Upload-Post sandbox and Uploader,
-over loopback, on the test's database."""
+over loopback, on the test's database.
+
+The Uploader runs on a FakeClock set `ahead` of the Allocator's real one (so assigned slots are
+due at once), and tests drive it: `settled()` moves it straight to the moment a waiting content
+is next due, so the production retry ladders and polling rhythms run in fake time, not on the
+wall clock."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import grpc
+import psycopg
 
 from allocator.server import RunningAllocator, start_allocator
 from allocator.settings import AllocatorSettings
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
-from queuelabs.clock import OffsetClock, SystemClock
+from queuelabs.clock import FakeClock, SystemClock
 from queuelabs.platforms import Platform
+from queuelabs.uploader.v1 import uploader_pb2 as upb
 from queuelabs.uploader.v1.uploader_pb2_grpc import UploaderStub
 from sandbox.server import RunningSandbox, start_sandbox
 from uploader.policies import DEFAULT_POLICIES, RetryPolicy
@@ -22,14 +31,12 @@ from uploader.server import RunningUploader, start_uploader
 from uploader.settings import UploaderSettings
 
 KEY = "sandbox-test-key"
-SCALE = 0.01  # every retry wait and poll interval a hundredth of production's
 
 
-def fast_policies(read_timeout: float = 2.0) -> dict[Platform, RetryPolicy]:
-    return {
-        platform: replace(policy.scaled(SCALE), read_timeout=read_timeout)
-        for platform, policy in DEFAULT_POLICIES.items()
-    }
+def production_policies(read_timeout: float = 2.0) -> dict[Platform, RetryPolicy]:
+    """Production's ladders and polling rhythm (they run in fake time); a short read timeout,
+    which is real."""
+    return {p: replace(policy, read_timeout=read_timeout) for p, policy in DEFAULT_POLICIES.items()}
 
 
 @dataclass
@@ -39,6 +46,43 @@ class Stack:
     sandbox: RunningSandbox
     allocator_server: RunningAllocator
     uploader_server: RunningUploader
+    clock: FakeClock  # the Uploader's
+    db: psycopg.AsyncConnection[tuple[object, ...]]
+
+    async def advance_to_next_due(self, content_id: str) -> None:
+        """Moves the Uploader's clock to when `content_id` is next due, if it waits unheld for
+        a later moment, and wakes the claimer. A held content is left alone: jumping past its
+        lease would have it rescued mid-call."""
+        cursor = await self.db.execute(
+            "select coalesce(next_retry_at, scheduled_at), lease_owner from contents"
+            " where content_id = %s",
+            (content_id,),
+        )
+        row = await cursor.fetchone()
+        if row is not None:
+            due, holder = row
+            assert isinstance(due, datetime)
+            if holder is None and due > self.clock.now():
+                self.clock.set(due)
+        self.uploader_server.claimer.wake()
+
+
+async def settled(
+    stack: Stack,
+    content_id: str,
+    states: tuple[int, ...] = (upb.UPLOAD_STATE_UPLOADED, upb.UPLOAD_STATE_FAILED),
+    seconds: float = 30,
+) -> upb.Upload:
+    """Polls GetUpload until the content reaches one of `states`, driving the clock on."""
+    deadline = time.monotonic() + seconds
+    while True:
+        upload = await stack.uploader.GetUpload(upb.GetUploadRequest(content_id=content_id))
+        if upload.state in states:
+            return upload
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still {upb.UploadState.Name(upload.state)}:\n{upload}")
+        await stack.advance_to_next_due(content_id)
+        await asyncio.sleep(0.02)
 
 
 @asynccontextmanager
@@ -49,7 +93,6 @@ async def running_stack(
     allocator_addr: str | None = None,
     **uploader_overrides: object,
 ) -> AsyncIterator[Stack]:
-    """The Uploader's clock runs `ahead` of the Allocator's, so assigned slots are due now."""
     sandbox = await start_sandbox("127.0.0.1", 0, KEY, async_seconds=0.2)
     allocator = await start_allocator(
         AllocatorSettings(database_url, listen="127.0.0.1:0", pool_size=4, lead_time=timedelta(0)),
@@ -62,15 +105,17 @@ async def running_stack(
         upload_post_base_url=sandbox.base_url,
         listen="127.0.0.1:0",
         pool_size=4,
-        lease=timedelta(seconds=5),
+        lease=timedelta(hours=1),  # longer than any jump of the clock while a call is in flight
         idle=timedelta(seconds=0.05),
         max_lateness=timedelta(days=3650),
-        policies=fast_policies(),
+        policies=production_policies(),
     )
     settings = replace(settings, **uploader_overrides)  # type: ignore[arg-type]
-    uploader = await start_uploader(settings, OffsetClock(ahead))
+    clock = FakeClock(datetime.now(UTC) + ahead)
+    uploader = await start_uploader(settings, clock)
     allocator_channel = grpc.aio.insecure_channel(f"127.0.0.1:{allocator.port}")
     uploader_channel = grpc.aio.insecure_channel(f"127.0.0.1:{uploader.port}")
+    db = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
     try:
         yield Stack(
             AllocatorStub(allocator_channel),
@@ -78,8 +123,11 @@ async def running_stack(
             sandbox,
             allocator,
             uploader,
+            clock,
+            db,
         )
     finally:
+        await db.close()
         await allocator_channel.close()
         await uploader_channel.close()
         await uploader.stop(grace=1)
