@@ -33,13 +33,3 @@ class FakeClock:
 
     def set(self, instant: datetime) -> None:
         self._now = instant.astimezone(UTC)
-
-
-class OffsetClock:
-    """The system clock moved by a fixed offset: time runs, but elsewhere (tests of due work)."""
-
-    def __init__(self, offset: timedelta) -> None:
-        self._offset = offset
-
-    def now(self) -> datetime:
-        return datetime.now(UTC) + self._offset

@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import cast
 from uuid import UUID
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -22,15 +23,10 @@ from queuelabs.platforms import Platform
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 
+# Derived by name: PLATFORM_<NAME> in the proto is Platform.<NAME> (tests/test_platforms.py).
 PLATFORM_TO_PB = {
-    Platform.TIKTOK: pb.PLATFORM_TIKTOK,
-    Platform.INSTAGRAM: pb.PLATFORM_INSTAGRAM,
-    Platform.YOUTUBE: pb.PLATFORM_YOUTUBE,
-    Platform.FACEBOOK: pb.PLATFORM_FACEBOOK,
-    Platform.LINKEDIN: pb.PLATFORM_LINKEDIN,
-    Platform.X: pb.PLATFORM_X,
-    Platform.THREADS: pb.PLATFORM_THREADS,
-    Platform.PINTEREST: pb.PLATFORM_PINTEREST,
+    platform: cast(pb.Platform, pb.Platform.Value(f"PLATFORM_{platform.name}"))
+    for platform in Platform
 }
 PLATFORM_FROM_PB: dict[int, Platform] = {v: k for k, v in PLATFORM_TO_PB.items()}
 

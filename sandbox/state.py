@@ -9,9 +9,10 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from queuelabs.platforms import Platform
 from sandbox.faults import OK, Scripted
 
-PLATFORMS = {"tiktok", "instagram", "youtube", "facebook", "linkedin", "x", "threads", "pinterest"}
+PLATFORMS = {platform.value for platform in Platform}  # the names Upload-Post takes in platform[]
 RATE_LIMIT = 100
 
 

@@ -6,6 +6,7 @@ The moments a choice is made, in a content's order:
 - `on_claim`: a worker took the content; publish it, reconcile it, or move it.
 - `after_call`: Upload-Post answered a publish or a status look-up (or did not).
 - `most_telling`: reconciliation looked up several calls; which answer counts.
+- `nothing_sent`: reconciliation found no call under the current key.
 - `already_published`: a success record exists, so nothing is sent.
 - `allocator_away`: the Allocator could not be asked for a new slot.
 - `slot_refused`: the Allocator would not give a new slot.
@@ -119,6 +120,13 @@ def most_telling(findings: Sequence[CallResult]) -> CallResult:
             if found.outcome is wanted:
                 return found
     return findings[0]
+
+
+def nothing_sent(claimed: Claimed, policy: RetryPolicy, now: datetime) -> Decision:
+    """No call was made under the current key (a worker stopped before its first): as if
+    Upload-Post had no record of one, which makes it safe to send."""
+    nothing = CallResult(Outcome.NOT_FOUND, error="no call was made")
+    return after_call(nothing, claimed, policy, now, reconciling=True, call_started=now)
 
 
 def already_published(claimed: Claimed) -> Decision:

@@ -1,6 +1,7 @@
-"""Per-platform retry policies: data, not code paths. A new platform, or a new ladder, is a row.
+"""Per-platform retry policies: data, not code paths. A new ladder is a changed row; a new
+platform needs a row here too (queuelabs/platforms.py lists the other places).
 
-`retry_delay` is the whole retry rule, a pure function; the publisher only asks it.
+`retry_delay` is the whole retry rule, a pure function; uploader/decisions.py asks it.
 """
 
 from __future__ import annotations

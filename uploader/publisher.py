@@ -123,13 +123,9 @@ class Publisher:
                 claimed, decisions.already_published(claimed), done["post_url"]
             )
             return
-        now = self._clock.now()
-        if not calls:  # nothing was sent under this key: safe to send
-            nothing = CallResult(Outcome.NOT_FOUND, error="no call was made")
-            decision = decisions.after_call(
-                nothing, claimed, policy, now, reconciling=True, call_started=now
-            )
-            await self._settler.carry_out(claimed, decision)
+        if not calls:
+            nothing = decisions.nothing_sent(claimed, policy, self._clock.now())
+            await self._settler.carry_out(claimed, nothing)
             return
         findings = []
         for call in calls:  # newest first; one that published settles it
