@@ -53,26 +53,17 @@ Handler = Callable[[Any, Request, grpc.aio.ServicerContext], Awaitable[Response]
 
 
 def refusals_as_status(handler: Handler[Request, Response]) -> Handler[Request, Response]:
-    """Ends the call with the status of a Refusal; logs anything unexpected as INTERNAL."""
+    """Ends the call with the status of a Refusal; logs anything unexpected as INTERNAL.
+
+    The access line is written before the answer goes out, so whoever sees the answer can
+    already read the line."""
 
     @functools.wraps(handler)
     async def wrapper(self: Any, request: Request, context: grpc.aio.ServicerContext) -> Response:
         started = time.perf_counter()
-        outcome = grpc.StatusCode.OK
-        try:
-            return await handler(self, request, context)
-        except Refusal as refusal:
-            outcome = refusal.status
-            await context.abort(refusal.status, str(refusal))
-        except asyncio.CancelledError:
-            outcome = grpc.StatusCode.CANCELLED  # the client went away, or shutdown cut it
-            raise
-        except Exception:
-            outcome = grpc.StatusCode.INTERNAL
-            log.exception("%s failed", handler.__name__)
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
-        finally:
-            # The access log: one line per call, with who called (never their token).
+
+        def access(outcome: grpc.StatusCode) -> None:
+            # One line per call, with who called (never their token).
             log.info(
                 "%s %s in %.1f ms",
                 handler.__name__,
@@ -80,6 +71,22 @@ def refusals_as_status(handler: Handler[Request, Response]) -> Handler[Request, 
                 (time.perf_counter() - started) * 1000,
                 extra={"caller": caller.get()},
             )
+
+        try:
+            response = await handler(self, request, context)
+        except Refusal as refusal:
+            access(refusal.status)
+            await context.abort(refusal.status, str(refusal))
+        except asyncio.CancelledError:
+            access(grpc.StatusCode.CANCELLED)  # the client went away, or shutdown cut it
+            raise
+        except Exception:
+            log.exception("%s failed", handler.__name__)
+            access(grpc.StatusCode.INTERNAL)
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
+        else:
+            access(grpc.StatusCode.OK)
+            return response
         raise AssertionError("unreachable: context.abort raises")
 
     return wrapper

@@ -43,7 +43,6 @@ class Publisher:
     ) -> None:
         self._store = store
         self._client = client
-        self._allocator = allocator
         self._policies = policies
         self._clock = clock
         self._worker = worker
