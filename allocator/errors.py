@@ -32,6 +32,12 @@ class NoSchedule(AllocatorError):
     status = grpc.StatusCode.FAILED_PRECONDITION
 
 
+class OverDailyCap(AllocatorError):
+    """More posts than Upload-Post's daily cap for the platform would allow."""
+
+    status = grpc.StatusCode.FAILED_PRECONDITION
+
+
 class WrongState(AllocatorError):
     """The content's lifecycle state does not allow the call (e.g. releasing an uploaded one)."""
 

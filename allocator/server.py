@@ -44,7 +44,9 @@ async def start_allocator(
         service = AllocatorService(
             AllocatorStore(pool),
             clock or SystemClock(),
-            AllocationPolicy(settings.lead_time, settings.horizon, settings.batch_limit),
+            AllocationPolicy(
+                settings.lead_time, settings.horizon, settings.batch_limit, settings.daily_caps
+            ),
         )
         server = await start_grpc_server(
             SERVICE_NAME,

@@ -7,10 +7,11 @@ and, as the last line of defence, the partial unique index `contents_one_active_
 
 from __future__ import annotations
 
+import calendar
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -30,6 +31,7 @@ from allocator.errors import (
     ContentNotFound,
     InvalidArgument,
     NoSchedule,
+    OverDailyCap,
     ProfileNotFound,
     ScheduleNotFound,
     WrongState,
@@ -39,6 +41,7 @@ from allocator.placement import Placement
 from allocator.slots import SlotRule, slot_id_for
 from allocator.storage import AllocatorStore, Transaction
 from queuelabs import metrics
+from queuelabs.caps import DEFAULT_DAILY_CAPS, cap_variable
 from queuelabs.clock import Clock
 from queuelabs.errors import Refusal
 from queuelabs.lifecycle import (
@@ -57,6 +60,8 @@ class AllocationPolicy:
     lead_time: timedelta = timedelta(seconds=60)  # no slot sooner than this from now
     horizon: timedelta = timedelta(days=365)  # how far a search for a free slot looks
     batch_limit: int = 100  # contents in one BatchAssign
+    # posts of one (profile, platform) in any 24 h; a platform left out has no cap
+    daily_caps: Mapping[Platform, int] = field(default_factory=lambda: dict(DEFAULT_DAILY_CAPS))
 
 
 class AllocatorService:
@@ -89,6 +94,7 @@ class AllocatorService:
                 for s in slots
             )
         )
+        self._check_daily_cap(platform, rules)
         now = self._clock.now()
         async with self._serialized(profile_id, platform) as tx:
             profile = await self._profile(tx, profile_id)
@@ -170,7 +176,7 @@ class AllocatorService:
                     continue
                 if placement is None:
                     key = await self._key_state(tx, profile_id, platform)
-                    placement = await Placement.open(tx, key, self._clock, self._policy.horizon)
+                    placement = await self._placement(tx, key)
                 assignments.append(
                     await self._place(tx, placement, profile_id, platform, content, start)
                 )
@@ -188,9 +194,7 @@ class AllocatorService:
             state = ContentState(row["status"])
             _check(state, Event.RESCHEDULE, content_id)
             key = await self._key_state(tx, profile_id, platform)
-            placement = await Placement.open(
-                tx, key, self._clock, self._policy.horizon, moving=content_id
-            )
+            placement = await self._placement(tx, key, moving=content_id)
             if state in SPENDS_SLOT:
                 await placement.put_back(row["scheduled_at"])
             while True:
@@ -230,6 +234,12 @@ class AllocatorService:
         return AssignmentPage(page, (last.scheduled_at, last.content_id) if more and last else None)
 
     # Helpers
+
+    async def _placement(
+        self, tx: Transaction, key: KeyState, moving: UUID | None = None
+    ) -> Placement:
+        cap = self._policy.daily_caps.get(key.platform)
+        return await Placement.open(tx, key, self._clock, self._policy.horizon, cap, moving)
 
     @asynccontextmanager
     async def _serialized(self, profile_id: UUID, platform: Platform) -> AsyncIterator[Transaction]:
@@ -273,6 +283,20 @@ class AllocatorService:
             )
         earliest = now + self._policy.lead_time
         return max(earliest, not_before) if not_before is not None else earliest
+
+    def _check_daily_cap(self, platform: Platform, rules: Sequence[SlotRule]) -> None:
+        """Refuses a schedule with more slots on some day than Upload-Post lets it post."""
+        cap = self._policy.daily_caps.get(platform)
+        if cap is None:
+            return
+        for weekday in range(1, 8):
+            count = sum(1 for r in rules if not r.weekdays or weekday in r.weekdays)
+            if count > cap:
+                raise OverDailyCap(
+                    f"{count} {platform.value} slots on {calendar.day_name[weekday - 1]}s, but "
+                    f"Upload-Post allows at most {cap} {platform.value} posts per account in 24 "
+                    f"hours ({cap_variable(platform)})"
+                )
 
     def check_batch_size(self, count: int) -> None:
         """Refuses an empty batch or one over the limit (the servicer asks before it validates

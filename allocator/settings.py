@@ -3,10 +3,13 @@ and the flags that override it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from queuelabs.caps import DEFAULT_DAILY_CAPS
 from queuelabs.env import Env, require_database_url
+from queuelabs.platforms import Platform
 from queuelabs.security import Security
 
 
@@ -22,6 +25,7 @@ class AllocatorSettings:
     shutdown_grace: float = 10.0  # seconds for calls in flight at shutdown
     security: Security = field(default_factory=Security)
     metrics_listen: str | None = None  # HOST:PORT for /metrics; None: off
+    daily_caps: Mapping[Platform, int] = field(default_factory=lambda: dict(DEFAULT_DAILY_CAPS))
 
     @classmethod
     def from_env(
@@ -38,4 +42,5 @@ class AllocatorSettings:
             shutdown_grace=env.seconds("SHUTDOWN_GRACE_SECONDS", 10.0, 0, 600),
             security=env.security(),
             metrics_listen=env.metrics_listen("0.0.0.0:9101"),
+            daily_caps=env.daily_caps(),
         )

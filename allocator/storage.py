@@ -30,9 +30,14 @@ from allocator.errors import WrongState
 from allocator.slots import SlotRule
 from queuelabs.lifecycle import SLOT_HOLDING, SPENDS_SLOT, TRANSITIONS, ContentState, Event
 from queuelabs.platforms import Platform
-from queuelabs.sql import QueryRunner, load_queries, pooled_transaction
+from queuelabs.sql import QueryRunner, StateList, load_queries, pooled_transaction
 
-QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
+# The state lists the SQL names, each taken from the lifecycle table.
+STATE_LISTS: dict[str, StateList] = {
+    "slot_holding": SLOT_HOLDING,
+    "published": ContentState.UPLOADED,
+}
+QUERIES = load_queries(Path(__file__).with_name("queries.sql"), STATE_LISTS)
 _HOLDING = [s.value for s in sorted(SLOT_HOLDING)]
 
 
@@ -151,6 +156,25 @@ class Transaction(QueryRunner):
             until=until,
         )
         return (row["scheduled_at"], row["slot_id"]) if row else None
+
+    async def counted_instants(
+        self,
+        profile_id: UUID,
+        platform: Platform,
+        start: datetime,
+        until: datetime,
+        moving: UUID | None,
+    ) -> list[datetime]:
+        """What a daily cap counts in [start, until), sorted (see queuelabs/caps.py)."""
+        rows = await self._rows(
+            "counted_instants",
+            profile_id=profile_id,
+            platform=platform.value,
+            start=start,
+            until=until,
+            moving=moving,
+        )
+        return [r["at"] for r in rows]
 
     async def add_free_slots(
         self,

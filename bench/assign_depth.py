@@ -59,26 +59,26 @@ async def run(database_url: str) -> None:
     for name in ("shallow", "deep"):
         profile = Profile(uuid.uuid4(), name, name, "Asia/Jakarta")
         await service.upsert_profile(profile)
-        await service.set_schedule(profile.profile_id, Platform.TIKTOK, slots)
+        await service.set_schedule(profile.profile_id, Platform.LINKEDIN, slots)
         keys.append(profile.profile_id)
     shallow, deep = keys
 
     print(f"filling one key to depth {DEPTH:,} ...", flush=True)
     for _ in range(DEPTH // 100):
-        await service.batch_assign(deep, Platform.TIKTOK, [content() for _ in range(100)], None)
+        await service.batch_assign(deep, Platform.LINKEDIN, [content() for _ in range(100)], None)
 
     async def ceiling_call() -> None:
         async with pool.connection() as conn, conn.transaction():
             await conn.execute(
-                "select pg_advisory_xact_lock(%s)", (advisory_key(deep, Platform.TIKTOK),)
+                "select pg_advisory_xact_lock(%s)", (advisory_key(deep, Platform.LINKEDIN),)
             )
             await conn.execute("select 1 from profiles where profile_id = %s", (deep,))
 
     async def assign_shallow() -> None:
-        await service.assign_next(shallow, Platform.TIKTOK, content(), None)
+        await service.assign_next(shallow, Platform.LINKEDIN, content(), None)
 
     async def assign_deep() -> None:
-        await service.assign_next(deep, Platform.TIKTOK, content(), None)
+        await service.assign_next(deep, Platform.LINKEDIN, content(), None)
 
     await per_call(50, ceiling_call)  # warm up
     ceiling = statistics.fmean(await per_call(SAMPLES, ceiling_call))

@@ -39,14 +39,14 @@ async def run(database_url: str) -> None:
     for i in range(KEYS_WHEN_SPREAD + 1):
         profile = Profile(uuid.uuid4(), f"p{i}", f"p{i}", "Asia/Jakarta")
         await service.upsert_profile(profile)
-        await service.set_schedule(profile.profile_id, Platform.TIKTOK, slots)
+        await service.set_schedule(profile.profile_id, Platform.LINKEDIN, slots)
         profiles.append(profile.profile_id)
     hot, spread = profiles[0], profiles[1:]
 
     async def ceiling_call() -> None:
         async with pool.connection() as conn, conn.transaction():
             await conn.execute(
-                "select pg_advisory_xact_lock(%s)", (advisory_key(hot, Platform.TIKTOK),)
+                "select pg_advisory_xact_lock(%s)", (advisory_key(hot, Platform.LINKEDIN),)
             )
             await conn.execute("select 1 from profiles where profile_id = %s", (hot,))
 
@@ -59,7 +59,7 @@ async def run(database_url: str) -> None:
         started = time.perf_counter()
         await asyncio.gather(
             *(
-                service.assign_next(keys[i % len(keys)], Platform.TIKTOK, content(), None)
+                service.assign_next(keys[i % len(keys)], Platform.LINKEDIN, content(), None)
                 for i in range(BURST)
             )
         )

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import psycopg.conninfo
 
+from queuelabs.caps import DEFAULT_DAILY_CAPS, cap_variable
+from queuelabs.platforms import Platform
 from queuelabs.security import BadTokens, Security, parse_tokens
 
 
@@ -114,6 +116,13 @@ class Env:
         if (self.text("METRICS_LISTEN") or "").lower() == "off":
             return None
         return self.listen("METRICS_LISTEN", default)
+
+    def daily_caps(self) -> dict[Platform, int]:
+        """UPLOAD_POST_DAILY_CAP_<PLATFORM>: posts per social account in any 24 h."""
+        return {
+            platform: self.integer(cap_variable(platform), DEFAULT_DAILY_CAPS[platform], 1, 100_000)
+            for platform in Platform
+        }
 
     def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
         value = (self.text(name, default) or default).lower()

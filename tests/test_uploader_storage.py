@@ -66,7 +66,7 @@ async def harness(database_url: str) -> AsyncIterator[Harness]:
     clock = FakeClock(T0 + timedelta(minutes=30))  # the hourly slots fall at 01:00, 02:00, ...
     pool = await open_pool(database_url, 4, 5)
     allocator = AllocatorService(
-        AllocatorStore(pool), clock, AllocationPolicy(lead_time=timedelta(0))
+        AllocatorStore(pool), clock, AllocationPolicy(lead_time=timedelta(0), daily_caps={})
     )
     try:
         yield Harness(UploaderStore(pool), allocator, clock)
