@@ -3,8 +3,9 @@ the content in each and its state, read straight from the database."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -12,6 +13,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from allocator.slots import SlotRule, instants_between
+from queuelabs.caps import WINDOW, cap_variable
+from queuelabs.counting import QUERIES as COUNTING
 from queuelabs.lifecycle import SLOT_HOLDING
 from queuelabs.platforms import Platform
 
@@ -65,15 +68,55 @@ def read_entries(
     return str(profile["name"]), str(profile["timezone"]), entries
 
 
-def render(name: str, timezone: str, platform: Platform, entries: list[Entry], days: int) -> str:
+def read_counted(
+    conn: psycopg.Connection[dict[str, object]] | psycopg.Connection[object],
+    profile_id: UUID,
+    platform: Platform,
+    start: datetime,
+    end: datetime,
+) -> list[datetime]:
+    """What the daily cap counts from a day before `start` to a day after `end`."""
+    cur = conn.cursor(row_factory=dict_row)
+    rows = cur.execute(
+        COUNTING["counted_instants"],
+        {
+            "profile_id": profile_id,
+            "platform": platform.value,
+            "start": start - WINDOW,
+            "until": end + WINDOW,
+            "moving": None,
+        },
+    ).fetchall()
+    return [r["at"] for r in rows]
+
+
+def render(
+    name: str,
+    timezone: str,
+    platform: Platform,
+    entries: list[Entry],
+    days: int,
+    cap: int | None = None,
+    counted: Sequence[datetime] = (),
+) -> str:
+    """The calendar; with a `cap`, each day says how full the fullest 24 hours from it are."""
     zone = ZoneInfo(timezone)
-    lines = [f"{name} · {platform.value} · {timezone} · next {days} days", ""]
+    lines = [f"{name} · {platform.value} · {timezone} · next {days} days"]
+    if cap is not None:
+        lines.append(
+            f"daily cap: {cap} {platform.value} posts in any 24 hours ({cap_variable(platform)})"
+        )
+    lines.append("")
     day = None
     for entry in entries:
         local = entry.at.astimezone(zone)
         if local.date() != day:
             day = local.date()
-            lines.append(f"{local:%a %d %b %Y}")
+            fill = ""
+            if cap is not None:
+                begin = datetime.combine(day, time(0), zone)
+                fill = f"  · fullest 24 h from this day: {_fullest_from(counted, begin)} of {cap}"
+            lines.append(f"{local:%a %d %b %Y}{fill}")
         who = str(entry.content_id) if entry.content_id else "-"
         title = f'"{entry.title[:40]}"' if entry.title else ""
         lines.append(
@@ -84,13 +127,26 @@ def render(name: str, timezone: str, platform: Platform, entries: list[Entry], d
     return "\n".join(lines)
 
 
-def show(database_url: str, profile: str, platform: Platform, days: int, now: datetime) -> str:
+def show(
+    database_url: str,
+    profile: str,
+    platform: Platform,
+    days: int,
+    now: datetime,
+    cap: int | None = None,
+) -> str:
+    end = now + timedelta(days=days)
     with psycopg.connect(database_url) as conn:
         profile_id = _profile_id(conn, profile)
-        name, timezone, entries = read_entries(
-            conn, profile_id, platform, now, now + timedelta(days=days)
-        )
-    return render(name, timezone, platform, entries, days)
+        name, timezone, entries = read_entries(conn, profile_id, platform, now, end)
+        counted = read_counted(conn, profile_id, platform, now, end) if cap else []
+    return render(name, timezone, platform, entries, days, cap, counted)
+
+
+def _fullest_from(counted: Sequence[datetime], day_start: datetime) -> int:
+    """The most counted instants in a 24 h window that starts during the day from `day_start`."""
+    starts = [day_start, *(t for t in counted if day_start <= t < day_start + timedelta(days=1))]
+    return max(sum(1 for t in counted if s <= t < s + WINDOW) for s in starts)
 
 
 def _profile_id(conn: psycopg.Connection[object], profile: str) -> UUID:

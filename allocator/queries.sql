@@ -82,23 +82,6 @@ select %(profile_id)s, %(platform)s, c.scheduled_at, c.slot_id
           and content_id is distinct from %(moving)s::uuid)
 on conflict do nothing;
 
--- counted_instants --
--- What a daily cap counts, in [start, until): queued contents at their slot, published ones when
--- they were published; not the content being moved.
-select at from (
-    select scheduled_at as at from contents
-     where profile_id = %(profile_id)s and platform = %(platform)s
-       and status in ({slot_holding})
-       and scheduled_at >= %(start)s and scheduled_at < %(until)s
-       and content_id is distinct from %(moving)s::uuid
-    union all
-    select uploaded_at from contents
-     where profile_id = %(profile_id)s and platform = %(platform)s
-       and status in ({published})
-       and uploaded_at >= %(start)s and uploaded_at < %(until)s
-       and content_id is distinct from %(moving)s::uuid) counted
- order by at;
-
 -- set_materialized_until --
 update schedules set materialized_until = %(until)s
  where profile_id = %(profile_id)s and platform = %(platform)s;

@@ -28,16 +28,12 @@ from allocator.domain import (
 )
 from allocator.errors import WrongState
 from allocator.slots import SlotRule
+from queuelabs.counting import counted_instants
 from queuelabs.lifecycle import SLOT_HOLDING, SPENDS_SLOT, TRANSITIONS, ContentState, Event
 from queuelabs.platforms import Platform
-from queuelabs.sql import QueryRunner, StateList, load_queries, pooled_transaction
+from queuelabs.sql import QueryRunner, load_queries, pooled_transaction
 
-# The state lists the SQL names, each taken from the lifecycle table.
-STATE_LISTS: dict[str, StateList] = {
-    "slot_holding": SLOT_HOLDING,
-    "published": ContentState.UPLOADED,
-}
-QUERIES = load_queries(Path(__file__).with_name("queries.sql"), STATE_LISTS)
+QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 _HOLDING = [s.value for s in sorted(SLOT_HOLDING)]
 
 
@@ -166,15 +162,7 @@ class Transaction(QueryRunner):
         moving: UUID | None,
     ) -> list[datetime]:
         """What a daily cap counts in [start, until), sorted (see queuelabs/caps.py)."""
-        rows = await self._rows(
-            "counted_instants",
-            profile_id=profile_id,
-            platform=platform.value,
-            start=start,
-            until=until,
-            moving=moving,
-        )
-        return [r["at"] for r in rows]
+        return await counted_instants(self._conn, profile_id, platform, start, until, moving)
 
     async def add_free_slots(
         self,

@@ -24,6 +24,7 @@ from queuelabs.env import Env
 from queuelabs.metrics import serve_metrics
 from queuelabs.security import Security, call_metadata, client_channel
 from sandbox.server import start_sandbox
+from sandbox.settings import limits_from_env
 from uploader.server import start_uploader
 from uploader.settings import REAL_UPLOAD_POST, UploaderSettings
 
@@ -62,7 +63,9 @@ async def run_dev(env: Env, data_dir: Path, ports: DevPorts) -> int:
 
             api_key = env.text("UPLOAD_POST_API_KEY")
             if api_key is None:
-                sandbox = await start_sandbox("127.0.0.1", ports.sandbox, SANDBOX_KEY)
+                sandbox = await start_sandbox(
+                    "127.0.0.1", ports.sandbox, SANDBOX_KEY, limits=limits_from_env(env)
+                )
                 running.push_async_callback(sandbox.stop)
                 upload_post = (sandbox.base_url, SANDBOX_KEY)
             else:

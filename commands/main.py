@@ -136,7 +136,14 @@ async def _serve_sandbox(settings: SandboxSettings) -> int:
     from sandbox.server import start_sandbox
 
     host, _, port = settings.listen.rpartition(":")
-    running = await start_sandbox(host, int(port), settings.api_key, settings.async_seconds)
+    running = await start_sandbox(
+        host,
+        int(port),
+        settings.api_key,
+        settings.async_seconds,
+        limits=settings.limits,
+        upload_seconds=settings.upload_seconds,
+    )
     log.info("Upload-Post sandbox at http://%s/api", settings.listen)
     await until_signalled()
     await running.stop()
@@ -150,7 +157,9 @@ def _schedule_show(args: argparse.Namespace, env: Env) -> int:
     if not 1 <= args.days <= 366:
         raise ConfigError(f"--days: {args.days} is outside 1..366")
     try:
-        print(show(url, args.profile, Platform(args.platform), args.days, datetime.now(UTC)))
+        platform = Platform(args.platform)
+        cap = env.daily_caps()[platform]
+        print(show(url, args.profile, platform, args.days, datetime.now(UTC), cap))
     except LookupError as missing:
         print(f"queuelabs schedule show: {missing}", file=sys.stderr)
         return 1

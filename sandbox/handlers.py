@@ -5,29 +5,30 @@ control endpoints under /_sandbox/ (faults, settings, publications; loopback use
 from __future__ import annotations
 
 import asyncio
+import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
 
 from sandbox.faults import Answer, Before, JobEnd, Scripted
-from sandbox.state import PLATFORMS, RATE_LIMIT, Job, SandboxState
+from sandbox.limits import Verdict
+from sandbox.state import PLATFORMS, Job, Logged, SandboxState
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # The posting endpoints and the form field that carries their media (text has none).
 MEDIA_FIELD = {"/api/upload": "video", "/api/upload_photos": "photos[]", "/api/upload_text": None}
 
 
-def _headers() -> dict[str, str]:
-    return {
-        "X-RateLimit-Limit": str(RATE_LIMIT),
-        "X-RateLimit-Remaining": str(RATE_LIMIT - 1),
-        "X-RateLimit-Reset": str(int(time.time()) + 60),
-    }
-
-
 def _json(body: dict[str, Any], status: int = 200, **headers: str) -> web.Response:
-    return web.json_response(body, status=status, headers={**_headers(), **headers})
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _too_many(verdict: Verdict) -> web.Response:
+    return _json(verdict.body, 429, **{"Retry-After": str(max(1, math.ceil(verdict.retry_after)))})
 
 
 def _refused(message: str, status: int, **headers: str) -> web.Response:
@@ -66,6 +67,18 @@ class Handlers:
     def _authorized(self, request: web.Request) -> bool:
         return request.headers.get("Authorization", "") == f"Apikey {self.state.api_key}"
 
+    @web.middleware
+    async def metered(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Every request to the API counts against the plan's rate and carries the rate-limit
+        headers; one over the rate gets a 429. The sandbox's record keeps each."""
+        if not request.path.startswith("/api/"):
+            return await handler(request)
+        verdict = self.state.meter.take_request()
+        response = _too_many(verdict) if verdict else await handler(request)
+        response.headers.update(self.state.meter.headers())
+        self.state.log.append(Logged(time.time(), request.method, request.path, response.status))
+        return response
+
     async def upload(self, request: web.Request) -> web.Response:
         """POST /api/upload, /api/upload_photos, /api/upload_text."""
         if not self._authorized(request):
@@ -91,6 +104,11 @@ class Handlers:
             return _refused("title is required", 400)
 
         platform = platforms[0]
+        over = self.state.meter.take_post(user, platform)
+        if over is not None:
+            return _too_many(over)
+        if self.state.upload_seconds:
+            await asyncio.sleep(self.state.upload_seconds)
         scripted = self.state.next_fault(platform)
         fault = scripted.fault
         if fault.before is Before.REFUSE:
@@ -128,7 +146,6 @@ class Handlers:
                     status=504,
                     text="<html><body><h1>504 Gateway Time-out</h1>",
                     content_type="text/html",
-                    headers=_headers(),
                 )
             case Answer.DROP:
                 return _drop(request)
@@ -230,6 +247,10 @@ class Handlers:
         return web.json_response(
             {"dedupe": self.state.dedupe, "async_seconds": self.state.async_seconds}
         )
+
+    async def log(self, request: web.Request) -> web.Response:
+        """GET /_sandbox/log: every request to the API (when, method, path, status), in order."""
+        return web.json_response({"requests": [asdict(entry) for entry in self.state.log]})
 
     async def publications(self, request: web.Request) -> web.Response:
         """GET /_sandbox/publications: every post published, to count them."""

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from sandbox.handlers import MEDIA_FIELD, Handlers
+from sandbox.limits import Meter, SandboxLimits
 from sandbox.state import SandboxState
 
 
 def build_app(state: SandboxState) -> web.Application:
     handlers = Handlers(state)
-    app = web.Application()
+    app = web.Application(middlewares=[handlers.metered])
     for path in MEDIA_FIELD:
         app.router.add_post(path, handlers.upload)
     app.router.add_get("/api/uploadposts/status", handlers.status)
@@ -21,6 +22,7 @@ def build_app(state: SandboxState) -> web.Application:
     app.router.add_post("/_sandbox/faults", handlers.queue_faults)
     app.router.add_post("/_sandbox/settings", handlers.settings)
     app.router.add_get("/_sandbox/publications", handlers.publications)
+    app.router.add_get("/_sandbox/log", handlers.log)
     return app
 
 
@@ -39,9 +41,22 @@ class RunningSandbox:
 
 
 async def start_sandbox(
-    host: str, port: int, api_key: str, async_seconds: float = 1.0
+    host: str,
+    port: int,
+    api_key: str,
+    async_seconds: float = 1.0,
+    *,
+    limits: SandboxLimits | None = None,
+    upload_seconds: float = 0.0,
 ) -> RunningSandbox:
-    state = SandboxState(api_key=api_key, async_seconds=async_seconds)
+    """The sandbox on `host:port`; `limits` off unless given (tests that are not about them
+    run on fake time, which a real-time limit would not follow)."""
+    state = SandboxState(
+        api_key=api_key,
+        async_seconds=async_seconds,
+        upload_seconds=upload_seconds,
+        meter=Meter(limits or SandboxLimits()),
+    )
     runner = web.AppRunner(build_app(state), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

@@ -11,9 +11,9 @@ from typing import Any
 
 from queuelabs.platforms import Platform
 from sandbox.faults import OK, Scripted
+from sandbox.limits import Meter, SandboxLimits
 
 PLATFORMS = {platform.value for platform in Platform}  # the names Upload-Post takes in platform[]
-RATE_LIMIT = 100
 
 
 @dataclass
@@ -45,11 +45,24 @@ class Publication:
     published_at: float
 
 
+@dataclass(frozen=True)
+class Logged:
+    """One request to the API, as the sandbox answered it."""
+
+    at: float
+    method: str
+    path: str
+    status: int
+
+
 @dataclass
 class SandboxState:
     api_key: str
     dedupe: bool = True  # Idempotency-Key deduplication, as the real API does
     async_seconds: float = 1.0  # how long an async job takes
+    upload_seconds: float = 0.0  # how long a posting request takes to answer
+    meter: Meter = field(default_factory=lambda: Meter(SandboxLimits()))
+    log: list[Logged] = field(default_factory=list)  # every request to /api/, in order
     faults: dict[str, deque[Scripted]] = field(default_factory=lambda: defaultdict(deque))
     jobs: dict[str, Job] = field(default_factory=dict)
     by_key: dict[str, str] = field(default_factory=dict)
@@ -80,6 +93,7 @@ class SandboxState:
         return job
 
     def publish(self, job: Job) -> None:
+        self.meter.count_publication(job.user, job.platform)
         job.status, job.success = "completed", True
         job.post_id = uuid.uuid4().hex[:12]
         job.post_url = f"https://www.{job.platform}.com/p/{job.post_id}"

@@ -91,7 +91,9 @@ UPLOADER_ENV = {
         ({"UPLOADER_LEASE_SECONDS": "30"}, "UPLOADER_LEASE_SECONDS: 30.0 must exceed"),
         ({"UPLOADER_RETRY_DELAYS_INSTAGRAM": "30,soon"}, "UPLOADER_RETRY_DELAYS_INSTAGRAM"),
         ({"UPLOADER_WHEN_EXHAUSTED_TIKTOK": "panic"}, "UPLOADER_WHEN_EXHAUSTED_TIKTOK"),
-        ({"UPLOADER_CONCURRENCY_PER_PLATFORM": "0"}, "UPLOADER_CONCURRENCY_PER_PLATFORM"),
+        ({"UPLOADER_MAX_IN_FLIGHT": "0"}, "UPLOADER_MAX_IN_FLIGHT"),
+        ({"UPLOAD_POST_REQUESTS_PER_MINUTE": "fast"}, "UPLOAD_POST_REQUESTS_PER_MINUTE"),
+        ({"UPLOAD_POST_DAILY_CAP_TIKTOK": "0"}, "UPLOAD_POST_DAILY_CAP_TIKTOK"),
     ],
 )
 def test_a_bad_uploader_setting_stops_it_naming_the_variable(database_url, env, named):
@@ -253,6 +255,11 @@ async def test_schedule_show_prints_the_coming_slots_with_contents_and_states(
     assert run.returncode == 0, err
     lines = out.splitlines()
     assert lines[0] == "ShowMe · tiktok · Asia/Jakarta · next 2 days"
+    assert lines[1] == "daily cap: 15 tiktok posts in any 24 hours (UPLOAD_POST_DAILY_CAP_TIKTOK)"
+    days = [line for line in lines if "· fullest 24 h from this day:" in line]
+    assert days
+    assert all(line.endswith(" of 15") for line in days)
+    assert any(line.endswith(": 1 of 15") for line in days)  # the one scheduled content
     held = [line for line in lines if first.content_id in line]
     assert len(held) == 1
     assert "scheduled" in held[0]

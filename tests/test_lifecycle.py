@@ -51,7 +51,7 @@ def test_the_status_check_constraint_lists_every_state(db):
 
 def test_no_sql_file_spells_a_state_of_its_own():
     states = "|".join(s.value for s in ContentState)
-    for path in [*ROOT.glob("allocator/*.sql"), *ROOT.glob("uploader/*.sql")]:
+    for path in [*ROOT.glob("*/*.sql")]:
         spelled = re.findall(rf"'({states})'", path.read_text())
         assert not spelled, f"{path.name} spells {spelled}; name a list from the lifecycle table"
 
@@ -63,17 +63,23 @@ def test_the_uploaders_sql_filters_on_the_tables_sets():
             for group in re.findall(r"status in \(([^)]*)\)", UPLOADER_QUERIES[query])
         ]
 
+    def states(*events: Event) -> set[str]:
+        return {s.value for e in events for s in sources(e)}
+
     in_line = {s.value for s in IN_LINE}
-    assert listed("claim_due")[0] == in_line
+    assert listed("claim_to_publish") == [states(Event.CLAIM)] * 2  # picked, then locked
+    assert listed("claim_to_reconcile") == [states(Event.CLAIM_TO_RECONCILE)]
+    assert listed("claim_to_move") == [states(Event.CLAIM_TO_MOVE)]
+    assert states(*CLAIMS) == in_line
     assert listed("next_due") == [in_line]
     assert listed("due_backlog") == [in_line]
     assert listed("rescue_expired") == [{s.value for s in LEASED}]
-    assert f"then '{target(Event.CLAIM).value}'" in UPLOADER_QUERIES["claim_due"]
+    assert f"set status = '{target(Event.CLAIM).value}'" in UPLOADER_QUERIES["claim_to_publish"]
     assert f"set status = '{target(Event.LOSE_TRACK).value}'" in UPLOADER_QUERIES["rescue_expired"]
 
 
 def test_the_claims_that_call_nothing_keep_their_state():
-    # claim_due relies on it: only CLAIM changes the status; the others only take a lease.
+    # claim_to_reconcile and claim_to_move rely on it: they only take a lease.
     for event in CLAIMS[1:]:
         assert sources(event) == {target(event)}
 

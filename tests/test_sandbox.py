@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from sandbox.faults import FAULTS, Answer, Before, Scripted
+from sandbox.limits import Meter, SandboxLimits
 from sandbox.server import start_sandbox
 
 
@@ -41,3 +42,50 @@ async def test_the_control_endpoint_queues_known_faults_and_refuses_unknown_ones
     finally:
         await sandbox.stop()
     assert [s.name for s in sandbox.state.faults["tiktok"]] == ["504_after", "429:2"]
+
+
+def test_the_plan_rate_counts_every_request_and_refuses_past_it():
+    meter = Meter(SandboxLimits(requests_per_minute=3))
+    assert [meter.take_request(now=100.0 + i) for i in range(3)] == [None, None, None]
+    assert meter.headers(now=103.0)["X-RateLimit-Remaining"] == "0"
+    assert meter.headers(now=103.0)["X-RateLimit-Reset"] == "160"  # when the first ages out
+    refused = meter.take_request(now=103.0)
+    assert refused is not None
+    assert refused.body == {"success": False, "message": "Too many requests"}
+    assert refused.retry_after == 57.0
+    assert meter.take_request(now=160.5) is None  # the first has aged out
+
+
+def test_each_profile_posts_at_its_rate_and_each_account_within_its_cap():
+    meter = Meter(SandboxLimits(posts_per_minute_per_profile=2, daily_caps={"tiktok": 3}))
+    assert meter.take_post("a", "tiktok", now=0.0) is None
+    assert meter.take_post("a", "tiktok", now=1.0) is None
+    assert meter.take_post("a", "tiktok", now=2.0) is not None  # a third in the minute
+    assert meter.take_post("b", "tiktok", now=2.0) is None  # another profile is not held up
+    for at in (0.0, 1.0, 70.0):
+        meter.count_publication("a", "tiktok", now=at)
+    capped = meter.take_post("a", "tiktok", now=200.0)
+    assert capped is not None
+    assert capped.body["violations"] == [
+        {"platform": "tiktok", "type": "hard_cap", "used_last_24h": 3, "cap": 3}
+    ]
+    assert meter.take_post("a", "instagram", now=200.0) is None  # caps are per platform
+    assert meter.take_post("a", "tiktok", now=86_400.5) is None  # the first has aged out
+
+
+async def test_answers_carry_the_rate_limit_headers_and_a_429_past_the_plan():
+    sandbox = await start_sandbox(
+        "127.0.0.1", 0, "key", limits=SandboxLimits(requests_per_minute=2)
+    )
+    try:
+        async with httpx.AsyncClient(base_url=sandbox.base_url) as http:
+            me = [
+                await http.get("/uploadposts/me", headers={"Authorization": "Apikey key"})
+                for _ in range(3)
+            ]
+    finally:
+        await sandbox.stop()
+    assert [r.status_code for r in me] == [200, 200, 429]
+    assert [r.headers["X-RateLimit-Remaining"] for r in me] == ["1", "0", "0"]
+    assert int(me[2].headers["Retry-After"]) >= 1
+    assert [entry.status for entry in sandbox.state.log] == [200, 200, 429]

@@ -13,6 +13,7 @@ import grpc
 import pytest
 
 from queuelabs.allocator.v1 import allocator_pb2 as apb
+from queuelabs.platforms import Platform
 from queuelabs.uploader.v1 import uploader_pb2 as upb
 from tests.support.calls import assign, make_profile, video
 from tests.support.processes import free_port
@@ -298,3 +299,27 @@ async def test_an_allocator_that_refuses_a_new_slot_fails_the_content_with_its_r
     assert upload.state == FAILED
     assert "the Allocator refused" in upload.failure_reason
     assert "no tiktok slots" in upload.failure_reason
+
+
+async def test_upload_now_that_would_overfill_a_day_is_refused_naming_the_cap(database_url, db):
+    async with running_stack(
+        database_url, ahead=timedelta(0), daily_caps={Platform.TIKTOK: 2}
+    ) as stack:
+        profile_id = await make_profile(stack.allocator, timezone="UTC", slots=["02:00", "06:00"])
+        first, _, third = [await assign(stack.allocator, profile_id) for _ in range(3)]
+        # The cap holds the queue to two a day: the third waits for the next day's 02:00.
+        assert third.scheduled_at.ToDatetime() - first.scheduled_at.ToDatetime() == timedelta(
+            days=1
+        )
+        before = db.execute("select * from contents order by content_id").fetchall()
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            # Now, with the first two queued within the next 24 hours: one too many.
+            await stack.uploader.UploadNow(upb.UploadNowRequest(content_id=third.content_id))
+        after = db.execute("select * from contents order by content_id").fetchall()
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    earliest = third.scheduled_at.ToDatetime()  # 24 h after the first, which is its own slot
+    assert refused.value.details() == (
+        f"publishing {third.content_id} now would put more than 2 tiktok posts into 24 hours "
+        f"(UPLOAD_POST_DAILY_CAP_TIKTOK); the earliest it may go is {earliest:%Y-%m-%d %H:%M} UTC"
+    )
+    assert after == before

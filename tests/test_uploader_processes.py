@@ -20,6 +20,7 @@ from allocator.settings import AllocatorSettings
 from queuelabs.allocator.v1 import allocator_pb2 as apb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from queuelabs.clock import FakeClock
+from sandbox.limits import Meter, SandboxLimits
 from sandbox.server import RunningSandbox, start_sandbox
 from tests.support.calls import assign, make_profile, video
 from tests.support.processes import ServiceProcess, service_process
@@ -42,7 +43,13 @@ class Backdrop:
 async def backdrop(database_url) -> AsyncIterator[Backdrop]:
     sandbox = await start_sandbox("127.0.0.1", 0, KEY, async_seconds=0.2)
     allocator = await start_allocator(
-        AllocatorSettings(database_url, listen="127.0.0.1:0", pool_size=4, lead_time=timedelta(0)),
+        AllocatorSettings(
+            database_url,
+            listen="127.0.0.1:0",
+            pool_size=4,
+            lead_time=timedelta(0),
+            daily_caps={},  # every ten minutes: more than a cap allows, and not what is tested
+        ),
         FakeClock(datetime.now(UTC) - timedelta(days=2)),
     )
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{allocator.port}")
@@ -56,20 +63,20 @@ async def backdrop(database_url) -> AsyncIterator[Backdrop]:
 
 @contextmanager
 def uploader(backdrop: Backdrop, **env: str) -> Iterator[ServiceProcess]:
-    with service_process(
-        "uploader",
-        "UPLOADER_LISTEN",
-        DATABASE_URL=backdrop.database_url,
-        ALLOCATOR_ADDR=f"127.0.0.1:{backdrop.allocator_server.port}",
-        UPLOAD_POST_BASE_URL=backdrop.sandbox.base_url,
-        UPLOAD_POST_API_KEY=KEY,
-        UPLOADER_LEASE_SECONDS="4",
-        UPLOADER_READ_TIMEOUT_SECONDS="3",
-        UPLOADER_RETRY_SCALE="0.01",
-        UPLOADER_IDLE_SECONDS="0.05",
-        UPLOADER_MAX_LATENESS_SECONDS="604800",
-        **env,
-    ) as running:
+    settings = {
+        "DATABASE_URL": backdrop.database_url,
+        "ALLOCATOR_ADDR": f"127.0.0.1:{backdrop.allocator_server.port}",
+        "UPLOAD_POST_BASE_URL": backdrop.sandbox.base_url,
+        "UPLOAD_POST_API_KEY": KEY,
+        "UPLOADER_LEASE_SECONDS": "4",
+        "UPLOADER_READ_TIMEOUT_SECONDS": "3",
+        "UPLOADER_RETRY_SCALE": "0.01",
+        "UPLOADER_IDLE_SECONDS": "0.05",
+        "UPLOADER_MAX_LATENESS_SECONDS": "604800",
+        "UPLOAD_POST_REQUESTS_PER_MINUTE": "100000",  # pacing has tests of its own
+        "UPLOAD_POST_POSTS_PER_MINUTE_PER_PROFILE": "100000",
+    }
+    with service_process("uploader", "UPLOADER_LISTEN", **{**settings, **env}) as running:
         yield running
 
 
@@ -111,8 +118,7 @@ async def test_two_replicas_on_one_due_queue_publish_every_content_once(backdrop
     backdrop.sandbox.state.queue_faults("tiktok", *["slow:0.1"] * 40)
     with ExitStack() as replicas:
         running = [
-            replicas.enter_context(uploader(backdrop, UPLOADER_CONCURRENCY_PER_PLATFORM="2"))
-            for _ in range(2)
+            replicas.enter_context(uploader(backdrop, UPLOADER_MAX_IN_FLIGHT="2")) for _ in range(2)
         ]
         profile_id = await make_profile(backdrop.allocator, slots=EVERY_TEN_MINUTES)
         batch = await backdrop.allocator.BatchAssign(
@@ -177,3 +183,30 @@ async def test_sigterm_past_the_grace_hands_the_content_back_as_unknown_then_it_
     assert len(backdrop.sandbox.state.publications) == 1
     kinds = db.execute("select kind, outcome from upload_attempts order by number").fetchall()
     assert kinds == [("publish", "interrupted"), ("reconcile", "published")]
+
+
+async def test_two_replicas_together_stay_within_the_plans_rate(backdrop, db):
+    # The sandbox enforces a plan of 10 requests a minute; two replicas are told the same. The
+    # herd is larger than a minute's worth, so the budget must hold across the two processes.
+    plan = 10
+    backdrop.sandbox.state.meter = Meter(SandboxLimits(requests_per_minute=plan))
+    with ExitStack() as replicas:
+        for _ in range(2):
+            replicas.enter_context(
+                uploader(
+                    backdrop,
+                    UPLOAD_POST_REQUESTS_PER_MINUTE=str(plan),
+                    UPLOADER_IDLE_SECONDS="0.2",
+                )
+            )
+        profiles = [await make_profile(backdrop.allocator, name=f"p{i}") for i in range(6)]
+        contents = [await assign(backdrop.allocator, p) for p in profiles for _ in range(2)]
+        await wait_for(lambda: states(db) == Counter({"uploaded": len(contents)}), seconds=150)
+    log = backdrop.sandbox.state.log
+    assert [entry for entry in log if entry.status == 429] == []
+    times = sorted(entry.at for entry in log)  # every request the sandbox took
+    busiest = max(sum(1 for t in times if start <= t < start + 60) for start in times)
+    assert busiest <= plan
+    assert Counter(
+        p.idempotency_key.split(":")[1] for p in backdrop.sandbox.state.publications
+    ) == (Counter({c.content_id: 1 for c in contents}))

@@ -19,7 +19,9 @@ from queuelabs.database import open_pool
 from queuelabs.lifecycle import ContentState, Event
 from queuelabs.platforms import MediaType, Platform
 from tests.conftest import T0
+from uploader.budget import RequestBudget
 from uploader.domain import Claimed
+from uploader.pacing import Limits
 from uploader.publisher import Publisher
 from uploader.storage import UploaderStore
 from uploader.workers.backlog import BacklogGauge
@@ -34,9 +36,11 @@ class Harness:
     def __init__(self, store: UploaderStore, allocator: AllocatorService, clock: FakeClock):
         self.store, self.allocator, self.clock = store, allocator, clock
 
-    async def profile(self, platforms=(Platform.TIKTOK,)) -> UUID:
+    async def profile(self, platforms=(Platform.TIKTOK,), user: str | None = None) -> UUID:
         profile_id = uuid4()
-        await self.allocator.upsert_profile(Profile(profile_id, "p", "user", "UTC"))
+        await self.allocator.upsert_profile(
+            Profile(profile_id, "p", user or str(profile_id), "UTC")
+        )
         for platform in platforms:
             await self.allocator.set_schedule(profile_id, platform, HOURLY)
         return profile_id
@@ -49,10 +53,15 @@ class Harness:
             ids.append(spec.content_id)
         return ids
 
-    async def claim(self, platform=Platform.TIKTOK, limit=10, worker="w1") -> list[Claimed]:
+    async def claim(self, limit=10, worker="w1", per_profile=100) -> list[Claimed]:
+        """What a claimer's turn takes, budget aside: look-ups, moves, then posts."""
         now = self.clock.now()
+        until = now + LEASE
         async with self.store.transaction() as tx:
-            return await tx.claim_due(platform, limit, worker, now, now + LEASE)
+            found = await tx.claim(Event.CLAIM_TO_RECONCILE, limit, worker, now, until)
+            found += await tx.claim(Event.CLAIM_TO_MOVE, limit - len(found), worker, now, until)
+            found += await tx.claim_to_publish(limit - len(found), per_profile, worker, now, until)
+        return found
 
     async def state(self, content_id: UUID) -> ContentState:
         async with self.store.transaction() as tx:
@@ -96,18 +105,18 @@ async def test_a_claimed_content_is_not_claimed_again_by_another_worker(harness)
     assert await harness.claim(worker="c") == []
 
 
-async def test_claims_take_one_platform_and_skip_paused_keys(harness):
+async def test_claims_skip_paused_keys(harness):
     profile_id = await harness.profile((Platform.TIKTOK, Platform.INSTAGRAM))
     [tiktok] = await harness.assign(profile_id, 1)
     [instagram] = await harness.assign(profile_id, 1, Platform.INSTAGRAM)
     harness.clock.advance(timedelta(hours=2))
     async with harness.store.transaction() as tx:
         await tx.pause(profile_id, Platform.INSTAGRAM, harness.clock.now())
-    assert [c.content_id for c in await harness.claim(Platform.TIKTOK)] == [tiktok]
-    assert await harness.claim(Platform.INSTAGRAM) == []
+    assert [c.content_id for c in await harness.claim()] == [tiktok]
+    assert await harness.claim() == []
     async with harness.store.transaction() as tx:
         await tx.resume(profile_id, Platform.INSTAGRAM)
-    assert [c.content_id for c in await harness.claim(Platform.INSTAGRAM)] == [instagram]
+    assert [c.content_id for c in await harness.claim()] == [instagram]
 
 
 async def test_a_reconciliation_claim_keeps_its_state_and_hides_until_the_lease_ends(harness):
@@ -193,17 +202,27 @@ class RecordingPublisher:
         await self.release.wait()
 
 
+def unlimited(harness: Harness) -> RequestBudget:
+    return RequestBudget(harness.store, Limits(100_000, 100_000), harness.clock, "w1")
+
+
 def as_publisher(recording: RecordingPublisher) -> Publisher:
     return cast(Publisher, recording)
 
 
-async def test_the_claimer_keeps_at_most_its_limit_in_flight_per_platform(harness):
+async def test_the_claimer_keeps_at_most_its_limit_in_flight(harness):
     profile_id = await harness.profile()
     await harness.assign(profile_id, 5)
     harness.clock.advance(timedelta(hours=6))
     publisher = RecordingPublisher()
     claimer = Claimer(
-        harness.store, as_publisher(publisher), harness.clock, "w1", per_platform=2, lease=LEASE
+        harness.store,
+        as_publisher(publisher),
+        unlimited(harness),
+        harness.clock,
+        "w1",
+        max_in_flight=2,
+        lease=LEASE,
     )
     assert len(await claimer.claim_due()) == 2
     assert await claimer.claim_due() == []  # no room until one finishes
@@ -221,9 +240,10 @@ async def test_the_claimer_sleeps_until_the_next_content_falls_due(harness):
     claimer = Claimer(
         harness.store,
         as_publisher(RecordingPublisher()),
+        unlimited(harness),
         harness.clock,
         "w1",
-        per_platform=2,
+        max_in_flight=2,
         lease=LEASE,
     )
     assert await claimer.turn() == timedelta(minutes=30)

@@ -30,6 +30,12 @@ class Claimed:
     generation: int
     upload_now: bool
     reason: str = ""  # why it stands where it stands (e.g. why it waits for a slot)
+    next_retry_at: datetime | None = None  # as claimed (a claim to look up moves it on)
+
+    @property
+    def due_at(self) -> datetime:
+        """When it fell due: its slot, or the time its retry, look-up or UploadNow asked for."""
+        return self.scheduled_at if self.next_retry_at is None else self.next_retry_at
 
     @property
     def idempotency_key(self) -> str:
@@ -67,6 +73,7 @@ class Claimed:
             generation=row["idempotency_generation"],
             upload_now=row["upload_now"],
             reason=row["status_reason"],
+            next_retry_at=row["next_retry_at"],
         )
 
 

@@ -23,6 +23,12 @@ class WrongState(UploaderError):
     status = grpc.StatusCode.FAILED_PRECONDITION
 
 
+class OverDailyCap(UploaderError):
+    """More posts than Upload-Post's daily cap for the platform would allow."""
+
+    status = grpc.StatusCode.FAILED_PRECONDITION
+
+
 class NoFreeSlot(UploaderError):
     """The Allocator has no free slot for the content within its horizon."""
 

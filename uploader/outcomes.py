@@ -27,3 +27,6 @@ class CallResult:
     retry_after: float | None = None  # seconds the server asked us to wait
     job_ended: bool = False  # Upload-Post says the job under this key ended without publishing
     request_id: str = ""  # the job's id in Upload-Post's answer (a deduplicated job keeps its own)
+    # Upload-Post asks that nothing at all be sent for this many seconds (its window is used
+    # up, or a 429 for the plan's rate): every replica waits.
+    send_again_in: float | None = None

@@ -19,6 +19,7 @@ from queuelabs.lifecycle import ContentState
 from queuelabs.platforms import Platform
 from uploader import decisions
 from uploader.allocator_client import AllocatorGateway
+from uploader.budget import RequestBudget
 from uploader.decisions import Decision, Step
 from uploader.domain import AttemptRecord, Claimed
 from uploader.outcomes import CallResult, Outcome
@@ -36,6 +37,7 @@ class Publisher:
         store: UploaderStore,
         client: UploadPostClient,
         allocator: AllocatorGateway,
+        budget: RequestBudget,
         policies: Mapping[Platform, RetryPolicy],
         clock: Clock,
         worker: str,
@@ -43,6 +45,7 @@ class Publisher:
     ) -> None:
         self._store = store
         self._client = client
+        self._budget = budget
         self._policies = policies
         self._clock = clock
         self._worker = worker
@@ -94,6 +97,7 @@ class Publisher:
             ),
             read_timeout=policy.read_timeout,
         )
+        await self._budget.heed(result)
         decision = decisions.after_call(
             result,
             claimed,
@@ -127,8 +131,8 @@ class Publisher:
             await self._settler.carry_out(claimed, nothing)
             return
         findings = []
-        for call in calls:  # newest first; one that published settles it
-            findings.append(await self._what_became_of(call, claimed))
+        for i, call in enumerate(calls):  # newest first; one that published settles it
+            findings.append(await self._what_became_of(call, claimed, paid=i == 0))
             if findings[-1].outcome is Outcome.PUBLISHED:
                 break
         result = decisions.most_telling(findings)
@@ -166,12 +170,20 @@ class Publisher:
         )
         return Call(number, request_id, started)
 
-    async def _what_became_of(self, call: AttemptRecord, claimed: Claimed) -> CallResult:
-        """Upload-Post's word on one call: the status endpoint, else the history."""
+    async def _what_became_of(
+        self, call: AttemptRecord, claimed: Claimed, *, paid: bool
+    ) -> CallResult:
+        """Upload-Post's word on one call: the status endpoint, else the history. Each request
+        is paid from the budget (the claim paid for the first status look-up)."""
         job = _job_of(call)
+        if not paid:
+            await self._budget.look_up()
         found = await self._client.status(job, claimed.platform)
+        await self._budget.heed(found)
         if found.outcome is Outcome.NOT_FOUND:
+            await self._budget.look_up()
             found = await self._client.find_in_history(job, claimed.platform)
+            await self._budget.heed(found)
         return replace(found, request_id=job)
 
 

@@ -1,35 +1,121 @@
 -- Every statement the Uploader runs, by name. uploader/storage.py is the only code that runs them.
 
--- claim_due --
--- Takes up to `limit` due contents of one platform for this worker, skipping rows another
--- worker holds (the state lists come from queuelabs/lifecycle.py: see uploader/storage.py).
--- What is due to publish becomes `uploading` under a lease; what is due to be reconciled or
--- moved keeps its state, and its next_retry_at moves to the lease's end so nobody else takes
--- it first.
+-- claim_to_reconcile --
+-- Takes up to `limit` due unknown outcomes for this worker, skipping rows another worker holds.
+-- The content keeps its state; its next_retry_at moves to the lease's end so that nobody else
+-- takes it meanwhile, and so that it is due again should this worker vanish. (Every state list
+-- here comes from queuelabs/lifecycle.py: see uploader/storage.py.)
 with due as (
     select c.content_id, c.status as previous_status
       from contents c
-     where c.status in ({in_line})
+     where c.status in ({to_reconcile})
        and coalesce(c.next_retry_at, c.scheduled_at) <= %(now)s
-       and c.platform = %(platform)s
        and not exists (select 1 from paused_keys p
                         where p.profile_id = c.profile_id and p.platform = c.platform)
      order by coalesce(c.next_retry_at, c.scheduled_at)
      limit %(limit)s
        for update of c skip locked)
 update contents c
-   set status = case when due.previous_status in ({to_publish}) then {claimed}
-                     else c.status end,
-       next_retry_at = case when due.previous_status in ({to_publish}) then c.next_retry_at
-                            else %(lease_until)s end,
-       lease_owner = %(worker)s,
-       lease_expires_at = %(lease_until)s,
+   set next_retry_at = %(lease_until)s, lease_owner = %(worker)s,
+       lease_expires_at = %(lease_until)s, updated_at = %(now)s
+  from due
+ where c.content_id = due.content_id
+returning c.*, due.previous_status,
+          (select upload_post_user from profiles p where p.profile_id = c.profile_id)
+              as upload_post_user;
+
+-- claim_to_move --
+-- As claim_to_reconcile, for contents waiting for a new slot.
+with due as (
+    select c.content_id, c.status as previous_status
+      from contents c
+     where c.status in ({to_move})
+       and coalesce(c.next_retry_at, c.scheduled_at) <= %(now)s
+       and not exists (select 1 from paused_keys p
+                        where p.profile_id = c.profile_id and p.platform = c.platform)
+     order by coalesce(c.next_retry_at, c.scheduled_at)
+     limit %(limit)s
+       for update of c skip locked)
+update contents c
+   set next_retry_at = %(lease_until)s, lease_owner = %(worker)s,
+       lease_expires_at = %(lease_until)s, updated_at = %(now)s
+  from due
+ where c.content_id = due.content_id
+returning c.*, due.previous_status,
+          (select upload_post_user from profiles p where p.profile_id = c.profile_id)
+              as upload_post_user;
+
+-- claim_to_publish --
+-- Takes up to `limit` due contents to publish, earliest first. No Upload-Post user gets more
+-- than its posting room (`per_profile` less its posts of the last minute), and among contents
+-- due at the same instant users take turns: one with fifty due contents does not hold up
+-- another's one. Claims run one at a time across replicas (the budget's lock), so the room
+-- read here is the room there is.
+with recent as (
+    select upload_post_user, count(*) as posts
+      from upload_post_requests
+     where kind = 'post' and sent_at > %(window_start)s
+     group by upload_post_user),
+ranked as (
+    select c.content_id,
+           coalesce(c.next_retry_at, c.scheduled_at) as due_at,
+           row_number() over (partition by p.upload_post_user
+                              order by coalesce(c.next_retry_at, c.scheduled_at), c.content_id)
+               as turn,
+           %(per_profile)s - coalesce(r.posts, 0) as room
+      from contents c
+      join profiles p on p.profile_id = c.profile_id
+      left join recent r on r.upload_post_user = p.upload_post_user
+     where c.status in ({to_publish})
+       and coalesce(c.next_retry_at, c.scheduled_at) <= %(now)s
+       and not exists (select 1 from paused_keys k
+                        where k.profile_id = c.profile_id and k.platform = c.platform)),
+picked as (
+    select content_id from ranked
+     where turn <= room
+     order by due_at, turn, content_id
+     limit %(limit)s),
+due as (
+    -- Checked again under the row lock: a claim that ran meanwhile may have taken it.
+    select c.content_id, c.status as previous_status
+      from contents c
+     where c.content_id in (select content_id from picked)
+       and c.status in ({to_publish})
+       for update of c skip locked)
+update contents c
+   set status = {claimed}, lease_owner = %(worker)s, lease_expires_at = %(lease_until)s,
        updated_at = %(now)s
   from due
  where c.content_id = due.content_id
 returning c.*, due.previous_status,
           (select upload_post_user from profiles p where p.profile_id = c.profile_id)
               as upload_post_user;
+
+-- lock_budget --
+-- Serializes every replica's use of the request budget; released at commit.
+select pg_advisory_xact_lock(%(key)s);
+
+-- budget_state --
+select (select count(*) from upload_post_requests where sent_at > %(window_start)s) as sent,
+       (select min(sent_at) from upload_post_requests where sent_at > %(window_start)s)
+           as oldest,
+       (select blocked_until from upload_post_pause) as blocked_until;
+
+-- record_requests --
+insert into upload_post_requests (sent_at, upload_post_user, kind, worker)
+select %(now)s, r.upload_post_user, r.kind, %(worker)s
+  from unnest(%(users)s::text[], %(kinds)s::text[]) as r(upload_post_user, kind);
+
+-- pause_requests --
+-- Upload-Post said to send nothing until `until`: every replica waits (the later word wins).
+insert into upload_post_pause (singleton, blocked_until, reason)
+values (true, %(until)s, %(reason)s)
+on conflict (singleton) do update
+   set blocked_until = greatest(upload_post_pause.blocked_until, excluded.blocked_until),
+       reason = excluded.reason;
+
+-- prune_requests --
+delete from upload_post_requests where sent_at < %(before)s;
 
 -- next_due --
 select min(coalesce(c.next_retry_at, c.scheduled_at)) as due

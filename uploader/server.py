@@ -17,6 +17,7 @@ from queuelabs.database import open_pool
 from queuelabs.grpc_server import GrpcServer, start_grpc_server
 from queuelabs.uploader.v1 import uploader_pb2, uploader_pb2_grpc
 from uploader.allocator_client import AllocatorGateway
+from uploader.budget import RequestBudget
 from uploader.publisher import Publisher
 from uploader.service import UploaderService
 from uploader.servicer import UploaderServicer
@@ -73,13 +74,22 @@ async def start_uploader(settings: UploaderSettings, clock: Clock | None = None)
     )
     allocator = AllocatorGateway(settings.allocator_addr, settings.security)
     store = UploaderStore(pool)
+    budget = RequestBudget(store, settings.limits, clock, worker)
     publisher = Publisher(
-        store, client, allocator, settings.policies, clock, worker, settings.max_lateness
+        store, client, allocator, budget, settings.policies, clock, worker, settings.max_lateness
     )
     claimer = Claimer(
-        store, publisher, clock, worker, per_platform=settings.per_platform, lease=settings.lease
+        store,
+        publisher,
+        budget,
+        clock,
+        worker,
+        max_in_flight=settings.max_in_flight,
+        lease=settings.lease,
     )
-    service = UploaderService(store, allocator, clock, wake_claimer=claimer.wake)
+    service = UploaderService(
+        store, allocator, clock, settings.daily_caps, wake_claimer=claimer.wake
+    )
     try:
         server = await start_grpc_server(
             SERVICE_NAME,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from uuid import UUID
 
+from queuelabs.caps import WINDOW, cap_variable, first_allowed
 from queuelabs.clock import Clock
 from queuelabs.lifecycle import RETRYABLE_BY_HAND, Event, sources
 from queuelabs.platforms import Platform
 from uploader.allocator_client import AllocatorGateway
 from uploader.domain import PauseState, UploadQuery, UploadView
-from uploader.errors import ContentNotFound, ProfileNotFound, WrongState
+from uploader.errors import ContentNotFound, OverDailyCap, ProfileNotFound, WrongState
 from uploader.storage import Transaction, UploaderStore
 
 
@@ -20,11 +22,13 @@ class UploaderService:
         store: UploaderStore,
         allocator: AllocatorGateway,
         clock: Clock,
+        daily_caps: Mapping[Platform, int],
         wake_claimer: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._allocator = allocator
         self._clock = clock
+        self._daily_caps = daily_caps
         self._wake_claimer = wake_claimer
 
     async def get_upload(self, content_id: UUID) -> UploadView:
@@ -40,11 +44,18 @@ class UploaderService:
         return found[: query.page_size], len(found) > query.page_size
 
     async def upload_now(self, content_id: UUID) -> UploadView:
-        """Publishes a scheduled (or retry-pending) content now instead of at its time."""
+        """Publishes a scheduled (or retry-pending) content now instead of at its time, if
+        that keeps its account within the daily cap."""
         claimable = sources(Event.CLAIM)
+        now = self._clock.now()
         async with self._store.transaction() as tx:
-            if not await tx.upload_now(content_id, sorted(claimable), self._clock.now()):
-                view = await _view(tx, content_id)
+            view = await _view(tx, content_id)
+            if view.state in claimable:
+                await self._check_daily_cap(tx, view, now)
+            if view.state not in claimable or not await tx.upload_now(
+                content_id, sorted(claimable), now
+            ):
+                view = await _view(tx, content_id)  # as it is now: it may have moved meanwhile
                 raise WrongState(
                     f"content {content_id} is {view.state.value}; UploadNow needs one of: "
                     + ", ".join(sorted(s.value for s in claimable))
@@ -83,6 +94,21 @@ class UploaderService:
             await tx.resume(profile_id, platform)
         self._wake_claimer()
         return PauseState(profile_id, platform, None)
+
+    async def _check_daily_cap(self, tx: Transaction, view: UploadView, now: datetime) -> None:
+        cap = self._daily_caps.get(view.platform)
+        if cap is None:
+            return
+        counted = await tx.counted_instants(
+            view.profile_id, view.platform, now - WINDOW, now + WINDOW, moving=view.content_id
+        )
+        allowed = first_allowed(counted, now, cap)
+        if allowed != now:
+            raise OverDailyCap(
+                f"publishing {view.content_id} now would put more than {cap} "
+                f"{view.platform.value} posts into 24 hours ({cap_variable(view.platform)}); "
+                f"the earliest it may go is {allowed:%Y-%m-%d %H:%M} UTC"
+            )
 
 
 async def _view(tx: Transaction, content_id: UUID) -> UploadView:

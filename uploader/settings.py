@@ -8,9 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
+from queuelabs.caps import DEFAULT_DAILY_CAPS
 from queuelabs.env import ConfigError, Env, require_database_url
 from queuelabs.platforms import Platform
 from queuelabs.security import Security
+from uploader.pacing import Limits
 from uploader.policies import DEFAULT_POLICIES, RetryPolicy, WhenExhausted
 
 REAL_UPLOAD_POST = "https://api.upload-post.com/api"
@@ -25,7 +27,9 @@ class UploaderSettings:
     listen: str = "0.0.0.0:50052"
     pool_size: int = 10
     db_timeout: float = 10.0
-    per_platform: int = 4
+    max_in_flight: int = 100  # calls to Upload-Post at once, per process (see README)
+    limits: Limits = field(default_factory=Limits)
+    daily_caps: Mapping[Platform, int] = field(default_factory=lambda: dict(DEFAULT_DAILY_CAPS))
     lease: timedelta = timedelta(seconds=300)
     idle: timedelta = timedelta(seconds=1)
     max_lateness: timedelta = timedelta(hours=1)
@@ -72,7 +76,16 @@ class UploaderSettings:
             listen=listen or env.listen("UPLOADER_LISTEN", "0.0.0.0:50052"),
             pool_size=env.integer("UPLOADER_DB_POOL_SIZE", 10, 2, 500),
             db_timeout=env.seconds("UPLOADER_DB_TIMEOUT_SECONDS", 10.0, 0.1, 600),
-            per_platform=env.integer("UPLOADER_CONCURRENCY_PER_PLATFORM", 4, 1, 1000),
+            max_in_flight=env.integer("UPLOADER_MAX_IN_FLIGHT", 100, 1, 10_000),
+            limits=Limits(
+                requests_per_minute=env.integer(
+                    "UPLOAD_POST_REQUESTS_PER_MINUTE", 100, 1, 1_000_000
+                ),
+                posts_per_minute_per_profile=env.integer(
+                    "UPLOAD_POST_POSTS_PER_MINUTE_PER_PROFILE", 2, 1, 100_000
+                ),
+            ),
+            daily_caps=env.daily_caps(),
             lease=timedelta(seconds=lease),
             idle=timedelta(seconds=env.seconds("UPLOADER_IDLE_SECONDS", 1.0, 0.01, 60)),
             max_lateness=timedelta(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -12,6 +13,7 @@ from uuid import UUID
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from queuelabs.counting import counted_instants
 from queuelabs.lifecycle import (
     IN_LINE,
     LEASED,
@@ -23,16 +25,24 @@ from queuelabs.lifecycle import (
 from queuelabs.platforms import Platform
 from queuelabs.sql import QueryRunner, StateList, load_queries, pooled_transaction
 from uploader.domain import AttemptRecord, Claimed, UploadQuery, UploadView
+from uploader.pacing import WINDOW as PACING_WINDOW
 
 # The state lists the SQL names, each taken from the lifecycle table.
 STATE_LISTS: dict[str, StateList] = {
     "in_line": IN_LINE,
     "to_publish": sources(Event.CLAIM),
+    "to_reconcile": sources(Event.CLAIM_TO_RECONCILE),
+    "to_move": sources(Event.CLAIM_TO_MOVE),
     "claimed": target(Event.CLAIM),
     "leased": LEASED,
     "lost": target(Event.LOSE_TRACK),
 }
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"), STATE_LISTS)
+
+# The advisory lock of the request budget: one key for the whole database.
+BUDGET_LOCK = int.from_bytes(
+    hashlib.blake2b(b"queuelabs/upload-post-budget", digest_size=8).digest(), "big", signed=True
+)
 
 
 class Transaction(QueryRunner):
@@ -41,18 +51,75 @@ class Transaction(QueryRunner):
 
     # The scheduling loop
 
-    async def claim_due(
-        self, platform: Platform, limit: int, worker: str, now: datetime, lease_until: datetime
+    async def claim(
+        self, event: Event, limit: int, worker: str, now: datetime, lease_until: datetime
     ) -> list[Claimed]:
+        """Claims up to `limit` due contents by `event` (to reconcile, or to move): no request
+        budget is asked here, see `claim_to_publish`."""
+        if limit <= 0:
+            return []
+        query = {
+            Event.CLAIM_TO_RECONCILE: "claim_to_reconcile",
+            Event.CLAIM_TO_MOVE: "claim_to_move",
+        }
         rows = await self._rows(
-            "claim_due",
-            platform=platform.value,
+            query[event], limit=limit, worker=worker, now=now, lease_until=lease_until
+        )
+        return [Claimed.from_row(r) for r in rows]
+
+    async def claim_to_publish(
+        self,
+        limit: int,
+        per_profile: int,
+        worker: str,
+        now: datetime,
+        lease_until: datetime,
+    ) -> list[Claimed]:
+        """Claims up to `limit` due contents to publish, earliest first, no Upload-Post user
+        beyond `per_profile` posts in the last minute (the request log's count)."""
+        if limit <= 0:
+            return []
+        rows = await self._rows(
+            "claim_to_publish",
             limit=limit,
+            per_profile=per_profile,
+            window_start=now - PACING_WINDOW,
             worker=worker,
             now=now,
             lease_until=lease_until,
         )
-        return [Claimed.from_row(r) for r in rows]
+        claimed = [Claimed.from_row(r) for r in rows]
+        return sorted(claimed, key=lambda c: (c.due_at, c.content_id))
+
+    # The request budget every replica shares (uploader/pacing.py says how much)
+
+    async def lock_budget(self) -> None:
+        await self._rows("lock_budget", key=BUDGET_LOCK)
+
+    async def budget_state(self, now: datetime) -> tuple[int, datetime | None, datetime | None]:
+        """(requests sent in the minute before `now`, the oldest of them, blocked until)."""
+        row = await self._row("budget_state", window_start=now - PACING_WINDOW)
+        assert row is not None
+        return int(row["sent"]), row["oldest"], row["blocked_until"]
+
+    async def record_requests(
+        self, requests: Sequence[tuple[str | None, str]], worker: str, now: datetime
+    ) -> None:
+        """Counts requests (upload_post_user or None, kind: post or look_up) as sent now."""
+        if requests:
+            await self._rows(
+                "record_requests",
+                users=[user for user, _ in requests],
+                kinds=[kind for _, kind in requests],
+                worker=worker,
+                now=now,
+            )
+
+    async def pause_requests(self, until: datetime, reason: str) -> None:
+        await self._rows("pause_requests", until=until, reason=reason)
+
+    async def prune_requests(self, before: datetime) -> None:
+        await self._rows("prune_requests", before=before)
 
     async def next_due(self) -> datetime | None:
         row = await self._row("next_due")
@@ -212,6 +279,17 @@ class Transaction(QueryRunner):
             now=now,
         )
         return row is not None
+
+    async def counted_instants(
+        self,
+        profile_id: UUID,
+        platform: Platform,
+        start: datetime,
+        until: datetime,
+        moving: UUID | None = None,
+    ) -> list[datetime]:
+        """What a daily cap counts in [start, until), sorted (see queuelabs/caps.py)."""
+        return await counted_instants(self._conn, profile_id, platform, start, until, moving)
 
     async def profile_exists(self, profile_id: UUID) -> bool:
         return await self._row("get_profile", profile_id=profile_id) is not None

@@ -9,7 +9,7 @@ The API key travels in a header and appears in no message this module produces.
 from __future__ import annotations
 
 import email.utils
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -111,7 +111,7 @@ class UploadPostClient:
             return CallResult(
                 Outcome.UNKNOWN, error=f"connection lost after sending: {type(cause).__name__}"
             )
-        return _publish_result(response, request.platform, self._clock.now().timestamp())
+        return self._heeding(response, _publish_result(response, request.platform, self._now()))
 
     async def status(self, request_id: str, platform: Platform) -> CallResult:
         """What Upload-Post knows of one request, for one platform."""
@@ -121,32 +121,7 @@ class UploadPostClient:
             )
         except (_NotSent, httpx.TransportError) as cause:
             return CallResult(Outcome.UNKNOWN, error=f"status check failed: {type(cause).__name__}")
-        if response.status_code == 404:
-            return CallResult(Outcome.NOT_FOUND, 404)
-        if response.status_code != 200:
-            return CallResult(
-                Outcome.UNKNOWN, response.status_code, f"status check: {_message(response)}"
-            )
-        body = _json(response)
-        state = str(body.get("status", "")).lower()
-        for result in body.get("results") or []:
-            if str(result.get("platform", "")).lower() != platform.value:
-                continue
-            if result.get("success") is True:
-                return CallResult(
-                    Outcome.PUBLISHED,
-                    200,
-                    post_url=str(result.get("post_url") or ""),
-                    platform_post_id=str(result.get("platform_post_id") or ""),
-                )
-            if str(result.get("status", "")).lower() in _PENDING:
-                break
-            return CallResult(
-                Outcome.RETRYABLE, 200, str(result.get("error_message") or "failed"), job_ended=True
-            )
-        if state == "failed":
-            return CallResult(Outcome.RETRYABLE, 200, "the job failed", job_ended=True)
-        return CallResult(Outcome.PENDING, 200)
+        return self._heeding(response, _status_result(response, platform))
 
     async def find_in_history(self, request_id: str, platform: Platform) -> CallResult:
         """Looks a request up in the upload history (when the status endpoint has no record)."""
@@ -161,21 +136,15 @@ class UploadPostClient:
             return CallResult(
                 Outcome.UNKNOWN, error=f"history check failed: {type(cause).__name__}"
             )
-        if response.status_code != 200:
-            return CallResult(Outcome.UNKNOWN, response.status_code, _message(response))
-        for item in _json(response).get("history") or []:
-            if item.get("request_id") == request_id and item.get("platform") == platform.value:
-                if item.get("success"):
-                    return CallResult(
-                        Outcome.PUBLISHED, 200, post_url=str(item.get("post_url") or "")
-                    )
-                return CallResult(
-                    Outcome.RETRYABLE,
-                    200,
-                    str(item.get("error_message") or "failed"),
-                    job_ended=True,
-                )
-        return CallResult(Outcome.NOT_FOUND, 200)
+        return self._heeding(response, _history_result(response, request_id, platform))
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp()
+
+    def _heeding(self, response: httpx.Response, result: CallResult) -> CallResult:
+        """The result, with how long Upload-Post asks that nothing be sent, if it does."""
+        pause = _pause_asked(response, self._now())
+        return result if pause is None else replace(result, send_again_in=pause)
 
     async def _send(
         self, method: str, path: str, *, read_timeout: float, **kwargs: Any
@@ -230,6 +199,62 @@ def _publish_result(response: httpx.Response, platform: Platform, now: float) ->
     return CallResult(Outcome.FAILED, status, _message(response))
 
 
+def _status_result(response: httpx.Response, platform: Platform) -> CallResult:
+    if response.status_code == 404:
+        return CallResult(Outcome.NOT_FOUND, 404)
+    if response.status_code != 200:
+        return CallResult(
+            Outcome.UNKNOWN, response.status_code, f"status check: {_message(response)}"
+        )
+    body = _json(response)
+    state = str(body.get("status", "")).lower()
+    for result in body.get("results") or []:
+        if str(result.get("platform", "")).lower() != platform.value:
+            continue
+        if result.get("success") is True:
+            return CallResult(
+                Outcome.PUBLISHED,
+                200,
+                post_url=str(result.get("post_url") or ""),
+                platform_post_id=str(result.get("platform_post_id") or ""),
+            )
+        if str(result.get("status", "")).lower() in _PENDING:
+            break
+        return CallResult(
+            Outcome.RETRYABLE, 200, str(result.get("error_message") or "failed"), job_ended=True
+        )
+    if state == "failed":
+        return CallResult(Outcome.RETRYABLE, 200, "the job failed", job_ended=True)
+    return CallResult(Outcome.PENDING, 200)
+
+
+def _history_result(response: httpx.Response, request_id: str, platform: Platform) -> CallResult:
+    if response.status_code != 200:
+        return CallResult(Outcome.UNKNOWN, response.status_code, _message(response))
+    for item in _json(response).get("history") or []:
+        if item.get("request_id") == request_id and item.get("platform") == platform.value:
+            if item.get("success"):
+                return CallResult(Outcome.PUBLISHED, 200, post_url=str(item.get("post_url") or ""))
+            return CallResult(
+                Outcome.RETRYABLE,
+                200,
+                str(item.get("error_message") or "failed"),
+                job_ended=True,
+            )
+    return CallResult(Outcome.NOT_FOUND, 200)
+
+
+def _pause_asked(response: httpx.Response, now: float) -> float | None:
+    """Seconds Upload-Post asks that nothing at all be sent: its window is used up
+    (X-RateLimit-Remaining 0, until X-RateLimit-Reset), or a 429 for the plan's rate (not a
+    daily cap, which names its violations and holds back one account only)."""
+    if response.status_code == 429 and not _json(response).get("violations"):
+        return _wait(response, now) or 60.0
+    if response.headers.get("X-RateLimit-Remaining", "").strip() == "0":
+        return _reset_in(response, now) or 60.0
+    return None
+
+
 def _json(response: httpx.Response) -> dict[str, Any]:
     try:
         body = response.json()
@@ -259,9 +284,13 @@ def _wait(response: httpx.Response, now: float) -> float | None:
         except (TypeError, ValueError):
             return None
         return max(0.0, when.timestamp() - now)
+    return _reset_in(response, now)
+
+
+def _reset_in(response: httpx.Response, now: float) -> float | None:
+    """Seconds until X-RateLimit-Reset (an epoch timestamp, or as some APIs send, seconds)."""
     reset = response.headers.get("X-RateLimit-Reset")
     if reset and reset.strip().replace(".", "", 1).isdigit():
         value = float(reset)
-        # An epoch timestamp, or (as some APIs send) seconds from now.
         return max(0.0, value - now) if value > 1e9 else value
     return None

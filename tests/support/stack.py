@@ -21,11 +21,13 @@ import psycopg
 from allocator.server import RunningAllocator, start_allocator
 from allocator.settings import AllocatorSettings
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
+from queuelabs.caps import DEFAULT_DAILY_CAPS
 from queuelabs.clock import FakeClock, SystemClock
 from queuelabs.platforms import Platform
 from queuelabs.uploader.v1 import uploader_pb2 as upb
 from queuelabs.uploader.v1.uploader_pb2_grpc import UploaderStub
 from sandbox.server import RunningSandbox, start_sandbox
+from uploader.pacing import Limits
 from uploader.policies import DEFAULT_POLICIES, RetryPolicy
 from uploader.server import RunningUploader, start_uploader
 from uploader.settings import UploaderSettings
@@ -91,11 +93,20 @@ async def running_stack(
     *,
     ahead: timedelta = timedelta(days=40),
     allocator_addr: str | None = None,
+    daily_caps: dict[Platform, int] | None = None,
     **uploader_overrides: object,
 ) -> AsyncIterator[Stack]:
+    """`daily_caps`, when given, for both services (else Upload-Post's)."""
+    caps = dict(DEFAULT_DAILY_CAPS) if daily_caps is None else daily_caps
     sandbox = await start_sandbox("127.0.0.1", 0, KEY, async_seconds=0.2)
     allocator = await start_allocator(
-        AllocatorSettings(database_url, listen="127.0.0.1:0", pool_size=4, lead_time=timedelta(0)),
+        AllocatorSettings(
+            database_url,
+            listen="127.0.0.1:0",
+            pool_size=4,
+            lead_time=timedelta(0),
+            daily_caps=caps,
+        ),
         SystemClock(),
     )
     settings = UploaderSettings(
@@ -109,6 +120,8 @@ async def running_stack(
         idle=timedelta(seconds=0.05),
         max_lateness=timedelta(days=3650),
         policies=production_policies(),
+        limits=Limits(100_000, 100_000),  # pacing has tests of its own
+        daily_caps=caps,
     )
     settings = replace(settings, **uploader_overrides)  # type: ignore[arg-type]
     clock = FakeClock(datetime.now(UTC) + ahead)

@@ -1,17 +1,20 @@
-"""The claimer: claims due content (FOR UPDATE SKIP LOCKED, with a lease) and hands each to the
-publisher, at most `per_platform` at a time per platform in this process. It looks again when
-the next content falls due, when woken (UploadNow, a publish finished), and at least every
-`idle`."""
+"""The claimer: claims due content (FOR UPDATE SKIP LOCKED, with a lease) within the request
+budget every replica shares, and hands each to the publisher, at most `max_in_flight` at a time
+in this process. Each turn takes, in this order, unknown outcomes to reconcile (never starved by
+new posts), contents waiting for a slot (they cost no request), then contents to publish:
+earliest first, each Upload-Post user within its posting rate. It looks again when the next
+content falls due or the budget frees up, when woken (UploadNow, a publish finished), and at
+least every `idle`."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from datetime import datetime, timedelta
 
 from queuelabs.clock import Clock
-from queuelabs.platforms import Platform
+from queuelabs.lifecycle import Event
+from uploader.budget import RequestBudget
 from uploader.domain import Claimed
 from uploader.publisher import Publisher
 from uploader.storage import UploaderStore
@@ -27,20 +30,22 @@ class Claimer:
         self,
         store: UploaderStore,
         publisher: Publisher,
+        budget: RequestBudget,
         clock: Clock,
         worker: str,
         *,
-        per_platform: int,
+        max_in_flight: int,
         lease: timedelta,
     ) -> None:
         self._store = store
         self._publisher = publisher
+        self._budget = budget
         self._clock = clock
         self._worker = worker
-        self._per_platform = per_platform
+        self._max_in_flight = max_in_flight
         self._lease = lease
-        self._in_flight: Counter[Platform] = Counter()
         self._tasks: dict[asyncio.Task[None], Claimed] = {}
+        self._budget_frees_at: datetime | None = None
         self.woken = asyncio.Event()
 
     def wake(self) -> None:
@@ -48,31 +53,55 @@ class Claimer:
         self.woken.set()
 
     async def claim_due(self) -> list[Claimed]:
-        """Claims what is due, as much as there is room for, and starts each."""
+        """Claims what is due, as much as there is room and budget for, and starts each."""
         now = self._clock.now()
         async with self._store.transaction() as tx:
             due = await tx.next_due()
-        if due is None or due > now:  # nothing due: one query instead of a claim per platform
+        room = self._max_in_flight - len(self._tasks)
+        if due is None or due > now or room <= 0:  # one query instead of a claim
             return []
         lease_until = now + self._lease
-        claimed: list[Claimed] = []
-        for platform in Platform:
-            room = self._per_platform - self._in_flight[platform]
-            if room <= 0:
-                continue
-            async with self._store.transaction() as tx:
-                taken = await tx.claim_due(platform, room, self._worker, now, lease_until)
-            for content in taken:
-                self._start(content)
-            claimed += taken
+        async with self._store.transaction() as tx:
+            budget = await self._budget.room(tx)
+            look_ups = await tx.claim(
+                Event.CLAIM_TO_RECONCILE, min(room, budget.look_ups), self._worker, now, lease_until
+            )
+            moves = await tx.claim(
+                Event.CLAIM_TO_MOVE, room - len(look_ups), self._worker, now, lease_until
+            )
+            posts = await tx.claim_to_publish(
+                min(room - len(look_ups) - len(moves), budget.posts - len(look_ups)),
+                self._budget.limits.posts_per_minute_per_profile,
+                self._worker,
+                now,
+                lease_until,
+            )
+            await self._budget.spend(
+                tx,
+                [(None, "look_up") for _ in look_ups]
+                + [(c.upload_post_user, "post") for c in posts],
+            )
+        self._budget_frees_at = budget.frees_at
+        claimed = look_ups + moves + posts
+        for content in claimed:
+            self._start(content)
         return claimed
 
     async def turn(self) -> timedelta | None:
-        """One look at the queue; returns how long until the next content falls due."""
+        """One look at the queue; returns how long until the next content falls due, or until
+        the budget frees up if that is what holds due content back."""
         await self.claim_due()
         async with self._store.transaction() as tx:
             due = await tx.next_due()
-        return self._pause_until(due)
+        if due is None:
+            return None
+        now = self._clock.now()
+        if due <= now:  # due, but held back: by the budget (until it frees), or by a profile's
+            # posting rate or this process's room (a finished publish wakes the claimer)
+            if self._budget_frees_at is None:
+                return None
+            due = self._budget_frees_at
+        return max(_FLOOR, due - now)
 
     async def drain(self, grace: float) -> None:
         """Waits up to `grace` seconds for the work in flight; then cancels the rest and hands
@@ -91,7 +120,6 @@ class Claimer:
                 log.exception("could not hand %s back", content.content_id)
 
     def _start(self, content: Claimed) -> None:
-        self._in_flight[content.platform] += 1
         task = asyncio.create_task(self._handle(content))
         self._tasks[task] = content
         task.add_done_callback(lambda done: self._tasks.pop(done, None))
@@ -103,10 +131,4 @@ class Claimer:
             # The lease runs out and the rescuer makes it an unknown outcome: nothing is lost.
             log.exception("publishing %s failed unexpectedly", content.content_id)
         finally:
-            self._in_flight[content.platform] -= 1
             self.wake()  # room for the next one
-
-    def _pause_until(self, due: datetime | None) -> timedelta | None:
-        if due is None:
-            return None
-        return max(_FLOOR, due - self._clock.now())

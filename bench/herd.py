@@ -1,0 +1,339 @@
+"""The morning herd: 1,000 contents (500 profiles x TikTok and Instagram, one content each) fall
+due at the same instant, and two Uploader replicas publish them through the sandbox, which
+enforces a plan of 600 requests a minute, 2 posts a minute per profile and the daily caps, and
+takes 1 s to answer each post. Every part is a real process (`queuelabs sandbox`, `allocator`,
+`uploader` x 2) on a fresh database.
+
+Printed for the paced scenario: 429s received (target 0), the request rate achieved once the
+herd is under way against the plan's (target >= 0.9), dispatch lag p50/p99/max, the spread of
+lag between profiles, and publications per content (exactly 1 each, from the sandbox's record).
+
+A second scenario lifts every limit and measures the Uploader's own throughput against a bare
+httpx loop posting to the same sandbox at the same concurrency, measured in the same run
+(target >= 0.7x).
+
+Run: `uv run python bench/herd.py` (BENCH_DATABASE_URL, DATABASE_URL, or an embedded
+PostgreSQL); `--profiles N` for a smaller herd. It stops by itself (at most 15 minutes a
+scenario) and sends traffic to loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from datetime import time as wall_time
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from allocator.domain import ContentSpec, Profile, SlotSpec
+from allocator.service import AllocationPolicy, AllocatorService
+from allocator.storage import AllocatorStore
+from bench.database import bench_database
+from queuelabs.clock import SystemClock
+from queuelabs.database import open_pool
+from queuelabs.platforms import MediaType, Platform
+
+KEY = "bench-key"
+PLAN = 600  # requests a minute
+PLATFORMS = (Platform.TIKTOK, Platform.INSTAGRAM)
+QUEUELABS = [sys.executable, "-m", "commands"]
+SCENARIO_LIMIT = 15 * 60  # seconds
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def part(command: str, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`queuelabs COMMAND` as its own process, stopped with SIGTERM at the end; its output is
+    shown should it fail to start."""
+    log = tempfile.NamedTemporaryFile("w+b", suffix=f".{command}.log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen(
+        [*QUEUELABS, command],
+        env={**os.environ, "METRICS_LISTEN": "off", "LOG_LEVEL": "WARNING", **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield process
+    except RuntimeError:
+        print(Path(log.name).read_text(errors="replace")[-3000:], file=sys.stderr)
+        raise
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        Path(log.name).unlink(missing_ok=True)
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                time.sleep(0.5)  # listening; let it finish starting
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listened on {port}")
+
+
+async def seed(database_url: str, profiles: int, due_at: datetime) -> None:
+    """`profiles` profiles, one content on each platform, all due at `due_at`."""
+    pool = await open_pool(database_url, size=4, wait_seconds=60)
+    try:
+        service = AllocatorService(
+            AllocatorStore(pool), SystemClock(), AllocationPolicy(lead_time=timedelta(0))
+        )
+        slot = [SlotSpec(wall_time(6, 0), frozenset())]
+        for i in range(profiles):
+            profile = Profile(uuid.uuid4(), f"p{i}", f"user{i}", "Asia/Jakarta")
+            await service.upsert_profile(profile)
+            for platform in PLATFORMS:
+                await service.set_schedule(profile.profile_id, platform, slot)
+                spec = ContentSpec(
+                    uuid.uuid4(), MediaType.VIDEO, "https://cdn.example.com/clip.mp4", "t"
+                )
+                await service.assign_next(profile.profile_id, platform, spec, None)
+    finally:
+        await pool.close()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        # The herd: every content due at the same instant (06:00 WIB stands in for it).
+        conn.execute("update contents set scheduled_at = %s", (due_at,))
+
+
+def settled(database_url: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "select count(*) from contents where status in ('uploaded', 'failed')"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@dataclass
+class Herd:
+    seconds: float
+    lags: dict[str, float]  # content -> seconds from its slot to its first publish call
+    lag_by_profile: dict[str, float]  # profile -> mean lag of its contents
+    requests: list[dict[str, object]]
+    per_content: Counter[str]
+    failed: int
+
+
+def run_herd(profiles: int, *, paced: bool, in_flight: int) -> Herd:
+    """Seeds a fresh database, starts every part, lets the herd fall due, waits for it."""
+    with bench_database() as database_url, ExitStack() as parts:
+        sandbox_port, allocator_port = free_port(), free_port()
+        limits = {
+            "UPLOAD_POST_REQUESTS_PER_MINUTE": str(PLAN if paced else 100_000),
+            "UPLOAD_POST_POSTS_PER_MINUTE_PER_PROFILE": str(2 if paced else 100_000),
+        }
+        sandbox = parts.enter_context(
+            part(
+                "sandbox",
+                SANDBOX_LISTEN=f"127.0.0.1:{sandbox_port}",
+                SANDBOX_API_KEY=KEY,
+                SANDBOX_UPLOAD_SECONDS="1",
+                SANDBOX_ASYNC_SECONDS="5",
+                SANDBOX_REQUESTS_PER_MINUTE=str(PLAN if paced else 0),
+                SANDBOX_POSTS_PER_MINUTE_PER_PROFILE="2" if paced else "0",
+            )
+        )
+        wait_for_port(sandbox_port, sandbox)
+        allocator = parts.enter_context(
+            part(
+                "allocator",
+                DATABASE_URL=database_url,
+                ALLOCATOR_LISTEN=f"127.0.0.1:{allocator_port}",
+            )
+        )
+        wait_for_port(allocator_port, allocator)
+        due_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=20)
+        asyncio.run(seed(database_url, profiles, due_at))
+        for _ in range(2):
+            port = free_port()
+            replica = parts.enter_context(
+                part(
+                    "uploader",
+                    DATABASE_URL=database_url,
+                    UPLOADER_LISTEN=f"127.0.0.1:{port}",
+                    ALLOCATOR_ADDR=f"127.0.0.1:{allocator_port}",
+                    UPLOAD_POST_BASE_URL=f"http://127.0.0.1:{sandbox_port}/api",
+                    UPLOAD_POST_API_KEY=KEY,
+                    UPLOADER_MAX_IN_FLIGHT=str(in_flight),
+                    UPLOADER_DB_POOL_SIZE="20",
+                    **limits,
+                )
+            )
+            wait_for_port(port, replica)
+        total = profiles * len(PLATFORMS)
+        time.sleep(max(0.0, (due_at - datetime.now(UTC)).total_seconds()))
+        started = time.monotonic()
+        while settled(database_url) < total:
+            if time.monotonic() - started > SCENARIO_LIMIT:
+                raise TimeoutError(f"the herd did not settle in {SCENARIO_LIMIT} s")
+            time.sleep(0.5)
+        seconds = time.monotonic() - started
+        with psycopg.connect(database_url) as conn:
+            rows = conn.execute(
+                "select c.content_id, c.profile_id, c.scheduled_at, min(a.started_at)"
+                "  from contents c join upload_attempts a using (content_id)"
+                " where a.kind = 'publish' group by c.content_id"
+            ).fetchall()
+            failed_row = conn.execute(
+                "select count(*) from contents where status = 'failed'"
+            ).fetchone()
+        lags = {str(cid): (first - at).total_seconds() for cid, _, at, first in rows}
+        by_profile: dict[str, list[float]] = defaultdict(list)
+        for cid, profile_id, _, _ in rows:
+            by_profile[str(profile_id)].append(lags[str(cid)])
+        record = httpx.get(f"http://127.0.0.1:{sandbox_port}/_sandbox/log", timeout=30).json()
+        posted = httpx.get(
+            f"http://127.0.0.1:{sandbox_port}/_sandbox/publications", timeout=30
+        ).json()
+        per_content = Counter(p["idempotency_key"].split(":")[1] for p in posted["publications"])
+        return Herd(
+            seconds,
+            lags,
+            {p: statistics.fmean(v) for p, v in by_profile.items()},
+            record["requests"],
+            per_content,
+            int(failed_row[0]) if failed_row else 0,
+        )
+
+
+def bare_loop(count: int, concurrency: int) -> float:
+    """Posts `count` uploads to a fresh unlimited sandbox `concurrency` at a time, with nothing
+    around the calls; returns posts per second (the ceiling for the Uploader's own work)."""
+    port = free_port()
+    with part(
+        "sandbox",
+        SANDBOX_LISTEN=f"127.0.0.1:{port}",
+        SANDBOX_API_KEY=KEY,
+        SANDBOX_UPLOAD_SECONDS="1",
+        SANDBOX_REQUESTS_PER_MINUTE="0",
+        SANDBOX_POSTS_PER_MINUTE_PER_PROFILE="0",
+    ) as sandbox:
+        wait_for_port(port, sandbox)
+
+        async def post_all() -> float:
+            limits = httpx.Limits(max_connections=concurrency)
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port}/api",
+                headers={"Authorization": f"Apikey {KEY}"},
+                limits=limits,
+                timeout=60,
+            ) as http:
+                gate = asyncio.Semaphore(concurrency)
+
+                async def post(i: int) -> None:
+                    form = {"user": f"user{i}", "platform[]": "tiktok", "video": "https://x/y"}
+                    async with gate:
+                        response = await http.post(
+                            "/upload",
+                            files=[(k, (None, v)) for k, v in form.items()],
+                            headers={"Idempotency-Key": f"bare:{i}"},
+                        )
+                        response.raise_for_status()
+
+                started = time.monotonic()
+                await asyncio.gather(*(post(i) for i in range(count)))
+                return count / (time.monotonic() - started)
+
+        return asyncio.run(post_all())
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def report_paced(herd: Herd, total: int) -> None:
+    times = sorted(float(str(r["at"])) for r in herd.requests)
+    statuses = Counter(int(str(r["status"])) for r in herd.requests)
+    # "Under way": from a minute after the first request to the last post, in whole minutes.
+    posts = [float(str(r["at"])) for r in herd.requests if str(r["path"]).startswith("/api/up")]
+    start, end = times[0] + 60, max(posts)
+    minutes = [
+        sum(1 for t in times if s <= t < s + 60) for s in range(int(start), int(end) - 59, 60)
+    ]
+    lags = list(herd.lags.values())
+    profile_lags = list(herd.lag_by_profile.values())
+    print(f"\npaced: plan {PLAN}/min, 2 posts/min/profile, 1 s per upload, 2 replicas")
+    print(f"  contents {total}, settled in {herd.seconds:.0f} s, failed {herd.failed}")
+    print(f"  requests {len(times)}, by status {dict(sorted(statuses.items()))}")
+    print(f"  429s received: {statuses.get(429, 0)} (target 0)")
+    busiest = max(sum(1 for t in times if s <= t < s + 60) for s in times)
+    print(f"  busiest 60 s: {busiest} requests (plan {PLAN})")
+    if minutes:
+        rate = statistics.fmean(minutes)
+        print(
+            f"  achieved rate under way: {rate:.0f}/min over {len(minutes)} full minute(s) = "
+            f"{rate / PLAN:.2f} of the plan (target >= 0.9); per minute {minutes}"
+        )
+    else:
+        print("  achieved rate under way: the herd was through in under two minutes")
+    print(
+        f"  dispatch lag p50 {pct(lags, 0.5):.1f} s, p99 {pct(lags, 0.99):.1f} s, "
+        f"max {max(lags):.1f} s"
+    )
+    print(
+        f"  lag between profiles (each profile's mean): min {min(profile_lags):.1f} s, "
+        f"p50 {pct(profile_lags, 0.5):.1f} s, max {max(profile_lags):.1f} s"
+    )
+    counts = Counter(herd.per_content.values())
+    print(f"  publications per content: {dict(counts)} (target: every content exactly 1)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profiles", type=int, default=500)
+    parser.add_argument("--in-flight", type=int, default=100, help="per replica")
+    args = parser.parse_args()
+    total = args.profiles * len(PLATFORMS)
+
+    paced = run_herd(args.profiles, paced=True, in_flight=args.in_flight)
+    report_paced(paced, total)
+
+    free = run_herd(args.profiles, paced=False, in_flight=args.in_flight)
+    # Posting throughput, from the sandbox's record: Instagram's async jobs then take their
+    # own time to finish, which is the platform's, not the Uploader's.
+    posts = sorted(float(str(r["at"])) for r in free.requests if r["method"] == "POST")
+    uploader_rate = len(posts) / (posts[-1] + 1.0 - posts[0])  # the last answer takes 1 s
+    bare = bare_loop(total, 2 * args.in_flight)
+    print(f"\nunpaced: no limits, 1 s per upload, 2 replicas x {args.in_flight} in flight")
+    print(
+        f"  Uploader: {len(posts)} posts in {posts[-1] + 1.0 - posts[0]:.1f} s = "
+        f"{uploader_rate:.1f}/s (all {total} settled in {free.seconds:.1f} s)"
+    )
+    print(f"  bare httpx loop, {2 * args.in_flight} at once: {bare:.1f} posts/s")
+    print(f"  ratio {uploader_rate / bare:.2f} (target >= 0.7)")
+    counts = Counter(free.per_content.values())
+    print(f"  publications per content: {dict(counts)}")
+
+
+if __name__ == "__main__":
+    main()
