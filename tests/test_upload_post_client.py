@@ -407,3 +407,38 @@ async def test_the_api_key_appears_in_no_result():
     for handler in handlers:
         result = await publish(handler)
         assert KEY not in json.dumps(result.__dict__)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "pause"),
+    [
+        (200, SYNC_OK, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "30"}, 30.0),
+        (
+            200,
+            SYNC_OK,
+            {
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(int((NOW + timedelta(seconds=45)).timestamp())),
+            },
+            45.0,
+        ),
+        (200, SYNC_OK, {"X-RateLimit-Remaining": "3", "X-RateLimit-Reset": "30"}, None),
+        (429, {"success": False, "message": "Too many requests"}, {"Retry-After": "12"}, 12.0),
+        (  # a daily cap holds back one account, not the key
+            429,
+            {"success": False, "violations": [{"type": "hard_cap"}]},
+            {"Retry-After": "12"},
+            None,
+        ),
+    ],
+)
+async def test_upload_post_saying_stop_is_passed_on_for_every_replica(status, body, headers, pause):
+    result = await publish(answer(status, body, **headers))
+    assert result.send_again_in == pause
+
+
+async def test_a_status_look_up_passes_on_a_used_up_window_too():
+    up = client(answer(404, {"status": "not_found"}, **{"X-RateLimit-Remaining": "0"}))
+    result = await up.status("req-1", Platform.TIKTOK)
+    await up.close()
+    assert (result.outcome, result.send_again_in) == (Outcome.NOT_FOUND, 60.0)
