@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 MINUTE = 60.0
 DAY = 86_400.0
+UNLIMITED = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Meter:
     def headers(self, now: float | None = None) -> dict[str, str]:
         now = time.time() if now is None else now
         _expire(self.requests, now - MINUTE)
-        limit = self.limits.requests_per_minute or 100
+        limit = self.limits.requests_per_minute or UNLIMITED  # no plan: a limit never reached
         used = len(self.requests)
         reset = (self.requests[0] + MINUTE) if self.requests else now + MINUTE
         return {
