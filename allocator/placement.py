@@ -28,6 +28,8 @@ from queuelabs.clock import Clock
 # One extension of the inventory adds at most about this many instants (and at least one day).
 INSTANTS_PER_EXTENSION = 2048
 MAX_DAYS_PER_EXTENSION = 35
+# How far past the cap's reach the counted instants are read at once (a batch's next slots).
+READ_AHEAD = timedelta(hours=6)
 
 
 class Placement:
@@ -104,8 +106,9 @@ class Placement:
         if self._cap is None:
             return at
         if not (self._seen_from <= at - WINDOW and at + WINDOW <= self._seen_to):
-            # Read a week ahead at once: a batch fills consecutive slots.
-            self._seen_from, self._seen_to = at - WINDOW, at + WINDOW + timedelta(days=7)
+            # Just the rule's reach, and a little more for the next slots of a batch: a single
+            # assignment then reads no more than two days of one key, whatever the queue.
+            self._seen_from, self._seen_to = at - WINDOW, at + WINDOW + READ_AHEAD
             self._counted = await self._tx.counted_instants(
                 self._profile.profile_id,
                 self._key.platform,
