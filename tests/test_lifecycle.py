@@ -68,8 +68,7 @@ def test_the_uploaders_sql_filters_on_the_tables_sets():
 
     in_line = {s.value for s in IN_LINE}
     assert listed("claim_to_publish") == [states(Event.CLAIM)] * 2  # picked, then locked
-    assert listed("claim_to_reconcile") == [states(Event.CLAIM_TO_RECONCILE)]
-    assert listed("claim_to_move") == [states(Event.CLAIM_TO_MOVE)]
+    assert listed("claim_to_hold") == [states(Event.CLAIM_TO_RECONCILE, Event.CLAIM_TO_MOVE)]
     assert states(*CLAIMS) == in_line
     assert listed("next_due") == [in_line]
     assert listed("due_backlog") == [in_line]

@@ -1,35 +1,16 @@
 -- Every statement the Uploader runs, by name. uploader/storage.py is the only code that runs them.
 
--- claim_to_reconcile --
--- Takes up to `limit` due unknown outcomes for this worker, skipping rows another worker holds.
--- The content keeps its state; its next_retry_at moves to the lease's end so that nobody else
--- takes it meanwhile, and so that it is due again should this worker vanish. (Every state list
--- here comes from queuelabs/lifecycle.py: see uploader/storage.py.)
+-- claim_to_hold --
+-- Takes up to `limit` due contents in `states` for this worker (unknown outcomes to reconcile,
+-- or contents waiting for a slot), skipping rows another worker holds. The content keeps its
+-- state; its next_retry_at moves to the lease's end so that nobody else takes it meanwhile, and
+-- so that it is due again should this worker vanish. (Every state list here comes from
+-- queuelabs/lifecycle.py: see uploader/storage.py; the literal one lets the planner use the
+-- partial index.)
 with due as (
     select c.content_id, c.status as previous_status
       from contents c
-     where c.status in ({to_reconcile})
-       and coalesce(c.next_retry_at, c.scheduled_at) <= %(now)s
-       and not exists (select 1 from paused_keys p
-                        where p.profile_id = c.profile_id and p.platform = c.platform)
-     order by coalesce(c.next_retry_at, c.scheduled_at)
-     limit %(limit)s
-       for update of c skip locked)
-update contents c
-   set next_retry_at = %(lease_until)s, lease_owner = %(worker)s,
-       lease_expires_at = %(lease_until)s, updated_at = %(now)s
-  from due
- where c.content_id = due.content_id
-returning c.*, due.previous_status,
-          (select upload_post_user from profiles p where p.profile_id = c.profile_id)
-              as upload_post_user;
-
--- claim_to_move --
--- As claim_to_reconcile, for contents waiting for a new slot.
-with due as (
-    select c.content_id, c.status as previous_status
-      from contents c
-     where c.status in ({to_move})
+     where c.status in ({to_hold}) and c.status = any(%(states)s)
        and coalesce(c.next_retry_at, c.scheduled_at) <= %(now)s
        and not exists (select 1 from paused_keys p
                         where p.profile_id = c.profile_id and p.platform = c.platform)

@@ -31,8 +31,7 @@ from uploader.pacing import WINDOW as PACING_WINDOW
 STATE_LISTS: dict[str, StateList] = {
     "in_line": IN_LINE,
     "to_publish": sources(Event.CLAIM),
-    "to_reconcile": sources(Event.CLAIM_TO_RECONCILE),
-    "to_move": sources(Event.CLAIM_TO_MOVE),
+    "to_hold": sources(Event.CLAIM_TO_RECONCILE) | sources(Event.CLAIM_TO_MOVE),
     "claimed": target(Event.CLAIM),
     "leased": LEASED,
     "lost": target(Event.LOSE_TRACK),
@@ -56,14 +55,17 @@ class Transaction(QueryRunner):
     ) -> list[Claimed]:
         """Claims up to `limit` due contents by `event` (to reconcile, or to move): no request
         budget is asked here, see `claim_to_publish`."""
+        if event not in (Event.CLAIM_TO_RECONCILE, Event.CLAIM_TO_MOVE):
+            raise ValueError(f"{event} takes no lease alone; use claim_to_publish")
         if limit <= 0:
             return []
-        query = {
-            Event.CLAIM_TO_RECONCILE: "claim_to_reconcile",
-            Event.CLAIM_TO_MOVE: "claim_to_move",
-        }
         rows = await self._rows(
-            query[event], limit=limit, worker=worker, now=now, lease_until=lease_until
+            "claim_to_hold",
+            states=sorted(s.value for s in sources(event)),
+            limit=limit,
+            worker=worker,
+            now=now,
+            lease_until=lease_until,
         )
         return [Claimed.from_row(r) for r in rows]
 
