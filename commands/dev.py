@@ -133,7 +133,7 @@ def _banner(
     return f"""
 QueueLabs dev stack is up.
   Allocator    {allocator}   (gRPC; reflection and health on)
-  Uploader     {uploader}   (gRPC; its scheduling loop runs inside)
+  Uploader     {uploader}   (gRPC; its workers run inside)
   Upload-Post  {upload_post}{sandbox}
   PostgreSQL   {where}{psql}
   Metrics      http://127.0.0.1:{ports.metrics}/metrics

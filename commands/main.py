@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     allocator.set_defaults(handler=_allocator)
 
     uploader = commands.add_parser(
-        "uploader", help="serve the Uploader over gRPC and run its scheduling loop"
+        "uploader", help="serve the Uploader over gRPC and run its workers (claimer, rescuer, ...)"
     )
     uploader.add_argument("--database-url", help="overrides DATABASE_URL")
     uploader.add_argument("--listen", help="HOST:PORT; overrides UPLOADER_LISTEN")

@@ -48,7 +48,7 @@ class Transaction(QueryRunner):
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         super().__init__(conn, QUERIES)
 
-    # The scheduling loop
+    # The workers: claims, rescue, the backlog
 
     async def claim(
         self, event: Event, limit: int, worker: str, now: datetime, lease_until: datetime
