@@ -75,7 +75,7 @@ def test_a_bad_setting_stops_the_process_naming_the_variable(database_url, env, 
 
 
 UPLOADER_ENV = {
-    "ALLOCATOR_ADDR": "127.0.0.1:50051",
+    "ALLOCATOR_ADDR": f"127.0.0.1:{free_port()}",  # never reached: the settings stop it first
     "UPLOAD_POST_API_KEY": "k",
     "UPLOAD_POST_BASE_URL": "http://127.0.0.1:9/api",
 }
