@@ -22,22 +22,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
-import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from datetime import time as wall_time
-from pathlib import Path
 
 import httpx
 import psycopg
@@ -46,6 +39,7 @@ from allocator.domain import ContentSpec, Profile, SlotSpec
 from allocator.service import AllocationPolicy, AllocatorService
 from allocator.storage import AllocatorStore
 from bench.database import bench_database
+from bench.processes import free_port, part, wait_for_port
 from queuelabs.clock import SystemClock
 from queuelabs.database import open_pool
 from queuelabs.platforms import MediaType, Platform
@@ -55,50 +49,6 @@ PLAN = 600  # requests a minute
 PLATFORMS = (Platform.TIKTOK, Platform.INSTAGRAM)
 QUEUELABS = [sys.executable, "-m", "commands"]
 SCENARIO_LIMIT = 15 * 60  # seconds
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def part(command: str, **env: str) -> Iterator[subprocess.Popen[bytes]]:
-    """`queuelabs COMMAND` as its own process, stopped with SIGTERM at the end; its output is
-    shown should it fail to start."""
-    log = tempfile.NamedTemporaryFile("w+b", suffix=f".{command}.log", delete=False)  # noqa: SIM115
-    process = subprocess.Popen(
-        [*QUEUELABS, command],
-        env={**os.environ, "METRICS_LISTEN": "off", "LOG_LEVEL": "WARNING", **env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield process
-    except RuntimeError:
-        print(Path(log.name).read_text(errors="replace")[-3000:], file=sys.stderr)
-        raise
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        Path(log.name).unlink(missing_ok=True)
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                time.sleep(0.5)  # listening; let it finish starting
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listened on {port}")
 
 
 async def seed(database_url: str, profiles: int, due_at: datetime) -> None:
@@ -155,6 +105,7 @@ def run_herd(profiles: int, *, paced: bool, in_flight: int) -> Herd:
         sandbox = parts.enter_context(
             part(
                 "sandbox",
+                LOG_LEVEL="WARNING",
                 SANDBOX_LISTEN=f"127.0.0.1:{sandbox_port}",
                 SANDBOX_API_KEY=KEY,
                 SANDBOX_UPLOAD_SECONDS="1",
@@ -167,6 +118,7 @@ def run_herd(profiles: int, *, paced: bool, in_flight: int) -> Herd:
         allocator = parts.enter_context(
             part(
                 "allocator",
+                LOG_LEVEL="WARNING",
                 DATABASE_URL=database_url,
                 ALLOCATOR_LISTEN=f"127.0.0.1:{allocator_port}",
             )
@@ -179,6 +131,7 @@ def run_herd(profiles: int, *, paced: bool, in_flight: int) -> Herd:
             replica = parts.enter_context(
                 part(
                     "uploader",
+                    LOG_LEVEL="WARNING",
                     DATABASE_URL=database_url,
                     UPLOADER_LISTEN=f"127.0.0.1:{port}",
                     ALLOCATOR_ADDR=f"127.0.0.1:{allocator_port}",
@@ -260,6 +213,7 @@ def bare_loop(count: int, concurrency: int, processes: int = 2) -> float:
     port = free_port()
     with part(
         "sandbox",
+        LOG_LEVEL="WARNING",
         SANDBOX_LISTEN=f"127.0.0.1:{port}",
         SANDBOX_API_KEY=KEY,
         SANDBOX_UPLOAD_SECONDS="1",

@@ -1,0 +1,70 @@
+"""The parts of a benchmark as real processes: `queuelabs COMMAND` on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+QUEUELABS = [sys.executable, "-m", "commands"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def part(command: str, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`queuelabs COMMAND` as its own process, stopped with SIGTERM at the end; its output is
+    shown should it fail to start. Metrics are off unless `env` turns them on."""
+    log = tempfile.NamedTemporaryFile("w+b", suffix=f".{command}.log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen(
+        [*QUEUELABS, command],
+        env={**os.environ, "METRICS_LISTEN": "off", **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield process
+    except RuntimeError:
+        print(Path(log.name).read_text(errors="replace")[-3000:], file=sys.stderr)
+        raise
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        Path(log.name).unlink(missing_ok=True)
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                time.sleep(0.5)  # listening; let it finish starting
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listened on {port}")
+
+
+def memory_kib(pid: int) -> tuple[int, int]:
+    """A process's resident set now and at its peak (VmRSS, VmHWM), in KiB (Linux)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0])
+    return fields["VmRSS"], fields["VmHWM"]
