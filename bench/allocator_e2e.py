@@ -54,6 +54,7 @@ from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1 import allocator_pb2_grpc as pb_grpc
 from queuelabs.clock import SystemClock
 from queuelabs.database import open_pool
+from queuelabs.fields import PLATFORM_TO_PB
 from queuelabs.lifecycle import SLOT_HOLDING
 from queuelabs.platforms import MediaType, Platform
 
@@ -94,7 +95,7 @@ async def client(spec: dict[str, Any]) -> dict[str, Any]:
             )
             for _ in range(call["contents"])
         ]
-        platform = pb.Platform.Value(f"PLATFORM_{PLATFORM.name}")
+        platform = PLATFORM_TO_PB[PLATFORM]
         if batch:
             reply = await stubs[replica].BatchAssign(
                 pb.BatchAssignRequest(
