@@ -15,6 +15,7 @@ from psycopg.rows import dict_row
 from allocator.slots import SlotRule, instants_between
 from queuelabs.caps import WINDOW, cap_variable
 from queuelabs.counting import QUERIES as COUNTING
+from queuelabs.counting import counting_params
 from queuelabs.lifecycle import SLOT_HOLDING
 from queuelabs.platforms import Platform
 
@@ -79,15 +80,9 @@ def read_counted(
     cur = conn.cursor(row_factory=dict_row)
     rows = cur.execute(
         COUNTING["counted_instants"],
-        {
-            "profile_id": profile_id,
-            "platform": platform.value,
-            "start": start - WINDOW,
-            "until": end + WINDOW,
-            "moving": None,
-        },
+        counting_params([(profile_id, platform, start - WINDOW, end + WINDOW)]),
     ).fetchall()
-    return [r["at"] for r in rows]
+    return list(rows[0]["instants"])
 
 
 def render(

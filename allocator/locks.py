@@ -8,6 +8,7 @@ serializes them a little more, never less.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from uuid import UUID
 
 from allocator.storage import advisory_key
@@ -23,3 +24,9 @@ class StripedLock:
     def of(self, profile_id: UUID, platform: Platform) -> asyncio.Lock:
         """The lock that serializes `(profile_id, platform)` in this process."""
         return self._locks[advisory_key(profile_id, platform) % len(self._locks)]
+
+    def all_of(self, keys: Iterable[tuple[UUID, Platform]]) -> list[asyncio.Lock]:
+        """The locks of `keys`, each once, in the one order every holder of several takes them
+        (so two never wait on each other in a circle)."""
+        stripes = sorted({advisory_key(*key) % len(self._locks) for key in keys})
+        return [self._locks[i] for i in stripes]

@@ -1,8 +1,10 @@
 -- Every statement the Allocator runs, by name. allocator/storage.py is the only code that runs them.
 
--- lock_key --
--- Serializes every writer of one (profile, platform) across processes; released at commit.
-select pg_advisory_xact_lock(%(key)s);
+-- lock_keys --
+-- Serializes every writer of these (profile, platform) keys across processes; released at
+-- commit. The keys come sorted and distinct, and are locked in that order (unnest yields them
+-- so), so two transactions locking overlapping sets can never wait on each other in a circle.
+select pg_advisory_xact_lock(k) from unnest(%(keys)s::bigint[]) as k;
 
 -- get_profile --
 select * from profiles where profile_id = %(profile_id)s;
@@ -21,17 +23,21 @@ returning *;
 select updated_at, materialized_until, inventory_timezone from schedules
  where profile_id = %(profile_id)s and platform = %(platform)s;
 
--- key_state --
--- The profile, its schedule's inventory mark and its slots, in one round trip.
-select p.*, s.materialized_until, s.inventory_timezone, s.platform is not null as has_schedule,
-       coalesce((select json_agg(json_build_object('local_time', ss.local_time,
-                                                   'weekdays', ss.weekdays,
-                                                   'slot_id', ss.slot_id) order by ss.local_time)
-                   from schedule_slots ss
-                  where ss.profile_id = p.profile_id and ss.platform = s.platform), '[]') as slots
-  from profiles p
-  left join schedules s on s.profile_id = p.profile_id and s.platform = %(platform)s
- where p.profile_id = %(profile_id)s;
+-- key_states --
+-- For each (profile, platform) asked: the profile, and its schedule's inventory mark and slots
+-- version (the slots themselves come from slots_of_keys when a replica has not seen that version).
+select k.profile_id as asked_profile_id, k.platform as asked_platform, p.*,
+       s.materialized_until, s.inventory_timezone, s.slots_version
+  from unnest(%(profile_ids)s::uuid[], %(platforms)s::text[]) as k(profile_id, platform)
+  left join profiles p on p.profile_id = k.profile_id
+  left join schedules s on s.profile_id = k.profile_id and s.platform = k.platform;
+
+-- slots_of_keys --
+select k.i as key, ss.local_time, ss.weekdays, ss.slot_id
+  from unnest(%(profile_ids)s::uuid[], %(platforms)s::text[])
+       with ordinality as k(profile_id, platform, i)
+  join schedule_slots ss on ss.profile_id = k.profile_id and ss.platform = k.platform
+ order by k.i, ss.local_time;
 
 -- get_slots --
 select local_time, weekdays, slot_id from schedule_slots
@@ -42,7 +48,8 @@ select local_time, weekdays, slot_id from schedule_slots
 insert into schedules (profile_id, platform, materialized_until, updated_at)
 values (%(profile_id)s, %(platform)s, %(now)s, %(now)s)
 on conflict (profile_id, platform) do update
-   set materialized_until = excluded.materialized_until, updated_at = excluded.updated_at;
+   set materialized_until = excluded.materialized_until, updated_at = excluded.updated_at,
+       slots_version = schedules.slots_version + 1;
 
 -- delete_slots --
 delete from schedule_slots where profile_id = %(profile_id)s and platform = %(platform)s;
@@ -58,16 +65,34 @@ delete from free_slots where profile_id = %(profile_id)s and platform = %(platfo
 update schedules set materialized_until = %(now)s, inventory_timezone = %(timezone)s
  where profile_id = %(profile_id)s and platform = %(platform)s;
 
--- take_free_slot --
--- The earliest free slot instant in [not_before, until), taken out of the inventory.
-delete from free_slots f
- where (f.profile_id, f.platform, f.scheduled_at) = (
-       select profile_id, platform, scheduled_at from free_slots
-        where profile_id = %(profile_id)s and platform = %(platform)s
-          and scheduled_at >= %(not_before)s and scheduled_at < %(until)s
+-- free_slots_from --
+-- For each key k (1, 2, ...): its earliest free slot instants at or after its start, at most
+-- its limit of them.
+select k.i as key, f.scheduled_at, f.slot_id
+  from unnest(%(profile_ids)s::uuid[], %(platforms)s::text[], %(starts)s::timestamptz[],
+              %(limits)s::int[]) with ordinality as k(profile_id, platform, start, lim, i)
+ cross join lateral (
+       select scheduled_at, slot_id from free_slots
+        where profile_id = k.profile_id and platform = k.platform and scheduled_at >= k.start
         order by scheduled_at
-        limit 1)
-returning f.scheduled_at, f.slot_id;
+        limit k.lim) f
+ order by k.i, f.scheduled_at;
+
+-- take_free_slots --
+-- Takes slot instants out of the inventory, any keys at once.
+delete from free_slots f
+ using unnest(%(profile_ids)s::uuid[], %(platforms)s::text[], %(instants)s::timestamptz[])
+       as t(profile_id, platform, scheduled_at)
+ where (f.profile_id, f.platform, f.scheduled_at) = (t.profile_id, t.platform, t.scheduled_at);
+
+-- drop_held_free_slots --
+-- Drops the instants the inventory offers although a content has spent them (it never should;
+-- the unique index caught one).
+delete from free_slots f
+ where f.profile_id = %(profile_id)s and f.platform = %(platform)s
+   and exists (select 1 from contents c
+                where c.profile_id = f.profile_id and c.platform = f.platform
+                  and c.scheduled_at = f.scheduled_at and c.status in ({spends_slot}));
 
 -- add_free_slots --
 -- Extends the inventory: the given slot instants, less those a content has spent, not counting
@@ -101,16 +126,22 @@ select * from contents where content_id = %(content_id)s;
 -- get_contents --
 select * from contents where content_id = any(%(content_ids)s);
 
--- insert_content --
--- Does nothing when the id is taken or a content already holds the slot; the caller tells which.
+-- insert_contents --
+-- Inserts scheduled contents, any keys at once; skips one whose id is taken or whose slot a
+-- content holds already (the caller compares what came back with what it sent).
 insert into contents (content_id, profile_id, platform, status, slot_id, scheduled_at,
                       media_type, media_url, title, description, platform_options,
                       created_at, updated_at)
-values (%(content_id)s, %(profile_id)s, %(platform)s, %(status)s, %(slot_id)s, %(scheduled_at)s,
-        %(media_type)s, %(media_url)s, %(title)s, %(description)s, %(platform_options)s,
-        %(now)s, %(now)s)
+select c.content_id, c.profile_id, c.platform, {scheduled}, c.slot_id, c.scheduled_at,
+       c.media_type, c.media_url, c.title, c.description, c.platform_options, %(now)s, %(now)s
+  from unnest(%(content_ids)s::uuid[], %(profile_ids)s::uuid[], %(platforms)s::text[],
+              %(slot_ids)s::uuid[], %(instants)s::timestamptz[], %(media_types)s::text[],
+              %(media_urls)s::text[], %(titles)s::text[], %(descriptions)s::text[],
+              %(options)s::jsonb[])
+       as c(content_id, profile_id, platform, slot_id, scheduled_at, media_type, media_url,
+            title, description, platform_options)
 on conflict do nothing
-returning *;
+returning content_id;
 
 -- move_content --
 update contents

@@ -45,7 +45,12 @@ async def start_allocator(
             AllocatorStore(pool),
             clock or SystemClock(),
             AllocationPolicy(
-                settings.lead_time, settings.horizon, settings.batch_limit, settings.daily_caps
+                lead_time=settings.lead_time,
+                horizon=settings.horizon,
+                batch_limit=settings.batch_limit,
+                group_limit=settings.group_limit,
+                groups_in_flight=settings.groups_in_flight,
+                daily_caps=settings.daily_caps,
             ),
         )
         server = await start_grpc_server(

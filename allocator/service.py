@@ -10,12 +10,12 @@ from __future__ import annotations
 import calendar
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
+from allocator.coalescing import Coalescer, Waiting
 from allocator.domain import (
     Assignment,
     AssignmentPage,
@@ -37,13 +37,13 @@ from allocator.errors import (
     WrongState,
 )
 from allocator.locks import StripedLock
-from allocator.placement import Placement
+from allocator.placement import READ_AHEAD, Placement
 from allocator.slots import SlotRule, slot_id_for
-from allocator.storage import AllocatorStore, Transaction
+from allocator.storage import AllocatorStore, Key, Transaction, advisory_key
 from queuelabs import metrics
-from queuelabs.caps import DEFAULT_DAILY_CAPS, cap_variable
+from queuelabs.caps import DEFAULT_DAILY_CAPS, WINDOW, cap_variable
 from queuelabs.clock import Clock
-from queuelabs.errors import Refusal
+from queuelabs.errors import Conflict, Refusal
 from queuelabs.lifecycle import (
     SPENDS_SLOT,
     ContentState,
@@ -60,6 +60,8 @@ class AllocationPolicy:
     lead_time: timedelta = timedelta(seconds=60)  # no slot sooner than this from now
     horizon: timedelta = timedelta(days=365)  # how far a search for a free slot looks
     batch_limit: int = 100  # contents in one BatchAssign
+    group_limit: int = 500  # contents served together in one transaction (see coalescing.py)
+    groups_in_flight: int = 2  # groups of one replica running at once
     # posts of one (profile, platform) in any 24 h; a platform left out has no cap
     daily_caps: Mapping[Platform, int] = field(default_factory=lambda: dict(DEFAULT_DAILY_CAPS))
 
@@ -76,6 +78,9 @@ class AllocatorService:
         self._clock = clock
         self._policy = policy or AllocationPolicy()
         self._stripes = stripes or StripedLock()
+        self._groups: Coalescer[_Ask, list[Assignment]] = Coalescer(
+            self._serve_group, self._policy.group_limit, self._policy.groups_in_flight
+        )
 
     # Profiles and schedules
 
@@ -96,10 +101,13 @@ class AllocatorService:
         )
         self._check_daily_cap(platform, rules)
         now = self._clock.now()
-        async with self._serialized(profile_id, platform) as tx:
+        async with self._serialized([(profile_id, platform)]) as tx:
             profile = await self._profile(tx, profile_id)
             await tx.replace_schedule(profile_id, platform, rules, now)
             await tx.restart_inventory(profile_id, platform, profile.timezone, now)
+            if rules:
+                key = KeyState(profile, platform, rules, now, profile.timezone)
+                await (await self._placement(tx, key)).prepare()
         return Schedule(profile_id, platform, rules, now)
 
     async def get_schedule(self, profile_id: UUID, platform: Platform) -> Schedule:
@@ -164,23 +172,140 @@ class AllocatorService:
         not_before: datetime | None,
     ) -> list[Assignment]:
         self._check_batch(contents)
-        start = self._search_start(not_before)
-        async with self._serialized(profile_id, platform) as tx:
-            existing = await tx.get_contents([c.content_id for c in contents])
-            placement: Placement | None = None
-            assignments = []
-            for content in contents:
-                row = existing.get(content.content_id)
-                if row is not None:
-                    assignments.append(_repeated(row, profile_id, platform, content))
+        ask = _Ask(profile_id, platform, tuple(contents), self._search_start(not_before))
+        return await self._groups.submit((profile_id, platform), len(contents), ask)
+
+    async def _serve_group(self, group: Sequence[Waiting[_Ask, list[Assignment]]]) -> None:
+        """Serves a group of waiting assignment requests in one transaction, each request as if
+        alone, in arrival order; answers each. Should the unique index refuse what the inventory
+        offered (it never should), nothing is written and the group is served again, with the
+        inventory of its keys cleaned first."""
+        for attempt in range(1, GROUP_ATTEMPTS + 1):
+            try:
+                answers = await self._place_group([w.request for w in group], clean=attempt > 1)
+            except _IndexRefused:
+                continue
+            for waiting, answer in zip(group, answers, strict=True):
+                waiting.answer_with(answer)
+            return
+        raise Conflict("concurrent requests kept taking this request's content ids; retry")
+
+    async def _place_group(
+        self, asks: Sequence[_Ask], clean: bool
+    ) -> list[list[Assignment] | Refusal]:
+        keys = sorted({ask.key for ask in asks}, key=lambda key: advisory_key(*key))
+        async with self._serialized(keys) as tx:
+            existing = {
+                row["content_id"]: (Assignment.from_row(row), ContentSpec.from_row(row))
+                for row in (
+                    await tx.get_contents([c.content_id for a in asks for c in a.contents])
+                ).values()
+            }
+            placements = await self._placements(tx, asks, existing, clean)
+            placed: dict[UUID, tuple[Assignment, ContentSpec]] = {}
+            answers: list[list[Assignment] | Refusal] = []
+            for ask in asks:
+                answer = await self._answer(ask, placements.get(ask.key), existing, placed)
+                answers.append(answer)
+            ready = [p for p in placements.values() if isinstance(p, Placement)]
+            await tx.take_free_slots([taken for p in ready for taken in p.taken()])
+            fresh = [pair for pair in placed.values() if pair[0].content_id not in existing]
+            inserted = await tx.insert_contents(fresh, self._clock.now())
+            if len(inserted) != len(fresh):
+                raise _IndexRefused
+        return answers
+
+    async def _answer(
+        self,
+        ask: _Ask,
+        placement: Placement | Refusal | None,
+        existing: Mapping[UUID, tuple[Assignment, ContentSpec]],
+        placed: dict[UUID, tuple[Assignment, ContentSpec]],
+    ) -> list[Assignment] | Refusal:
+        """One request's answer within its group: its assignments, or its refusal (then it
+        takes nothing, and the group goes on as if it had not come)."""
+        profile_id, platform = ask.key
+        mark = placement.mark() if isinstance(placement, Placement) else 0
+        mine: list[tuple[Assignment, ContentSpec]] = []
+        try:
+            for content in ask.contents:
+                earlier = placed.get(content.content_id) or existing.get(content.content_id)
+                if earlier is None:
+                    earlier = next((m for m in mine if m[0].content_id == content.content_id), None)
+                if earlier is not None:
+                    mine.append((_repeated(*earlier, profile_id, platform, content), content))
                     continue
-                if placement is None:
-                    key = await self._key_state(tx, profile_id, platform)
-                    placement = await self._placement(tx, key)
-                assignments.append(
-                    await self._place(tx, placement, profile_id, platform, content, start)
+                if not isinstance(placement, Placement):
+                    raise placement or AssertionError("a key with new contents has a placement")
+                scheduled_at, slot_id = await placement.take(ask.start)
+                assignment = Assignment(
+                    content.content_id,
+                    profile_id,
+                    platform,
+                    slot_id,
+                    scheduled_at,
+                    ContentState.SCHEDULED,
                 )
-            return assignments
+                mine.append((assignment, content))
+        except Refusal as refusal:
+            if isinstance(placement, Placement):
+                placement.undo(mark)
+            return refusal
+        for assignment, content in mine:
+            placed.setdefault(content.content_id, (assignment, content))
+        return [assignment for assignment, _ in mine]
+
+    async def _placements(
+        self,
+        tx: Transaction,
+        asks: Sequence[_Ask],
+        existing: Mapping[UUID, object],
+        clean: bool,
+    ) -> dict[Key, Placement | Refusal]:
+        """A placement for each key with contents to place (or why there can be none), each
+        knowing its first free instants and what its cap counts: two statements for all keys."""
+        wanted: dict[Key, int] = {}
+        starts: dict[Key, datetime] = {}
+        for ask in asks:
+            new = sum(1 for c in ask.contents if c.content_id not in existing)
+            if new:
+                wanted[ask.key] = wanted.get(ask.key, 0) + new
+                starts[ask.key] = min(ask.start, starts.get(ask.key, ask.start))
+        if not wanted:
+            return {}
+        states = await tx.key_states(list(wanted))
+        placements: dict[Key, Placement | Refusal] = {}
+        for key in wanted:
+            try:
+                placements[key] = await self._placement(tx, _usable(key, *states[key]))
+            except Refusal as refusal:
+                placements[key] = refusal
+            if clean:
+                await tx.drop_held_free_slots(*key)
+        ready = [p for p in placements.values() if isinstance(p, Placement)]
+        asked = [(p.key, starts[p.key], wanted[p.key] + PREFILL_MARGIN) for p in ready]
+        for placement, found, (_, start, limit) in zip(
+            ready, await tx.free_slots_from(asked), asked, strict=True
+        ):
+            placement.knows_free(start, found, limit)
+        reaches = []
+        for placement in ready:
+            cap = placement.cap
+            if cap is not None:
+                first, last = placement.free_span(starts[placement.key])
+                # The instants only where the count could let the cap bind on these contents.
+                at_least = cap - wanted[placement.key] + 1
+                reaches.append((placement, first - WINDOW, last + WINDOW + READ_AHEAD, at_least))
+        if reaches:
+            counted = await tx.counted_instants_of(
+                [(*p.key, start, until) for p, start, until, _ in reaches],
+                [at_least for *_, at_least in reaches],
+            )
+            for (placement, start, until, _), (count, instants) in zip(
+                reaches, counted, strict=True
+            ):
+                placement.knows_counted(start, until, instants, count)
+        return placements
 
     async def reschedule(
         self, content_id: UUID, not_before: datetime | None, reason: str
@@ -188,17 +313,18 @@ class AllocatorService:
         """Moves a content to the earliest free slot at or after not_before (and after now)."""
         start = self._search_start(not_before)
         profile_id, platform = await self._key_of(content_id)
-        async with self._serialized(profile_id, platform) as tx:
+        async with self._serialized([(profile_id, platform)]) as tx:
             row = await tx.get_content(content_id)
             assert row is not None  # contents are never deleted
             state = ContentState(row["status"])
             _check(state, Event.RESCHEDULE, content_id)
-            key = await self._key_state(tx, profile_id, platform)
+            key = _usable((profile_id, platform), *await tx.key_state(profile_id, platform))
             placement = await self._placement(tx, key, moving=content_id)
             if state in SPENDS_SLOT:
                 await placement.put_back(row["scheduled_at"])
             while True:
                 scheduled_at, slot_id = await placement.take(start)
+                await placement.flush()
                 moved = await tx.move_content(
                     content_id, scheduled_at, slot_id, reason, self._clock.now()
                 )
@@ -210,7 +336,7 @@ class AllocatorService:
     async def release(self, content_id: UUID, reason: str) -> tuple[Assignment, datetime]:
         """Takes a content out of line for good and frees its slot. Repeating it is harmless."""
         profile_id, platform = await self._key_of(content_id)
-        async with self._serialized(profile_id, platform) as tx:
+        async with self._serialized([(profile_id, platform)]) as tx:
             row = await tx.get_content(content_id)
             assert row is not None
             state = ContentState(row["status"])
@@ -242,37 +368,16 @@ class AllocatorService:
         return await Placement.open(tx, key, self._clock, self._policy.horizon, cap, moving)
 
     @asynccontextmanager
-    async def _serialized(self, profile_id: UUID, platform: Platform) -> AsyncIterator[Transaction]:
+    async def _serialized(self, keys: Sequence[Key]) -> AsyncIterator[Transaction]:
+        """A transaction holding `keys`: their stripes in this process, then their advisory
+        locks (each set in one fixed order, so no two holders wait on each other in a circle)."""
         waiting = time.perf_counter()
-        async with (
-            self._stripes.of(profile_id, platform),
-            self._store.locked(profile_id, platform) as tx,
-        ):
+        async with AsyncExitStack() as held:
+            for stripe in self._stripes.all_of(keys):
+                await held.enter_async_context(stripe)
+            tx = await held.enter_async_context(self._store.locked(keys))
             metrics.LOCK_WAIT_SECONDS.observe(time.perf_counter() - waiting)
             yield tx
-
-    async def _place(
-        self,
-        tx: Transaction,
-        placement: Placement,
-        profile_id: UUID,
-        platform: Platform,
-        content: ContentSpec,
-        start: datetime,
-    ) -> Assignment:
-        while True:
-            scheduled_at, slot_id = await placement.take(start)
-            inserted = await tx.insert_content(
-                profile_id, platform, content, scheduled_at, slot_id, self._clock.now()
-            )
-            if inserted is not None:
-                return inserted
-            # Nothing inserted: either another key's transaction took this content id just
-            # now, or the unique index found the instant held (the inventory was stale, and is
-            # not any more). Only the first is the caller's business.
-            row = await tx.get_content(content.content_id)
-            if row is not None:
-                return _repeated(row, profile_id, platform, content)
 
     def _search_start(self, not_before: datetime | None) -> datetime:
         now = self._clock.now()
@@ -325,16 +430,6 @@ class AllocatorService:
             raise _no_profile(profile_id)
         return profile
 
-    async def _key_state(self, tx: Transaction, profile_id: UUID, platform: Platform) -> KeyState:
-        profile, key = await tx.key_state(profile_id, platform)
-        if profile is None:
-            raise _no_profile(profile_id)
-        if key is None or not key.rules:
-            raise NoSchedule(
-                f"profile {profile_id} has no {platform.value} slots; set them with SetSchedule"
-            )
-        return key
-
     async def _key_of(self, content_id: UUID) -> tuple[UUID, Platform]:
         async with self._store.transaction() as tx:
             row = await tx.get_content(content_id)
@@ -354,17 +449,32 @@ def _check(state: ContentState, event: Event, content_id: UUID) -> None:
         raise WrongState(f"content {content_id}: {refused}") from None
 
 
+def _usable(key: Key, profile: Profile | None, state: KeyState | None) -> KeyState:
+    """The key's state, if contents can be placed there."""
+    profile_id, platform = key
+    if profile is None:
+        raise _no_profile(profile_id)
+    if state is None or not state.rules:
+        raise NoSchedule(
+            f"profile {profile_id} has no {platform.value} slots; set them with SetSchedule"
+        )
+    return state
+
+
 def _repeated(
-    row: dict[str, Any], profile_id: UUID, platform: Platform, content: ContentSpec
+    existing: Assignment,
+    spec: ContentSpec,
+    profile_id: UUID,
+    platform: Platform,
+    content: ContentSpec,
 ) -> Assignment:
     """The answer to a request whose content id is already assigned: a retry, or a mistake."""
-    existing = Assignment.from_row(row)
     if (existing.profile_id, existing.platform) != (profile_id, platform):
         raise ContentIdInUse(
             f"content_id {content.content_id} is already assigned to profile "
             f"{existing.profile_id} on {existing.platform.value}"
         )
-    if ContentSpec.from_row(row) != content:
+    if spec != content:
         raise ContentIdInUse(
             f"content_id {content.content_id} was assigned with other content; "
             "a retry must repeat the same content, new content needs a new id"
@@ -375,3 +485,30 @@ def _repeated(
             "to queue it again use a new content_id"
         )
     return existing
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """An AssignNext or a BatchAssign waiting for its group: its contents, checked, and the
+    instant its search for slots starts from."""
+
+    profile_id: UUID
+    platform: Platform
+    contents: tuple[ContentSpec, ...]
+    start: datetime
+
+    @property
+    def key(self) -> Key:
+        return (self.profile_id, self.platform)
+
+
+class _IndexRefused(Exception):
+    """The unique index refused a content the group placed: nothing of the group is written."""
+
+
+# Free instants read for a key beyond one per content to place (a daily cap may pass some over;
+# a placement that runs out reads more).
+PREFILL_MARGIN = 4
+# Attempts at one group before its requests are told to retry (only a content id taken by
+# another key's transaction at that very moment, again and again, exhausts them).
+GROUP_ATTEMPTS = 3

@@ -7,9 +7,10 @@
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime, time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -28,12 +29,15 @@ from allocator.domain import (
 )
 from allocator.errors import WrongState
 from allocator.slots import SlotRule
-from queuelabs.counting import counted_instants
+from queuelabs.counting import Reach, counted_instants, counted_instants_of
 from queuelabs.lifecycle import SLOT_HOLDING, SPENDS_SLOT, TRANSITIONS, ContentState, Event
 from queuelabs.platforms import Platform
 from queuelabs.sql import QueryRunner, load_queries, pooled_transaction
 
-QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
+QUERIES = load_queries(
+    Path(__file__).with_name("queries.sql"),
+    {"spends_slot": SPENDS_SLOT, "scheduled": ContentState.SCHEDULED},
+)
 _HOLDING = [s.value for s in sorted(SLOT_HOLDING)]
 
 
@@ -46,6 +50,33 @@ def _changed_meanwhile(content_id: UUID) -> WrongState:
     return WrongState(f"content {content_id} changed state meanwhile (an upload started); retry")
 
 
+# One (profile, platform): the unit every lock, inventory and daily cap is kept for.
+Key = tuple[UUID, Platform]
+
+
+class SlotsSeen:
+    """The slots of the schedules this process has read, by key, with their version: a group
+    reads a schedule's slots again only when SetSchedule changed them. Bounded (least recently
+    used out)."""
+
+    def __init__(self, size: int = 65_536) -> None:
+        self._size = size
+        self._seen: OrderedDict[Key, tuple[int, tuple[SlotRule, ...]]] = OrderedDict()
+
+    def get(self, key: Key, version: int) -> tuple[SlotRule, ...] | None:
+        seen = self._seen.get(key)
+        if seen is None or seen[0] != version:
+            return None
+        self._seen.move_to_end(key)
+        return seen[1]
+
+    def put(self, key: Key, version: int, rules: tuple[SlotRule, ...]) -> None:
+        self._seen[key] = (version, rules)
+        self._seen.move_to_end(key)
+        if len(self._seen) > self._size:
+            self._seen.popitem(last=False)
+
+
 def advisory_key(profile_id: UUID, platform: Platform) -> int:
     """The 64-bit advisory lock key of a (profile, platform): stable across processes."""
     digest = hashlib.blake2b(f"{profile_id}/{platform.value}".encode(), digest_size=8).digest()
@@ -55,11 +86,13 @@ def advisory_key(profile_id: UUID, platform: Platform) -> int:
 class Transaction(QueryRunner):
     """One open transaction; each method is one named statement."""
 
-    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    def __init__(self, conn: psycopg.AsyncConnection[Any], seen: SlotsSeen | None = None) -> None:
         super().__init__(conn, QUERIES)
+        self._seen = seen or SlotsSeen(size=64)
 
-    async def lock_key(self, profile_id: UUID, platform: Platform) -> None:
-        await self._rows("lock_key", key=advisory_key(profile_id, platform))
+    async def lock_keys(self, keys: Iterable[Key]) -> None:
+        """Takes the advisory locks of `keys`, in one fixed order (see `lock_keys` in SQL)."""
+        await self._rows("lock_keys", keys=sorted({advisory_key(*key) for key in keys}))
 
     # Profiles and schedules
 
@@ -92,24 +125,51 @@ class Transaction(QueryRunner):
             SlotRule(r["local_time"], frozenset(r["weekdays"]), r["slot_id"]) for r in rows
         )
 
+    async def key_states(
+        self, keys: Sequence[Key]
+    ) -> dict[Key, tuple[Profile | None, KeyState | None]]:
+        """For each key: the profile, and its slots and inventory mark on the key's platform if
+        it has a schedule there (None where there is none)."""
+        rows = await self._rows(
+            "key_states",
+            profile_ids=[profile_id for profile_id, _ in keys],
+            platforms=[platform.value for _, platform in keys],
+        )
+        rows_by_key = {(r["asked_profile_id"], Platform(r["asked_platform"])): r for r in rows}
+        rules: dict[Key, tuple[SlotRule, ...]] = {}
+        unseen = []
+        for key, r in rows_by_key.items():
+            if r["slots_version"] is not None:
+                seen = self._seen.get(key, r["slots_version"])
+                if seen is None:
+                    unseen.append(key)
+                else:
+                    rules[key] = seen
+        if unseen:
+            found: list[list[SlotRule]] = [[] for _ in unseen]
+            for i, local_time, weekdays, slot_id in await self._tuples(
+                "slots_of_keys",
+                profile_ids=[profile_id for profile_id, _ in unseen],
+                platforms=[platform.value for _, platform in unseen],
+            ):
+                found[i - 1].append(SlotRule(local_time, frozenset(weekdays), slot_id))
+            for key, read in zip(unseen, found, strict=True):
+                rules[key] = tuple(read)
+                self._seen.put(key, rows_by_key[key]["slots_version"], rules[key])
+        states: dict[Key, tuple[Profile | None, KeyState | None]] = {}
+        for key, r in rows_by_key.items():
+            profile = Profile.from_row(r) if r["profile_id"] is not None else None
+            state = None
+            if profile is not None and key in rules:
+                mark, timezone = r["materialized_until"], r["inventory_timezone"]
+                state = KeyState(profile, key[1], rules[key], mark, timezone)
+            states[key] = (profile, state)
+        return states
+
     async def key_state(
         self, profile_id: UUID, platform: Platform
     ) -> tuple[Profile | None, KeyState | None]:
-        """The profile, and its slots and inventory mark on `platform` if it has a schedule."""
-        row = await self._row("key_state", profile_id=profile_id, platform=platform.value)
-        if row is None:
-            return None, None
-        profile = Profile.from_row(row)
-        if not row["has_schedule"]:
-            return profile, None
-        rules = tuple(
-            SlotRule(
-                time.fromisoformat(s["local_time"]), frozenset(s["weekdays"]), UUID(s["slot_id"])
-            )
-            for s in row["slots"]
-        )
-        mark, timezone = row["materialized_until"], row["inventory_timezone"]
-        return profile, KeyState(profile, platform, rules, mark, timezone)
+        return (await self.key_states([(profile_id, platform)]))[(profile_id, platform)]
 
     async def replace_schedule(
         self, profile_id: UUID, platform: Platform, rules: Sequence[SlotRule], now: datetime
@@ -141,17 +201,42 @@ class Transaction(QueryRunner):
 
     # The free-slot inventory
 
-    async def take_free_slot(
-        self, profile_id: UUID, platform: Platform, not_before: datetime, until: datetime
-    ) -> tuple[datetime, UUID] | None:
-        row = await self._row(
-            "take_free_slot",
-            profile_id=profile_id,
-            platform=platform.value,
-            not_before=not_before,
-            until=until,
+    async def free_slots_from(
+        self, asks: Sequence[tuple[Key, datetime, int]]
+    ) -> list[list[tuple[datetime, UUID]]]:
+        """For each (key, start, limit): the key's earliest free instants from `start` on, at
+        most `limit` of them, in order."""
+        rows = await self._tuples(
+            "free_slots_from",
+            profile_ids=[key[0] for key, _, _ in asks],
+            platforms=[key[1].value for key, _, _ in asks],
+            starts=[start for _, start, _ in asks],
+            limits=[limit for _, _, limit in asks],
         )
-        return (row["scheduled_at"], row["slot_id"]) if row else None
+        found: list[list[tuple[datetime, UUID]]] = [[] for _ in asks]
+        for key, scheduled_at, slot_id in rows:
+            found[key - 1].append((scheduled_at, slot_id))
+        return found
+
+    async def take_free_slots(self, taken: Sequence[tuple[Key, datetime]]) -> None:
+        """Takes these instants out of the inventory."""
+        if taken:
+            await self._rows(
+                "take_free_slots",
+                profile_ids=[key[0] for key, _ in taken],
+                platforms=[key[1].value for key, _ in taken],
+                instants=[at for _, at in taken],
+            )
+
+    async def drop_held_free_slots(self, profile_id: UUID, platform: Platform) -> None:
+        await self._rows("drop_held_free_slots", profile_id=profile_id, platform=platform.value)
+
+    async def counted_instants_of(
+        self, reaches: Sequence[Reach], at_least: Sequence[int]
+    ) -> list[tuple[int, list[datetime] | None]]:
+        """What a daily cap counts over each reach (see queuelabs/caps.py): how many, and the
+        instants where there are at least `at_least`; one round trip for all."""
+        return await counted_instants_of(self._conn, reaches, at_least=at_least)
 
     async def counted_instants(
         self,
@@ -208,32 +293,28 @@ class Transaction(QueryRunner):
         rows = await self._rows("get_contents", content_ids=list(content_ids))
         return {r["content_id"]: r for r in rows}
 
-    async def insert_content(
-        self,
-        profile_id: UUID,
-        platform: Platform,
-        content: ContentSpec,
-        scheduled_at: datetime,
-        slot_id: UUID,
-        now: datetime,
-    ) -> Assignment | None:
-        """Inserts a scheduled content; None when its id or its slot is taken already."""
-        row = await self._row(
-            "insert_content",
-            content_id=content.content_id,
-            profile_id=profile_id,
-            platform=platform.value,
-            status=ContentState.SCHEDULED.value,
-            slot_id=slot_id,
-            scheduled_at=scheduled_at,
-            media_type=content.media_type.value,
-            media_url=content.media_url,
-            title=content.title,
-            description=content.description,
-            platform_options=Jsonb(content.platform_options),
+    async def insert_contents(
+        self, placed: Sequence[tuple[Assignment, ContentSpec]], now: datetime
+    ) -> set[UUID]:
+        """Inserts scheduled contents in one statement; returns the ids inserted (one whose id or
+        slot is taken already is left out)."""
+        if not placed:
+            return set()
+        rows = await self._rows(
+            "insert_contents",
+            content_ids=[a.content_id for a, _ in placed],
+            profile_ids=[a.profile_id for a, _ in placed],
+            platforms=[a.platform.value for a, _ in placed],
+            slot_ids=[a.slot_id for a, _ in placed],
+            instants=[a.scheduled_at for a, _ in placed],
+            media_types=[c.media_type.value for _, c in placed],
+            media_urls=[c.media_url for _, c in placed],
+            titles=[c.title for _, c in placed],
+            descriptions=[c.description for _, c in placed],
+            options=[Jsonb(c.platform_options) for _, c in placed],
             now=now,
         )
-        return Assignment.from_row(row) if row else None
+        return {r["content_id"] for r in rows}
 
     async def move_content(
         self, content_id: UUID, scheduled_at: datetime, slot_id: UUID, reason: str, now: datetime
@@ -296,15 +377,16 @@ class AllocatorStore:
 
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
+        self._seen = SlotsSeen()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         async with pooled_transaction(self._pool) as conn:
-            yield Transaction(conn)
+            yield Transaction(conn, self._seen)
 
     @asynccontextmanager
-    async def locked(self, profile_id: UUID, platform: Platform) -> AsyncIterator[Transaction]:
-        """A transaction holding the advisory lock of (profile, platform) until it ends."""
+    async def locked(self, keys: Sequence[Key]) -> AsyncIterator[Transaction]:
+        """A transaction holding the advisory locks of `keys` until it ends."""
         async with self.transaction() as tx:
-            await tx.lock_key(profile_id, platform)
+            await tx.lock_keys(keys)
             yield tx

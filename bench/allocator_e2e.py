@@ -252,11 +252,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="every scenario's size times this")
     parser.add_argument("--rss-assignments", type=int, default=100_000)
+    parser.add_argument(
+        "--only", nargs="+", choices=["P1", "P2", "P3", "P4", "P5", "R"], help="these scenarios"
+    )
     args = parser.parse_args()
+    chosen = set(args.only or ["P1", "P2", "P3", "P4", "P5", "R"])
     n = lambda count: max(1, int(count * args.scale))  # noqa: E731
     with bench_database() as database_url, ExitStack() as parts:
         keys = asyncio.run(
-            seed(database_url, {"P1": 1, "P2": 1, "P3": 200, "P4": 1, "P5": 2, "R": 200}, n(10_000))
+            seed(
+                database_url,
+                {"P1": 1, "P2": 1, "P3": 200, "P4": 1, "P5": 2, "R": 200},
+                n(10_000) if "P2" in chosen else 0,
+            )
         )
         replicas = []
         for _ in range(3):
@@ -273,7 +281,9 @@ def main() -> None:
             replicas.append((f"127.0.0.1:{port}", process.pid))
         acknowledged: list[tuple[str, str, str]] = []
 
-        def scenario(label: str, width: int, kind: str, calls: list[dict[str, Any]]) -> Run:
+        def scenario(label: str, width: int, kind: str, calls: list[dict[str, Any]]) -> Run | None:
+            if label[:2] not in chosen:
+                return None
             addresses = [address for address, _ in replicas[:width]]
             echo = drive(addresses, "echo", echo_calls(len(calls) if kind != "batch" else 5000))
             run = drive(addresses, kind, calls)
@@ -288,7 +298,8 @@ def main() -> None:
         p2 = scenario(
             f"P2 P1 at depth {n(10_000):,}", 2, "assign", assign_calls(keys["P2"], n(5000))
         )
-        print(f"{'':<40} P2/P1 = {p2.rate / p1.rate:.2f}")
+        if p1 and p2:
+            print(f"{'':<40} P2/P1 = {p2.rate / p1.rate:.2f}")
         scenario(
             "P3 AssignNext, 200 keys, 2 replicas", 2, "assign", assign_calls(keys["P3"], n(20_000))
         )
@@ -297,18 +308,19 @@ def main() -> None:
         scenario("P5 P1 with 1 replica", 1, "assign", assign_calls(keys["P5"][:1], n(5000)))
         scenario("P5 P1 with 3 replicas", 3, "assign", assign_calls(keys["P5"][1:], n(5000)))
 
-        total = args.rss_assignments
+        total = args.rss_assignments if "R" in chosen else 0
         two = [address for address, _ in replicas[:2]]
-        first = drive(two, "assign", assign_calls(keys["R"], total // 10))
-        after_first = [memory_kib(pid)[0] for _, pid in replicas[:2]]
-        rest = drive(two, "assign", assign_calls(keys["R"], total - total // 10))
-        after_all = [memory_kib(pid)[0] for _, pid in replicas[:2]]
-        acknowledged.extend(first.acknowledged + rest.acknowledged)
-        growth = ", ".join(
-            f"{a / 1024:.0f} -> {b / 1024:.0f} MiB ({b / a:.2f})"
-            for a, b in zip(after_first, after_all, strict=True)
-        )
-        print(f"R  RSS after {total // 10:,} and {total:,} assignments: {growth}")
+        if total:
+            first = drive(two, "assign", assign_calls(keys["R"], total // 10))
+            after_first = [memory_kib(pid)[0] for _, pid in replicas[:2]]
+            rest = drive(two, "assign", assign_calls(keys["R"], total - total // 10))
+            after_all = [memory_kib(pid)[0] for _, pid in replicas[:2]]
+            acknowledged.extend(first.acknowledged + rest.acknowledged)
+            growth = ", ".join(
+                f"{a / 1024:.0f} -> {b / 1024:.0f} MiB ({b / a:.2f})"
+                for a, b in zip(after_first, after_all, strict=True)
+            )
+            print(f"R  RSS after {total // 10:,} and {total:,} assignments: {growth}")
 
         stacked, moved = check_database(database_url, acknowledged)
         print(

@@ -70,6 +70,12 @@ class QueryRunner:
             await cur.execute(self._queries[query], params)
             return await cur.fetchall() if cur.description else []
 
+    async def _tuples(self, query: str, /, **params: Any) -> list[tuple[Any, ...]]:
+        """Rows as plain tuples: for statements that return many small rows."""
+        async with self._conn.cursor() as cur:
+            await cur.execute(self._queries[query], params)
+            return await cur.fetchall() if cur.description else []
+
     async def _row(self, query: str, /, **params: Any) -> dict[str, Any] | None:
         rows = await self._rows(query, **params)
         return rows[0] if rows else None
