@@ -129,17 +129,18 @@ class Placement:
         until = not_before + self._horizon
         start = not_before
         while True:
-            found = await self._first_free(start, until)
-            if found is None:
+            i = await self._first_free(start, until)
+            if i is None:
                 raise NoFreeSlot(
                     f"no free {self._key.platform.value} slot for profile "
                     f"{self._profile.profile_id} between {not_before.isoformat()} and "
                     f"{until.isoformat()} (the {self._horizon.days}-day horizon); add slots "
                     "or release contents"
                 )
+            found = self._free[i]
             allowed = await self._first_allowed(found[0])
             if allowed == found[0]:
-                self._free.remove(found)
+                del self._free[i]
                 self._taken.append(found)
                 if self._cap is not None:
                     self._count(found[0], 1)
@@ -171,14 +172,14 @@ class Placement:
     async def flush(self) -> None:
         await self._tx.take_free_slots(self.taken())
 
-    async def _first_free(self, start: datetime, until: datetime) -> tuple[datetime, UUID] | None:
-        """The earliest free instant in [start, until) that was not taken, reading as needed."""
+    async def _first_free(self, start: datetime, until: datetime) -> int | None:
+        """Where in _free the earliest free instant in [start, until) is, reading as needed."""
         if not (self._free_from <= start <= self._free_to):
             self._free, self._free_from, self._free_to = [], start, start
         while True:
             i = bisect.bisect_left(self._free, start, key=lambda free: free[0])
             if i < len(self._free):
-                return self._free[i] if self._free[i][0] < until else None
+                return i if self._free[i][0] < until else None
             if self._free_to >= until:
                 return None
             if self._free_to >= self._mark:

@@ -81,7 +81,7 @@ select k.i as key, f.scheduled_at, f.slot_id
 -- take_free_slots --
 -- Takes slot instants out of the inventory, any keys at once.
 delete from free_slots f
- using unnest(%(profile_ids)s::uuid[], %(platforms)s::text[], %(instants)s::timestamptz[])
+ using unnest(%(profile_ids)b::uuid[], %(platforms)b::text[], %(instants)b::timestamptz[])
        as t(profile_id, platform, scheduled_at)
  where (f.profile_id, f.platform, f.scheduled_at) = (t.profile_id, t.platform, t.scheduled_at);
 
@@ -128,16 +128,17 @@ select * from contents where content_id = any(%(content_ids)s);
 
 -- insert_contents --
 -- Inserts scheduled contents, any keys at once; skips one whose id is taken or whose slot a
--- content holds already (the caller compares what came back with what it sent).
+-- content holds already (the caller compares what came back with what it sent). Arrays that
+-- may be long travel in binary (the b placeholders): nothing to quote or escape per element.
 insert into contents (content_id, profile_id, platform, status, slot_id, scheduled_at,
                       media_type, media_url, title, description, platform_options,
                       created_at, updated_at)
 select c.content_id, c.profile_id, c.platform, {scheduled}, c.slot_id, c.scheduled_at,
        c.media_type, c.media_url, c.title, c.description, c.platform_options, %(now)s, %(now)s
-  from unnest(%(content_ids)s::uuid[], %(profile_ids)s::uuid[], %(platforms)s::text[],
-              %(slot_ids)s::uuid[], %(instants)s::timestamptz[], %(media_types)s::text[],
-              %(media_urls)s::text[], %(titles)s::text[], %(descriptions)s::text[],
-              %(options)s::jsonb[])
+  from unnest(%(content_ids)b::uuid[], %(profile_ids)b::uuid[], %(platforms)b::text[],
+              %(slot_ids)b::uuid[], %(instants)b::timestamptz[], %(media_types)b::text[],
+              %(media_urls)b::text[], %(titles)b::text[], %(descriptions)b::text[],
+              %(options)b::jsonb[])
        as c(content_id, profile_id, platform, slot_id, scheduled_at, media_type, media_url,
             title, description, platform_options)
 on conflict do nothing

@@ -229,9 +229,8 @@ class AllocatorService:
         mine: list[tuple[Assignment, ContentSpec]] = []
         try:
             for content in ask.contents:
+                # (a request never names one content twice: _check_batch refused that)
                 earlier = placed.get(content.content_id) or existing.get(content.content_id)
-                if earlier is None:
-                    earlier = next((m for m in mine if m[0].content_id == content.content_id), None)
                 if earlier is not None:
                     mine.append((_repeated(*earlier, profile_id, platform, content), content))
                     continue

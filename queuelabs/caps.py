@@ -41,17 +41,20 @@ def first_allowed(taken: Sequence[datetime], at: datetime, cap: int) -> datetime
     """
     if cap < 1:
         raise ValueError("a cap allows at least one post")
-    split = bisect.bisect_left(taken, at)
-    before, after = taken[:split], taken[split:]
+    # Fewer than `cap` instants less than 24 h from `at`: no window holding `at` can be full.
+    near = bisect.bisect_left(taken, at + WINDOW) - bisect.bisect_right(taken, at - WINDOW)
+    if near < cap:
+        return at
+    split = bisect.bisect_left(taken, at)  # taken[:split] is before `at`, the rest after
     bound = at
     # Every run of `cap` taken instants that would hold `at` with them: its first instant and
     # its last. The run stays too tight until its first instant is 24 h behind.
     for k in range(cap + 1):  # k instants from before `at`, the rest from after
         rest = cap - k
-        if k > len(before) or rest > len(after):
+        if k > split or rest > len(taken) - split:
             continue
-        first = before[-k] if k else (after[0] if rest else at)
-        last = after[rest - 1] if rest else at
+        first = taken[split - k] if k else (taken[split] if rest else at)
+        last = taken[split + rest - 1] if rest else at
         if max(last, at) - min(first, at) < WINDOW:
             bound = max(bound, first + WINDOW)
     return bound
