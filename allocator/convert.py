@@ -166,6 +166,8 @@ def url_field(value: str, field: str) -> str:
 
 
 def options_field(options: Mapping[str, str], field: str) -> dict[str, str]:
+    if not options:
+        return {}
     if len(options) > MAX_OPTIONS:
         raise InvalidArgument(field, f"holds {len(options)} options; at most {MAX_OPTIONS}")
     for key, value in options.items():

@@ -78,13 +78,6 @@ select k.i as key, f.scheduled_at, f.slot_id
         limit k.lim) f
  order by k.i, f.scheduled_at;
 
--- take_free_slots --
--- Takes slot instants out of the inventory, any keys at once.
-delete from free_slots f
- using unnest(%(profile_ids)b::uuid[], %(platforms)b::text[], %(instants)b::timestamptz[])
-       as t(profile_id, platform, scheduled_at)
- where (f.profile_id, f.platform, f.scheduled_at) = (t.profile_id, t.platform, t.scheduled_at);
-
 -- drop_held_free_slots --
 -- Drops the instants the inventory offers although a content has spent them (it never should;
 -- the unique index caught one).
@@ -126,10 +119,16 @@ select * from contents where content_id = %(content_id)s;
 -- get_contents --
 select * from contents where content_id = any(%(content_ids)s);
 
--- insert_contents --
--- Inserts scheduled contents, any keys at once; skips one whose id is taken or whose slot a
--- content holds already (the caller compares what came back with what it sent). Arrays that
--- may be long travel in binary (the b placeholders): nothing to quote or escape per element.
+-- take_and_insert --
+-- Takes slot instants out of the inventory and inserts scheduled contents, any keys at once, in
+-- one statement; skips a content whose id is taken or whose slot a content holds already (the
+-- caller compares what came back with what it sent). Arrays that may be long travel in binary
+-- (the b placeholders): nothing to quote or escape per element.
+with taken as (
+    delete from free_slots f
+     using unnest(%(taken_profile_ids)b::uuid[], %(taken_platforms)b::text[],
+                  %(taken_instants)b::timestamptz[]) as t(profile_id, platform, scheduled_at)
+     where (f.profile_id, f.platform, f.scheduled_at) = (t.profile_id, t.platform, t.scheduled_at))
 insert into contents (content_id, profile_id, platform, status, slot_id, scheduled_at,
                       media_type, media_url, title, description, platform_options,
                       created_at, updated_at)

@@ -61,7 +61,7 @@ class AllocationPolicy:
     horizon: timedelta = timedelta(days=365)  # how far a search for a free slot looks
     batch_limit: int = 100  # contents in one BatchAssign
     group_limit: int = 500  # contents served together in one transaction (see coalescing.py)
-    groups_in_flight: int = 2  # groups of one replica running at once
+    groups_in_flight: int = 1  # groups of one replica running at once
     # posts of one (profile, platform) in any 24 h; a platform left out has no cap
     daily_caps: Mapping[Platform, int] = field(default_factory=lambda: dict(DEFAULT_DAILY_CAPS))
 
@@ -208,9 +208,9 @@ class AllocatorService:
                 answer = await self._answer(ask, placements.get(ask.key), existing, placed)
                 answers.append(answer)
             ready = [p for p in placements.values() if isinstance(p, Placement)]
-            await tx.take_free_slots([taken for p in ready for taken in p.taken()])
+            taken = [taken for p in ready for taken in p.taken()]
             fresh = [pair for pair in placed.values() if pair[0].content_id not in existing]
-            inserted = await tx.insert_contents(fresh, self._clock.now())
+            inserted = await tx.take_and_insert(taken, fresh, self._clock.now())
             if len(inserted) != len(fresh):
                 raise _IndexRefused
         return answers

@@ -23,7 +23,7 @@ class AllocatorSettings:
     horizon: timedelta = timedelta(days=365)
     batch_limit: int = 100
     group_limit: int = 500  # contents served together in one transaction
-    groups_in_flight: int = 2  # such transactions of one process at once
+    groups_in_flight: int = 1  # such transactions of one process at once
     shutdown_grace: float = 10.0  # seconds for calls in flight at shutdown
     security: Security = field(default_factory=Security)
     metrics_listen: str | None = None  # HOST:PORT for /metrics; None: off
@@ -42,7 +42,7 @@ class AllocatorSettings:
             horizon=timedelta(days=env.integer("ALLOCATOR_HORIZON_DAYS", 365, 1, 3650)),
             batch_limit=env.integer("ALLOCATOR_BATCH_LIMIT", 100, 1, 10_000),
             group_limit=env.integer("ALLOCATOR_GROUP_LIMIT", 500, 1, 10_000),
-            groups_in_flight=env.integer("ALLOCATOR_GROUPS_IN_FLIGHT", 2, 1, 100),
+            groups_in_flight=env.integer("ALLOCATOR_GROUPS_IN_FLIGHT", 1, 1, 100),
             shutdown_grace=env.seconds("SHUTDOWN_GRACE_SECONDS", 10.0, 0, 600),
             security=env.security(),
             metrics_listen=env.metrics_listen("0.0.0.0:9101"),

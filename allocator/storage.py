@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -77,6 +78,7 @@ class SlotsSeen:
             self._seen.popitem(last=False)
 
 
+@functools.lru_cache(maxsize=65_536)
 def advisory_key(profile_id: UUID, platform: Platform) -> int:
     """The 64-bit advisory lock key of a (profile, platform): stable across processes."""
     digest = hashlib.blake2b(f"{profile_id}/{platform.value}".encode(), digest_size=8).digest()
@@ -221,12 +223,7 @@ class Transaction(QueryRunner):
     async def take_free_slots(self, taken: Sequence[tuple[Key, datetime]]) -> None:
         """Takes these instants out of the inventory."""
         if taken:
-            await self._rows(
-                "take_free_slots",
-                profile_ids=[key[0] for key, _ in taken],
-                platforms=[key[1].value for key, _ in taken],
-                instants=[at for _, at in taken],
-            )
+            await self.take_and_insert(taken, [], now=None)
 
     async def drop_held_free_slots(self, profile_id: UUID, platform: Platform) -> None:
         await self._rows("drop_held_free_slots", profile_id=profile_id, platform=platform.value)
@@ -293,15 +290,19 @@ class Transaction(QueryRunner):
         rows = await self._rows("get_contents", content_ids=list(content_ids))
         return {r["content_id"]: r for r in rows}
 
-    async def insert_contents(
-        self, placed: Sequence[tuple[Assignment, ContentSpec]], now: datetime
+    async def take_and_insert(
+        self,
+        taken: Sequence[tuple[Key, datetime]],
+        placed: Sequence[tuple[Assignment, ContentSpec]],
+        now: datetime | None,
     ) -> set[UUID]:
-        """Inserts scheduled contents in one statement; returns the ids inserted (one whose id or
-        slot is taken already is left out)."""
-        if not placed:
-            return set()
-        rows = await self._rows(
-            "insert_contents",
+        """Takes instants out of the inventory and inserts scheduled contents, in one statement;
+        returns the ids inserted (one whose id or slot is taken already is left out)."""
+        rows = await self._tuples(
+            "take_and_insert",
+            taken_profile_ids=[key[0] for key, _ in taken],
+            taken_platforms=[key[1].value for key, _ in taken],
+            taken_instants=[at for _, at in taken],
             content_ids=[a.content_id for a, _ in placed],
             profile_ids=[a.profile_id for a, _ in placed],
             platforms=[a.platform.value for a, _ in placed],
@@ -314,7 +315,7 @@ class Transaction(QueryRunner):
             options=[Jsonb(c.platform_options) for _, c in placed],
             now=now,
         )
-        return {r["content_id"] for r in rows}
+        return {content_id for (content_id,) in rows}
 
     async def move_content(
         self, content_id: UUID, scheduled_at: datetime, slot_id: UUID, reason: str, now: datetime

@@ -49,7 +49,7 @@ from allocator.domain import ContentSpec, Profile, SlotSpec
 from allocator.service import AllocatorService
 from allocator.storage import AllocatorStore
 from bench.database import bench_database
-from bench.processes import free_port, memory_kib, part, wait_for_port
+from bench.processes import cpu_seconds, free_port, memory_kib, part, wait_for_port
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1 import allocator_pb2_grpc as pb_grpc
 from queuelabs.clock import SystemClock
@@ -285,10 +285,20 @@ def main() -> None:
             if label[:2] not in chosen:
                 return None
             addresses = [address for address, _ in replicas[:width]]
+            pids = [pid for _, pid in replicas[:width]]
+            echo_cpu = -sum(map(cpu_seconds, pids))
             echo = drive(addresses, "echo", echo_calls(len(calls) if kind != "batch" else 5000))
+            echo_cpu += sum(map(cpu_seconds, pids))
+            run_cpu = -sum(map(cpu_seconds, pids))
             run = drive(addresses, kind, calls)
+            run_cpu += sum(map(cpu_seconds, pids))
             acknowledged.extend(run.acknowledged)
-            print(line(label, run, echo, [pid for _, pid in replicas[:width]]), flush=True)
+            print(line(label, run, echo, pids), flush=True)
+            print(
+                f"{'':<40} server CPU per call: echo {echo_cpu / echo.calls * 1e6:.0f} us,"
+                f" this {run_cpu / run.calls * 1e6:.0f} us",
+                flush=True,
+            )
             return run
 
         print(f"echo ceiling and scenarios, {IN_FLIGHT} in flight, one client process")

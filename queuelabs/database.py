@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from alembic import command
-from alembic.config import Config
 from psycopg import IsolationLevel
 from psycopg_pool import AsyncConnectionPool
 
@@ -38,6 +36,10 @@ def check_reachable(database_url: str, wait_seconds: float = 10) -> None:
 
 def migrate(database_url: str) -> None:
     """Upgrades the schema to the newest revision. Repeating it is a no-op; two at once are safe."""
+    # Alembic (and SQLAlchemy under it) is loaded only by what migrates, not by every server.
+    from alembic import command
+    from alembic.config import Config
+
     check_reachable(database_url)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
