@@ -180,6 +180,7 @@ class AllocatorService:
         alone, in arrival order; answers each. Should the unique index refuse what the inventory
         offered (it never should), nothing is written and the group is served again, with the
         inventory of its keys cleaned first."""
+        metrics.GROUP_REQUESTS.observe(len(group))
         for attempt in range(1, GROUP_ATTEMPTS + 1):
             try:
                 answers = await self._place_group([w.request for w in group], clean=attempt > 1)

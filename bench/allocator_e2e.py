@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import psycopg
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -239,6 +240,20 @@ def check_database(database_url: str, acknowledged: list[tuple[str, str, str]]) 
     return int(stacked[0]), moved
 
 
+def group_totals(ports: list[int]) -> complex:
+    """Requests served in groups (real part) and groups (imaginary part), from the replicas'
+    /metrics, summed."""
+    total = 0j
+    for port in ports:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        for row in text.splitlines():
+            if row.startswith("queuelabs_assignment_group_requests_sum "):
+                total += float(row.split()[1])
+            elif row.startswith("queuelabs_assignment_group_requests_count "):
+                total += float(row.split()[1]) * 1j
+    return total
+
+
 def line(label: str, run: Run, echo: Run, replicas: list[int]) -> str:
     peaks = ", ".join(f"{memory_kib(pid)[1] / 1024:.0f}" for pid in replicas)
     failed = f"  errors {run.errors}" if run.errors else ""
@@ -267,18 +282,21 @@ def main() -> None:
             )
         )
         replicas = []
+        metrics_ports: list[int] = []
         for _ in range(3):
-            port = free_port()
+            port, metrics_port = free_port(), free_port()
             process = parts.enter_context(
                 part(
                     "allocator",
                     DATABASE_URL=database_url,
                     ALLOCATOR_LISTEN=f"127.0.0.1:{port}",
+                    METRICS_LISTEN=f"127.0.0.1:{metrics_port}",
                     ALLOCATOR_DB_POOL_SIZE="10",
                 )
             )
             wait_for_port(port, process)
             replicas.append((f"127.0.0.1:{port}", process.pid))
+            metrics_ports.append(metrics_port)
         acknowledged: list[tuple[str, str, str]] = []
 
         def scenario(label: str, width: int, kind: str, calls: list[dict[str, Any]]) -> Run | None:
@@ -290,13 +308,16 @@ def main() -> None:
             echo = drive(addresses, "echo", echo_calls(len(calls) if kind != "batch" else 5000))
             echo_cpu += sum(map(cpu_seconds, pids))
             run_cpu = -sum(map(cpu_seconds, pids))
+            groups = -group_totals(metrics_ports[:width])
             run = drive(addresses, kind, calls)
             run_cpu += sum(map(cpu_seconds, pids))
+            groups += group_totals(metrics_ports[:width])
             acknowledged.extend(run.acknowledged)
             print(line(label, run, echo, pids), flush=True)
             print(
                 f"{'':<40} server CPU per call: echo {echo_cpu / echo.calls * 1e6:.0f} us,"
-                f" this {run_cpu / run.calls * 1e6:.0f} us",
+                f" this {run_cpu / run.calls * 1e6:.0f} us; requests per group"
+                f" {groups.real / max(1, groups.imag):.1f}",
                 flush=True,
             )
             return run

@@ -26,6 +26,11 @@ LOCK_WAIT_SECONDS = Histogram(
     buckets=_LATENCY,
 )
 ASSIGNMENTS = Counter("queuelabs_assignments_total", "Contents placed, by outcome.", ["outcome"])
+GROUP_REQUESTS = Histogram(
+    "queuelabs_assignment_group_requests",
+    "AssignNext and BatchAssign requests served together in one transaction.",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
+)
 
 # Uploader
 UPLOADS = Counter(
