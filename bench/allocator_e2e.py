@@ -127,15 +127,16 @@ async def client(spec: dict[str, Any]) -> dict[str, Any]:
                 continue
             latencies.append(time.perf_counter() - started)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.wait_for(
         asyncio.gather(*(worker() for _ in range(spec["in_flight"]))), CLIENT_LIMIT
     )
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     for channel in channels:
         await channel.close()
     return {
         "seconds": seconds,
+        "cpu": cpu,
         "latencies": latencies,
         "acknowledged": acknowledged,
         "errors": errors,
@@ -150,6 +151,7 @@ class Run:
     calls: int
     assignments: int
     seconds: float
+    client_cpu: float
     p50: float
     p99: float
     errors: dict[str, int]
@@ -177,6 +179,7 @@ def drive(addresses: list[str], kind: str, calls: list[dict[str, Any]]) -> Run:
         calls=len(calls),
         assignments=len(result["acknowledged"]),
         seconds=result["seconds"],
+        client_cpu=result["cpu"],
         p50=statistics.median(latencies),
         p99=latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
         errors=result["errors"],
@@ -316,7 +319,9 @@ def main() -> None:
             print(line(label, run, echo, pids), flush=True)
             print(
                 f"{'':<40} server CPU per call: echo {echo_cpu / echo.calls * 1e6:.0f} us,"
-                f" this {run_cpu / run.calls * 1e6:.0f} us; requests per group"
+                f" this {run_cpu / run.calls * 1e6:.0f} us; client CPU per call: echo"
+                f" {echo.client_cpu / echo.calls * 1e6:.0f} us, this"
+                f" {run.client_cpu / run.calls * 1e6:.0f} us; requests per group"
                 f" {groups.real / max(1, groups.imag):.1f}",
                 flush=True,
             )

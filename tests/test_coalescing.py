@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from datetime import UTC, datetime, time, timedelta
@@ -32,7 +31,7 @@ from queuelabs.database import open_pool
 from queuelabs.errors import Conflict, DatabaseUnavailable
 from queuelabs.platforms import MediaType, Platform
 from tests.support.calls import video
-from tests.support.processes import allocator_replicas
+from tests.support.processes import allocator_processes
 
 T0 = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
 FREE_OF = "select count(*) from free_slots where profile_id = %s"
@@ -330,7 +329,8 @@ def test_a_replica_killed_mid_burst_keeps_every_acknowledged_assignment(database
     """Two replicas serve 600 AssignNext for one key, 60 in flight; once 100 are acknowledged one
     replica is SIGKILLed. Every acknowledged content holds the slot it was told, none shares a
     slot, and the survivor serves the rest."""
-    with allocator_replicas(database_url, 2) as addresses:
+    with allocator_processes(database_url, 2) as replicas:
+        addresses = [replica.address for replica in replicas]
         profile_id = str(uuid.uuid4())
         with grpc.insecure_channel(addresses[0]) as channel:
             stub = AllocatorStub(channel)
@@ -348,7 +348,7 @@ def test_a_replica_killed_mid_burst_keeps_every_acknowledged_assignment(database
                     ],
                 )
             )
-        victim = _pid_listening(addresses[0])
+        victim = replicas[0].process.pid
         acknowledged, failed, killed_after = asyncio.run(
             _burst_with_a_kill(addresses, profile_id, victim, total=600, kill_after=100)
         )
@@ -368,14 +368,6 @@ def test_a_replica_killed_mid_burst_keeps_every_acknowledged_assignment(database
         "select count(*) from (select 1 from contents where status = 'scheduled'"
         " group by scheduled_at having count(*) > 1) s"
     ).fetchone() == (0,)
-
-
-def _pid_listening(address: str) -> int:
-    port = int(address.rsplit(":", 1)[1])
-    out = subprocess.run(
-        ["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True, check=True
-    ).stdout
-    return int(out.split("pid=")[1].split(",")[0])
 
 
 async def _burst_with_a_kill(

@@ -100,9 +100,23 @@ def allocator_process(database_url: str, **extra_env: str) -> Iterator[str]:
 
 @contextmanager
 def allocator_replicas(database_url: str, count: int, **extra_env: str) -> Iterator[list[str]]:
+    with allocator_processes(database_url, count, **extra_env) as running:
+        yield [replica.address for replica in running]
+
+
+@contextmanager
+def allocator_processes(
+    database_url: str, count: int, **extra_env: str
+) -> Iterator[list[ServiceProcess]]:
+    """`count` Allocator server processes on one database (their processes, to kill)."""
     with ExitStack() as stack:
         yield [
-            stack.enter_context(allocator_process(database_url, **extra_env)) for _ in range(count)
+            stack.enter_context(
+                service_process(
+                    "allocator", "ALLOCATOR_LISTEN", DATABASE_URL=database_url, **extra_env
+                )
+            )
+            for _ in range(count)
         ]
 
 
