@@ -263,7 +263,8 @@ class AllocatorService:
         clean: bool,
     ) -> dict[Key, Placement | Refusal]:
         """A placement for each key with contents to place (or why there can be none), each
-        knowing its first free instants and what its cap counts: two statements for all keys."""
+        knowing its first free instants and what its cap counts: three statements (states, free
+        instants, counts) for all keys."""
         wanted: dict[Key, int] = {}
         starts: dict[Key, datetime] = {}
         for ask in asks:

@@ -2,8 +2,9 @@
 request answered exactly as if it came alone, in arrival order, within the group limit, and a
 group that fails answers everyone and writes nothing.
 
-The service tests queue requests behind a held stripe lock of their key (the first thing a
-group takes), so what forms a group is decided by the test, not by timing.
+The service tests run one group at a time and hold it up (a request for another profile whose
+stripe lock the test holds), so the requests they send all wait and form the next group: what
+forms a group is decided by the test, not by timing.
 """
 
 from __future__ import annotations
