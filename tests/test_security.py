@@ -19,7 +19,7 @@ from queuelabs.env import ConfigError, Env
 from queuelabs.security import BearerAuth, Security
 from tests.support.certs import Pki, make_pki
 from uploader.allocator_client import AllocatorGateway
-from uploader.errors import AllocatorUnavailable, ContentNotFound
+from uploader.errors import AllocatorRefused, ContentNotFound
 
 TOKENS = {"sagalabs": "tok-sagalabs-9f2c", "uploader": "tok-uploader-41aa"}
 
@@ -133,10 +133,14 @@ async def test_mtls_and_tokens_together_admit_the_uploaders_own_client(database_
                 )
             assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
 
-        tokenless = AllocatorGateway(address, replace(uploader_side, client_token=None), timeout=5)
-        with pytest.raises(AllocatorUnavailable, match="UNAUTHENTICATED"):
-            await tokenless.release(uuid.uuid4(), "test")
-        await tokenless.close()
+        # A missing or wrong token is not "unavailable": asking again will not help, so the
+        # content fails for a person to see instead of being retried every 30 s forever.
+        for token in (None, "tok-not-known"):
+            wrong = AllocatorGateway(address, replace(uploader_side, client_token=token), timeout=5)
+            with pytest.raises(AllocatorRefused, match="Reschedule: UNAUTHENTICATED") as refused:
+                await wrong.reschedule(uuid.uuid4(), "test")
+            assert "tok-" not in str(refused.value)
+            await wrong.close()
     finally:
         await running.stop(grace=1)
 

@@ -12,6 +12,7 @@ from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from queuelabs.security import Security, call_metadata, client_channel
 from uploader.errors import (
+    AllocatorRefused,
     AllocatorUnavailable,
     ContentNotFound,
     NoFreeSlot,
@@ -21,11 +22,22 @@ from uploader.errors import (
 
 log = logging.getLogger(__name__)
 
-# Answers that asking again will not change; anything else counts as "unavailable, retry".
+# Answers that may change if the same call is sent again later: the Allocator or its database
+# away or busy, a deadline passed, a transaction aborted for a concurrent one, a call cut short.
+_RETRYABLE = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.CANCELLED,
+    }
+)
+# The Allocator's refusals the Uploader tells apart; any other status (UNAUTHENTICATED for a
+# wrong ALLOCATOR_TOKEN, PERMISSION_DENIED, INVALID_ARGUMENT, INTERNAL, ...) is AllocatorRefused.
 _REFUSALS: dict[grpc.StatusCode, type[UploaderError]] = {
     grpc.StatusCode.NOT_FOUND: ContentNotFound,
     grpc.StatusCode.FAILED_PRECONDITION: WrongState,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: NoFreeSlot,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: NoFreeSlot,  # no free slot within the horizon
 }
 
 
@@ -55,9 +67,11 @@ class AllocatorGateway:
                 request, timeout=self._timeout, metadata=self._metadata
             )
         except grpc.aio.AioRpcError as failed:
-            refusal = _REFUSALS.get(failed.code())
-            if refusal is not None:
-                raise refusal(failed.details() or method) from None
-            raise AllocatorUnavailable(
-                f"the Allocator did not answer {method}: {failed.code().name}; retry"
-            ) from None
+            code = failed.code()
+            if code in _RETRYABLE:
+                raise AllocatorUnavailable(
+                    f"the Allocator did not answer {method}: {code.name}; retry"
+                ) from None
+            refusal = _REFUSALS.get(code, AllocatorRefused)
+            # The Allocator's messages name fields and ids, never a token.
+            raise refusal(f"{method}: {code.name}: {failed.details() or 'no details'}") from None

@@ -39,3 +39,10 @@ class AllocatorUnavailable(UploaderError):
     """The Allocator could not be reached; safe to retry."""
 
     status = grpc.StatusCode.UNAVAILABLE
+
+
+class AllocatorRefused(UploaderError):
+    """The Allocator answered with a status that asking again will not change (a wrong token,
+    a request it does not take): a person must act."""
+
+    status = grpc.StatusCode.FAILED_PRECONDITION

@@ -129,30 +129,38 @@ def start_dev(data_dir: Path, ports: DevPorts) -> subprocess.Popen[str]:
     and no UPLOAD_POST_API_KEY, so with the sandbox."""
     unset = ("DATABASE_URL", "TEST_DATABASE_URL", "UPLOAD_POST_API_KEY")
     env = {k: v for k, v in os.environ.items() if k not in unset}
-    return subprocess.Popen(
-        [
-            *QUEUELABS,
-            "dev",
-            "--data-dir",
-            str(data_dir),
-            "--allocator-port",
-            str(ports.allocator),
-            "--uploader-port",
-            str(ports.uploader),
-            "--sandbox-port",
-            str(ports.sandbox),
-            "--metrics-port",
-            str(ports.metrics),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    # Its log goes to a file beside the data (appended across restarts), for read_until to show.
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    with dev_log(data_dir).open("ab") as log:
+        return subprocess.Popen(
+            [
+                *QUEUELABS,
+                "dev",
+                "--data-dir",
+                str(data_dir),
+                "--allocator-port",
+                str(ports.allocator),
+                "--uploader-port",
+                str(ports.uploader),
+                "--sandbox-port",
+                str(ports.sandbox),
+                "--metrics-port",
+                str(ports.metrics),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+
+
+def dev_log(data_dir: Path) -> Path:
+    return data_dir.parent / f"{data_dir.name}.dev.log"
 
 
 def read_until(process: subprocess.Popen[str], marker: str, seconds: float) -> str:
-    """Reads lines from a child's stdout until one contains `marker`; returns all read."""
+    """Reads lines from a child's stdout until one contains `marker`; returns all read. A `dev`
+    that never prints it fails with its log."""
     stream = process.stdout
     assert stream is not None, "start the process with stdout=PIPE"
     seen = []
@@ -164,4 +172,7 @@ def read_until(process: subprocess.Popen[str], marker: str, seconds: float) -> s
         seen.append(line)
         if marker in line:
             return "".join(seen)
-    raise AssertionError(f"{marker!r} never printed; got:\n{''.join(seen)}")
+    args = [str(a) for a in process.args] if isinstance(process.args, list) else []
+    log = dev_log(Path(args[args.index("--data-dir") + 1])) if "--data-dir" in args else None
+    tail = log.read_text(errors="replace")[-4000:] if log and log.exists() else ""
+    raise AssertionError(f"{marker!r} never printed; got:\n{''.join(seen)}\nits log:\n{tail}")
