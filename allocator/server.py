@@ -64,6 +64,6 @@ async def start_allocator(
     except BaseException:
         await pool.close()
         raise
-    await server.mark_serving()
+    await server.mark_serving(settings.database_url)
     log.info("allocator listening on %s (port %d)", settings.listen, server.port)
     return RunningAllocator(server, pool)

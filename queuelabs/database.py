@@ -3,6 +3,8 @@ that `queuelabs dev` and the tests use when no DATABASE_URL is given."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import warnings
 from pathlib import Path
@@ -119,3 +121,32 @@ class EmbeddedPostgres:
         if self._server is not None:
             self._server.cleanup()
             self._server = None
+
+
+class DatabaseProbe:
+    """Whether PostgreSQL answers, on a connection of its own (the pool's may all be busy
+    serving, which says nothing about the database): what the health check reports."""
+
+    def __init__(self, database_url: str, timeout: float) -> None:
+        self._url = database_url
+        self._timeout = timeout
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+
+    async def answers(self) -> bool:
+        try:
+            async with asyncio.timeout(self._timeout):
+                if self._conn is None or self._conn.closed:
+                    self._conn = await psycopg.AsyncConnection.connect(
+                        self._url, autocommit=True, connect_timeout=max(1, round(self._timeout))
+                    )
+                await self._conn.execute("select 1")
+            return True
+        except (psycopg.Error, OSError, TimeoutError):
+            await self.close()  # a connection cut mid-statement is not used again
+            return False
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            with contextlib.suppress(psycopg.Error, OSError):
+                await conn.close()

@@ -118,7 +118,7 @@ async def start_uploader(settings: UploaderSettings, clock: Clock | None = None)
             )
         ),
     ]
-    await server.mark_serving()
+    await server.mark_serving(settings.database_url)
     log.info(
         "uploader %s listening on %s (port %d), publishing to %s",
         worker,
