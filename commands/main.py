@@ -9,7 +9,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from allocator.settings import AllocatorSettings
@@ -76,6 +76,21 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--days", type=int, default=3, help="how many days ahead (default 3)")
     show.add_argument("--database-url", help="overrides DATABASE_URL")
     show.set_defaults(handler=_schedule_show)
+
+    check = commands.add_parser(
+        "check",
+        help="audit the database against every invariant; exit 1 when anything is found",
+    )
+    check.add_argument(
+        "--stuck-after",
+        type=int,
+        default=600,
+        metavar="SECONDS",
+        help="how long past due or past its lease a content may be before it counts (600)",
+    )
+    check.add_argument("--json", action="store_true", help="one JSON object per finding")
+    check.add_argument("--database-url", help="overrides DATABASE_URL")
+    check.set_defaults(handler=_check)
 
     dev = commands.add_parser(
         "dev", help="the whole system on this machine, on 127.0.0.1, with a demo profile"
@@ -164,6 +179,18 @@ def _schedule_show(args: argparse.Namespace, env: Env) -> int:
         print(f"queuelabs schedule show: {missing}", file=sys.stderr)
         return 1
     return 0
+
+
+def _check(args: argparse.Namespace, env: Env) -> int:
+    from queuelabs.audit import audit, report
+    from queuelabs.database import check_reachable
+
+    url = require_database_url(env, args.database_url)
+    check_reachable(url)
+    if args.stuck_after < 1:
+        raise ConfigError(f"--stuck-after: {args.stuck_after} is not a positive number of seconds")
+    findings = audit(url, datetime.now(UTC), timedelta(seconds=args.stuck_after))
+    return report(findings, args.json)
 
 
 def _dev(args: argparse.Namespace, env: Env) -> int:

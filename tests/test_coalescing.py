@@ -27,6 +27,7 @@ from allocator.service import AllocationPolicy, AllocatorService
 from allocator.storage import AllocatorStore
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
+from queuelabs.audit import audit
 from queuelabs.clock import FakeClock
 from queuelabs.database import open_pool
 from queuelabs.errors import Conflict, DatabaseUnavailable
@@ -365,6 +366,8 @@ def test_a_replica_killed_mid_burst_keeps_every_acknowledged_assignment(database
     }
     moved = [c for c, at in acknowledged.items() if stored.get(c) != at]
     assert moved == []
+    # And the auditor finds the data whole: no stacked slot, an inventory that agrees.
+    assert audit(database_url, datetime.now(UTC), timedelta(minutes=10)) == []
     assert db.execute(
         "select count(*) from (select 1 from contents where status = 'scheduled'"
         " group by scheduled_at having count(*) > 1) s"
