@@ -186,6 +186,8 @@ class AllocatorService:
                 answers = await self._place_group([w.request for w in group], clean=attempt > 1)
             except _IndexRefused:
                 continue
+            except _NothingToWrite as nothing:  # rolled back: a refusal changes nothing at all
+                answers = nothing.answers
             for waiting, answer in zip(group, answers, strict=True):
                 waiting.answer_with(answer)
             return
@@ -211,6 +213,8 @@ class AllocatorService:
             ready = [p for p in placements.values() if isinstance(p, Placement)]
             taken = [taken for p in ready for taken in p.taken()]
             fresh = [pair for pair in placed.values() if pair[0].content_id not in existing]
+            if not fresh:  # refusals and repeats only: not even the inventory's growth is kept
+                raise _NothingToWrite(answers)
             inserted = await tx.take_and_insert(taken, fresh, self._clock.now())
             if len(inserted) != len(fresh):
                 raise _IndexRefused
@@ -501,6 +505,14 @@ class _Ask:
     @property
     def key(self) -> Key:
         return (self.profile_id, self.platform)
+
+
+class _NothingToWrite(Exception):
+    """A group whose every request was refused or repeated: its transaction is rolled back."""
+
+    def __init__(self, answers: list[list[Assignment] | Refusal]) -> None:
+        super().__init__("nothing to write")
+        self.answers = answers
 
 
 class _IndexRefused(Exception):

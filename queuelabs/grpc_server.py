@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -78,7 +80,7 @@ async def start_grpc_server(
     security: Security,
 ) -> GrpcServer:
     """Starts a server with `register`'s servicer; health says NOT_SERVING until mark_serving."""
-    server = grpc.aio.server(interceptors=interceptors(security, service_name))
+    server = grpc.aio.server(interceptors=[*interceptors(security, service_name), Undecodable()])
     register(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -91,3 +93,43 @@ async def start_grpc_server(
         raise CannotListen(f"cannot listen on {listen} ({failed})") from None
     await server.start()
     return GrpcServer(server, health_servicer, port, service_name)
+
+
+class Undecodable(grpc.aio.ServerInterceptor):
+    """A request whose bytes are not a message of its type gets INVALID_ARGUMENT (gRPC's own
+    answer would be UNKNOWN, naming a Python exception)."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or handler.unary_unary is None or handler.request_deserializer is None:
+            return handler
+        decode, behaviour = handler.request_deserializer, handler.unary_unary
+
+        def leniently(raw: bytes) -> Any:
+            try:
+                return decode(raw)
+            except DecodeError:
+                return _NotAMessage()
+
+        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            if isinstance(request, _NotAMessage):
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"the request is not a valid message for {details.method} (its wire format"
+                    " is corrupt)",
+                )
+            return await behaviour(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            guarded,
+            request_deserializer=leniently,
+            response_serializer=handler.response_serializer,
+        )
+
+
+class _NotAMessage:
+    """What an undecodable request becomes, for `guarded` to refuse."""
