@@ -5,7 +5,8 @@ id, on the next replica.
 What must hold, counted from the database at the end: no slot holds two contents; every
 acknowledged content holds the slot it was told (none moved, none lost); a content
 acknowledged twice (a retry of a call whose answer was lost) was told the same slot both
-times; and `queuelabs check` finds nothing.
+times; `queuelabs check` finds nothing; and the bearer token every call carries appears in no
+line any replica logged.
 
 Run: `uv run python -m chaos.allocator --contents 100000` (BENCH_DATABASE_URL, DATABASE_URL, or
 an embedded PostgreSQL; a database of its own, dropped at the end). Contents start at `--rate`
@@ -19,6 +20,7 @@ import argparse
 import asyncio
 import itertools
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -54,10 +56,11 @@ MAX_TRIES = 100  # per content; a content that runs out is counted as not acknow
 class Replica:
     """One `queuelabs allocator` process on a fixed loopback port, killed and started again."""
 
-    def __init__(self, database_url: str, log_dir: Path) -> None:
+    def __init__(self, database_url: str, log_dir: Path, token: str) -> None:
         self.address = f"127.0.0.1:{free_port()}"
         self._database_url = database_url
-        self._log = log_dir / f"allocator-{self.address.rsplit(':', 1)[1]}.log"
+        self._token = token
+        self.log = log_dir / f"allocator-{self.address.rsplit(':', 1)[1]}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -66,9 +69,10 @@ class Replica:
             "DATABASE_URL": self._database_url,
             "ALLOCATOR_LISTEN": self.address,
             "METRICS_LISTEN": "off",
-            "LOG_LEVEL": "WARNING",
+            "LOG_LEVEL": "INFO",  # an access line a call: all the more lines a token could be in
+            "AUTH_TOKENS": f"chaos:{self._token}",
         }
-        with self._log.open("ab") as log:
+        with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [*QUEUELABS, "allocator"], env=env, stdout=log, stderr=subprocess.STDOUT
             )
@@ -101,6 +105,8 @@ class Tally:
     moved: int = -1
     lost: int = -1
     audit_findings: int = -1
+    log_lines: int = 0
+    secrets_in_logs: int = -1
     seconds: float = 0.0
 
     def holds(self) -> bool:
@@ -110,6 +116,7 @@ class Tally:
             and self.lost == 0
             and self.told_twice_differently == 0
             and self.audit_findings == 0
+            and self.secrets_in_logs == 0
             and not self.refused
             and self.not_acknowledged == 0
         )
@@ -122,30 +129,39 @@ class Tally:
             f" acknowledged and lost: {self.lost}; told two slots for one content:"
             f" {self.told_twice_differently}; not acknowledged after {MAX_TRIES} tries:"
             f" {self.not_acknowledged}; refusals: {self.refused or 'none'};"
-            f" queuelabs check findings: {self.audit_findings}"
+            f" queuelabs check findings: {self.audit_findings}\n"
+            f"log lines written by the replicas: {self.log_lines:,}; holding the token:"
+            f" {self.secrets_in_logs}"
         )
 
 
 def run(database_url: str, contents: int, rate: float = 250, limit: float = 1800) -> Tally:
     """The whole run on `database_url` (migrated, empty)."""
+    token = f"tok-chaos-{secrets.token_hex(16)}"
     with tempfile.TemporaryDirectory(prefix="queuelabs-chaos-") as scratch:
-        replicas = [Replica(database_url, Path(scratch)) for _ in range(3)]
+        replicas = [Replica(database_url, Path(scratch), token) for _ in range(3)]
         for replica in replicas:
             replica.start()
         try:
-            tally = asyncio.run(_drive(replicas, contents, rate, limit))
+            tally = asyncio.run(_drive(replicas, contents, rate, limit, token))
         finally:
             for replica in replicas:
                 replica.stop()
+        lines = [line for r in replicas for line in r.log.read_text(errors="replace").splitlines()]
+    tally.log_lines = len(lines)
+    tally.secrets_in_logs = sum(1 for line in lines if token in line)
     _count(database_url, tally)
     return tally
 
 
-async def _drive(replicas: list[Replica], contents: int, rate: float, limit: float) -> Tally:
+async def _drive(
+    replicas: list[Replica], contents: int, rate: float, limit: float, token: str
+) -> Tally:
     tally = Tally(contents=contents)
     channels = [grpc.aio.insecure_channel(r.address) for r in replicas]
     stubs = [AllocatorStub(c) for c in channels]
-    profiles = await _set_up(stubs)
+    metadata = (("authorization", f"Bearer {token}"),)
+    profiles = await _set_up(stubs, metadata)
     done = asyncio.Event()
 
     async def killer() -> None:
@@ -180,7 +196,9 @@ async def _drive(replicas: list[Replica], contents: int, rate: float, limit: flo
             )
             for _ in range(MAX_TRIES):
                 try:
-                    got = await stubs[next(turn) % len(stubs)].AssignNext(request, timeout=10)
+                    got = await stubs[next(turn) % len(stubs)].AssignNext(
+                        request, timeout=10, metadata=metadata
+                    )
                 except grpc.aio.AioRpcError as failed:
                     if failed.code() in RETRYABLE:
                         tally.retries += 1
@@ -208,7 +226,7 @@ async def _drive(replicas: list[Replica], contents: int, rate: float, limit: flo
     return tally
 
 
-async def _set_up(stubs: list[AllocatorStub]) -> list[str]:
+async def _set_up(stubs: list[AllocatorStub], metadata: tuple[tuple[str, str], ...]) -> list[str]:
     """KEYS profiles with a LinkedIn schedule of 48 slots a day, through whichever replica is up
     (they are all starting)."""
     profiles = [str(uuid.uuid4()) for _ in range(KEYS)]
@@ -231,7 +249,9 @@ async def _set_up(stubs: list[AllocatorStub]) -> list[str]:
         ):
             while True:
                 try:
-                    await getattr(stubs[0], call)(request, timeout=5, wait_for_ready=True)
+                    await getattr(stubs[0], call)(
+                        request, timeout=5, wait_for_ready=True, metadata=metadata
+                    )
                     break
                 except grpc.aio.AioRpcError:
                     if time.monotonic() > deadline:
