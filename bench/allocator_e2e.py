@@ -43,20 +43,18 @@ from typing import Any
 
 import grpc
 import httpx
-import psycopg
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from allocator.domain import ContentSpec, Profile, SlotSpec
 from allocator.service import AllocatorService
 from allocator.storage import AllocatorStore
-from bench.database import bench_database
+from bench.database import bench_database, slots_held
 from bench.processes import cpu_seconds, free_port, memory_kib, part, wait_for_port
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1 import allocator_pb2_grpc as pb_grpc
 from queuelabs.clock import SystemClock
 from queuelabs.database import open_pool
 from queuelabs.fields import PLATFORM_TO_PB
-from queuelabs.lifecycle import SLOT_HOLDING
 from queuelabs.platforms import MediaType, Platform
 
 IN_FLIGHT = 100
@@ -223,24 +221,13 @@ async def seed(database_url: str, counts: dict[str, int], depth: int) -> dict[st
 
 def check_database(database_url: str, acknowledged: list[tuple[str, str, str]]) -> tuple[int, int]:
     """(slots holding two or more contents, acknowledged contents not where they were told)."""
-    holding = [s.value for s in SLOT_HOLDING]
-    with psycopg.connect(database_url) as conn:
-        stacked = conn.execute(
-            "select count(*) from (select 1 from contents where status = any(%s)"
-            " group by profile_id, platform, scheduled_at having count(*) > 1) s",
-            (holding,),
-        ).fetchone()
-        rows = conn.execute(
-            "select content_id::text, scheduled_at, slot_id::text from contents"
-        ).fetchall()
-    held = {content_id: (at, slot) for content_id, at, slot in rows}
+    stacked, held = slots_held(database_url)
     moved = 0
     for content_id, at, slot in acknowledged:
         told = (datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(UTC), slot)
         if held.get(content_id) != told:
             moved += 1
-    assert stacked is not None
-    return int(stacked[0]), moved
+    return stacked, moved
 
 
 def group_totals(ports: list[int]) -> complex:

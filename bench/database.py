@@ -9,6 +9,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -16,6 +17,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from queuelabs.database import EmbeddedPostgres, migrate
+from queuelabs.lifecycle import SLOT_HOLDING
 
 
 @contextmanager
@@ -41,3 +43,19 @@ def bench_database() -> Iterator[str]:
             embedded.stop()
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def slots_held(database_url: str) -> tuple[int, dict[str, tuple[datetime, str]]]:
+    """After a run: how many slots hold two or more contents, and each content's instant and
+    slot id, by content id."""
+    with psycopg.connect(database_url) as conn:
+        stacked = conn.execute(
+            "select count(*) from (select 1 from contents where status = any(%s)"
+            " group by profile_id, platform, scheduled_at having count(*) > 1) s",
+            ([s.value for s in SLOT_HOLDING],),
+        ).fetchone()
+        rows = conn.execute(
+            "select content_id::text, scheduled_at, slot_id::text from contents"
+        ).fetchall()
+    assert stacked is not None
+    return int(stacked[0]), {content_id: (at, slot) for content_id, at, slot in rows}

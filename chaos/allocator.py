@@ -32,14 +32,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
-import psycopg
 
-from bench.database import bench_database
+from bench.database import bench_database, slots_held
 from bench.processes import QUEUELABS, free_port
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from queuelabs.audit import audit
-from queuelabs.lifecycle import SLOT_HOLDING
 
 KEYS = 20  # profiles, LinkedIn, 48 slots a day: room for 350,000 contents in the horizon
 IN_FLIGHT = 50
@@ -261,18 +259,7 @@ async def _set_up(stubs: list[AllocatorStub], metadata: tuple[tuple[str, str], .
 
 
 def _count(database_url: str, tally: Tally) -> None:
-    holding = [s.value for s in SLOT_HOLDING]
-    with psycopg.connect(database_url) as conn:
-        stacked = conn.execute(
-            "select count(*) from (select 1 from contents where status = any(%s)"
-            " group by profile_id, platform, scheduled_at having count(*) > 1) s",
-            (holding,),
-        ).fetchone()
-        rows = conn.execute(
-            "select content_id::text, scheduled_at, slot_id::text from contents"
-        ).fetchall()
-    held = {content_id: (at, slot) for content_id, at, slot in rows}
-    tally.stacked = int(stacked[0]) if stacked else -1
+    tally.stacked, held = slots_held(database_url)
     tally.lost = sum(1 for c in tally.acknowledged if c not in held)
     tally.moved = sum(1 for c, told in tally.acknowledged.items() if c in held and held[c] != told)
     tally.audit_findings = len(audit(database_url, datetime.now(UTC), timedelta(minutes=10)))
