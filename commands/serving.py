@@ -20,9 +20,16 @@ class Stoppable(Protocol):
 async def serve_until_signalled(
     start: Callable[[], Awaitable[Stoppable]], grace: float, metrics_listen: str | None
 ) -> int:
-    """Runs a service until SIGTERM or SIGINT, then stops it gracefully; exit code 0."""
-    serve_metrics(metrics_listen)
+    """Runs a service until SIGTERM or SIGINT, then stops it gracefully; exit code 0.
+
+    The service starts first (its settings, database and listen address checked), then its
+    metrics, so a problem with either is named for what it is."""
     running = await start()
+    try:
+        serve_metrics(metrics_listen)
+    except OSError as failed:
+        await running.stop(0)
+        raise OSError(f"METRICS_LISTEN {metrics_listen}: {failed.strerror or failed}") from None
     await until_signalled()
     log.info("stopping: no new calls or claims; work in flight gets up to %.0f s", grace)
     await running.stop(grace)

@@ -31,9 +31,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def queuelabs(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """`queuelabs ARGS` with its metrics off unless `env` says otherwise: the default metrics
+    port is a fixed one, which another copy of the suite may hold."""
     return subprocess.Popen(
         [*QUEUELABS, *args],
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "METRICS_LISTEN": "off", **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -299,3 +301,35 @@ def test_a_taken_listen_address_stops_the_process_with_a_clear_message(database_
     assert run.returncode != 0
     assert f"cannot listen on {address}" in err
     assert "Traceback" not in err
+
+
+def test_a_taken_metrics_address_is_named_after_the_database_is_checked(database_url):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        metrics = f"127.0.0.1:{taken.getsockname()[1]}"
+        run = queuelabs(
+            "allocator",
+            env={
+                "DATABASE_URL": database_url,
+                "ALLOCATOR_LISTEN": f"127.0.0.1:{free_port()}",
+                "METRICS_LISTEN": metrics,
+            },
+        )
+        _, err = run.communicate(timeout=60)
+        unreachable = queuelabs(
+            "allocator",
+            env={
+                "DATABASE_URL": "postgresql://me@127.0.0.1:1/db",
+                "ALLOCATOR_LISTEN": f"127.0.0.1:{free_port()}",
+                "METRICS_LISTEN": metrics,
+            },
+        )
+        _, unreachable_err = unreachable.communicate(timeout=60)
+    assert run.returncode != 0
+    assert f"METRICS_LISTEN {metrics}: Address already in use" in err, err
+    assert "Traceback" not in err
+    # The database is checked first: a replica with both wrong says the database.
+    assert "DATABASE_URL: cannot connect to PostgreSQL" in unreachable_err, unreachable_err
