@@ -33,16 +33,12 @@ select k.profile_id as asked_profile_id, k.platform as asked_platform, p.*,
   left join schedules s on s.profile_id = k.profile_id and s.platform = k.platform;
 
 -- slots_of_keys --
+-- For each key k (1, 2, ...): its slots, by local time.
 select k.i as key, ss.local_time, ss.weekdays, ss.slot_id
   from unnest(%(profile_ids)s::uuid[], %(platforms)s::text[])
        with ordinality as k(profile_id, platform, i)
   join schedule_slots ss on ss.profile_id = k.profile_id and ss.platform = k.platform
  order by k.i, ss.local_time;
-
--- get_slots --
-select local_time, weekdays, slot_id from schedule_slots
- where profile_id = %(profile_id)s and platform = %(platform)s
- order by local_time;
 
 -- upsert_schedule --
 insert into schedules (profile_id, platform, materialized_until, updated_at)

@@ -118,14 +118,19 @@ class Transaction(QueryRunner):
         head = await self._row("get_schedule", profile_id=profile_id, platform=platform.value)
         if head is None:
             return None
-        rules = await self._slot_rules(profile_id, platform)
+        [rules] = await self._slot_rules([(profile_id, platform)])
         return Schedule(profile_id, platform, rules, head["updated_at"])
 
-    async def _slot_rules(self, profile_id: UUID, platform: Platform) -> tuple[SlotRule, ...]:
-        rows = await self._rows("get_slots", profile_id=profile_id, platform=platform.value)
-        return tuple(
-            SlotRule(r["local_time"], frozenset(r["weekdays"]), r["slot_id"]) for r in rows
-        )
+    async def _slot_rules(self, keys: Sequence[Key]) -> list[tuple[SlotRule, ...]]:
+        """Each key's slots, ordered by local time; one round trip for all."""
+        found: list[list[SlotRule]] = [[] for _ in keys]
+        for i, local_time, weekdays, slot_id in await self._tuples(
+            "slots_of_keys",
+            profile_ids=[profile_id for profile_id, _ in keys],
+            platforms=[platform.value for _, platform in keys],
+        ):
+            found[i - 1].append(SlotRule(local_time, frozenset(weekdays), slot_id))
+        return [tuple(rules) for rules in found]
 
     async def key_states(
         self, keys: Sequence[Key]
@@ -148,16 +153,9 @@ class Transaction(QueryRunner):
                 else:
                     rules[key] = seen
         if unseen:
-            found: list[list[SlotRule]] = [[] for _ in unseen]
-            for i, local_time, weekdays, slot_id in await self._tuples(
-                "slots_of_keys",
-                profile_ids=[profile_id for profile_id, _ in unseen],
-                platforms=[platform.value for _, platform in unseen],
-            ):
-                found[i - 1].append(SlotRule(local_time, frozenset(weekdays), slot_id))
-            for key, read in zip(unseen, found, strict=True):
-                rules[key] = tuple(read)
-                self._seen.put(key, rows_by_key[key]["slots_version"], rules[key])
+            for key, read in zip(unseen, await self._slot_rules(unseen), strict=True):
+                rules[key] = read
+                self._seen.put(key, rows_by_key[key]["slots_version"], read)
         states: dict[Key, tuple[Profile | None, KeyState | None]] = {}
         for key, r in rows_by_key.items():
             profile = Profile.from_row(r) if r["profile_id"] is not None else None
