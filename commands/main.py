@@ -158,6 +158,7 @@ async def _serve_sandbox(settings: SandboxSettings) -> int:
         settings.async_seconds,
         limits=settings.limits,
         upload_seconds=settings.upload_seconds,
+        random_faults=settings.random_faults,
     )
     log.info("Upload-Post sandbox at http://%s/api", settings.listen)
     await until_signalled()

@@ -13,11 +13,15 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.faults import Answer, Before, JobEnd, Scripted
+from sandbox.faults import Answer, Before, JobEnd, RandomFaults, Scripted
 from sandbox.limits import Verdict
 from sandbox.state import PLATFORMS, Job, Logged, SandboxState
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# What the access record keeps of a request: the Idempotency-Key it concerns, the fault it met.
+KEY = web.RequestKey("key", str)
+FAULT = web.RequestKey("fault", str)
 
 # The posting endpoints and the form field that carries their media (text has none).
 MEDIA_FIELD = {"/api/upload": "video", "/api/upload_photos": "photos[]", "/api/upload_text": None}
@@ -76,7 +80,16 @@ class Handlers:
         verdict = self.state.meter.take_request()
         response = _too_many(verdict) if verdict else await handler(request)
         response.headers.update(self.state.meter.headers())
-        self.state.log.append(Logged(time.time(), request.method, request.path, response.status))
+        self.state.log.append(
+            Logged(
+                time.time(),
+                request.method,
+                request.path,
+                response.status,
+                key=request.get(KEY, ""),
+                fault=request.get(FAULT, ""),
+            )
+        )
         return response
 
     async def upload(self, request: web.Request) -> web.Response:
@@ -103,6 +116,13 @@ class Handlers:
         if media_field is None and not form.get("title"):
             return _refused("title is required", 400)
 
+        key = (
+            request.headers.get("Idempotency-Key")
+            or request.headers.get("X-Idempotency-Key")
+            or request.headers.get("X-Request-Id")
+            or ""
+        )
+        request[KEY] = key
         platform = platforms[0]
         over = self.state.meter.take_post(user, platform)
         if over is not None:
@@ -111,6 +131,8 @@ class Handlers:
             await asyncio.sleep(self.state.upload_seconds)
         scripted = self.state.next_fault(platform)
         fault = scripted.fault
+        if scripted.name != "ok":
+            request[FAULT] = scripted.name
         if fault.before is Before.REFUSE:
             extra = {"Retry-After": scripted.argument or "2"} if fault.status == 429 else {}
             message = (
@@ -120,12 +142,6 @@ class Handlers:
         if fault.before is Before.DROP:
             return _drop(request)
 
-        key = (
-            request.headers.get("Idempotency-Key")
-            or request.headers.get("X-Idempotency-Key")
-            or request.headers.get("X-Request-Id")
-            or ""
-        )
         job = self.state.earlier_job(key)  # the same job again: nothing new is published
         if job is None:
             request_id = form.get("request_id") or request.headers.get("X-Request-Id")
@@ -139,6 +155,8 @@ class Handlers:
             self._run(
                 job, scripted, asynchronous=str(form.get("async_upload", "false")).lower() == "true"
             )
+            if fault.status_unreadable:
+                job.unreadable_reads = int(float(scripted.argument or 2))
 
         match fault.answer:
             case Answer.GATEWAY_TIMEOUT:
@@ -179,6 +197,14 @@ class Handlers:
         job = self.state.jobs.get(request.query.get("request_id", ""))
         if job is None:
             return _json({"success": False, "status": "not_found"}, 404)
+        request[KEY] = job.idempotency_key
+        if self.state.status_unreadable(job):
+            request[FAULT] = "status_unreadable"
+            # A body cut off mid-way, as a proxy that gives up on a slow backend sends it.
+            return web.Response(
+                text=f'{{"request_id": "{job.request_id}", "status": "comp',
+                content_type="application/json",
+            )
         return _json(
             {
                 "request_id": job.request_id,
@@ -240,16 +266,34 @@ class Handlers:
         return web.json_response({"queued": [s.name for s in self.state.faults[body["platform"]]]})
 
     async def settings(self, request: web.Request) -> web.Response:
-        """POST /_sandbox/settings {"dedupe": bool, "async_seconds": float}."""
+        """POST /_sandbox/settings {"dedupe": bool, "async_seconds": float, "fault_rate": float,
+        "fault_mix": [fault, ...], "fault_seed": int}."""
         body = await request.json()
+        try:
+            if "fault_rate" in body:
+                self.state.random_faults = RandomFaults.parse(
+                    float(body["fault_rate"]),
+                    [str(name) for name in body.get("fault_mix", [])],
+                    int(body.get("fault_seed", 0)),
+                )
+        except (TypeError, ValueError) as bad:
+            return web.json_response({"error": str(bad)}, status=400)
         self.state.dedupe = bool(body.get("dedupe", self.state.dedupe))
         self.state.async_seconds = float(body.get("async_seconds", self.state.async_seconds))
+        faults = self.state.random_faults
         return web.json_response(
-            {"dedupe": self.state.dedupe, "async_seconds": self.state.async_seconds}
+            {
+                "dedupe": self.state.dedupe,
+                "async_seconds": self.state.async_seconds,
+                "fault_rate": faults.rate,
+                "fault_mix": [s.name for s in faults.mix],
+                "fault_seed": faults.seed,
+            }
         )
 
     async def log(self, request: web.Request) -> web.Response:
-        """GET /_sandbox/log: every request to the API (when, method, path, status), in order."""
+        """GET /_sandbox/log: every request to the API (when, method, path, status, key, fault),
+        in order."""
         return web.json_response({"requests": [asdict(entry) for entry in self.state.log]})
 
     async def publications(self, request: web.Request) -> web.Response:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from sandbox.faults import RandomFaults
 from sandbox.handlers import MEDIA_FIELD, Handlers
 from sandbox.limits import Meter, SandboxLimits
 from sandbox.state import SandboxState
@@ -48,6 +49,7 @@ async def start_sandbox(
     *,
     limits: SandboxLimits | None = None,
     upload_seconds: float = 0.0,
+    random_faults: RandomFaults | None = None,
 ) -> RunningSandbox:
     """The sandbox on `host:port`; `limits` off unless given (tests that are not about them
     run on fake time, which a real-time limit would not follow)."""
@@ -57,6 +59,8 @@ async def start_sandbox(
         upload_seconds=upload_seconds,
         meter=Meter(limits or SandboxLimits()),
     )
+    if random_faults is not None:
+        state.random_faults = random_faults
     runner = web.AppRunner(build_app(state), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from queuelabs.platforms import Platform
-from sandbox.faults import OK, Scripted
+from sandbox.faults import OK, RandomFaults, Scripted
 from sandbox.limits import Meter, SandboxLimits
 
 PLATFORMS = {platform.value for platform in Platform}  # the names Upload-Post takes in platform[]
@@ -29,6 +29,7 @@ class Job:
     post_id: str = ""
     error: str = ""
     created_at: float = field(default_factory=time.time)
+    unreadable_reads: int = 0  # status look-ups still to answer unreadably (a fault)
 
     @property
     def done(self) -> bool:
@@ -47,12 +48,15 @@ class Publication:
 
 @dataclass(frozen=True)
 class Logged:
-    """One request to the API, as the sandbox answered it."""
+    """One request to the API, as the sandbox answered it: with the Idempotency-Key of the
+    upload it concerns (a status look-up: its job's) and the fault it met, if any."""
 
     at: float
     method: str
     path: str
     status: int
+    key: str = ""
+    fault: str = ""
 
 
 @dataclass
@@ -64,6 +68,7 @@ class SandboxState:
     meter: Meter = field(default_factory=lambda: Meter(SandboxLimits()))
     log: list[Logged] = field(default_factory=list)  # every request to /api/, in order
     faults: dict[str, deque[Scripted]] = field(default_factory=lambda: defaultdict(deque))
+    random_faults: RandomFaults = field(default_factory=lambda: RandomFaults(0.0, ()))
     jobs: dict[str, Job] = field(default_factory=dict)
     by_key: dict[str, str] = field(default_factory=dict)
     publications: list[Publication] = field(default_factory=list)
@@ -74,8 +79,16 @@ class SandboxState:
         self.faults[platform].extend(Scripted.parse(name) for name in names)
 
     def next_fault(self, platform: str) -> Scripted:
+        """The next queued fault for the platform, else one drawn at random (most often OK)."""
         queued = self.faults[platform]
-        return queued.popleft() if queued else OK
+        return queued.popleft() if queued else self.random_faults.upload()
+
+    def status_unreadable(self, job: Job) -> bool:
+        """Whether this look-up of the job's status gets an unreadable answer."""
+        if job.unreadable_reads > 0:
+            job.unreadable_reads -= 1
+            return True
+        return self.random_faults.status_unreadable()
 
     def earlier_job(self, key: str) -> Job | None:
         """The job made before under the same Idempotency-Key (deduplication), else None."""

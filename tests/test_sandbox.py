@@ -5,9 +5,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from sandbox.faults import FAULTS, Answer, Before, Scripted
+from queuelabs.env import ConfigError, Env
+from sandbox.faults import EVERY_FAULT, FAULTS, Answer, Before, RandomFaults, Scripted
 from sandbox.limits import Meter, SandboxLimits
 from sandbox.server import start_sandbox
+from sandbox.settings import SandboxSettings
 
 
 def test_every_fault_name_parses_and_unknown_ones_do_not():
@@ -89,3 +91,99 @@ async def test_answers_carry_the_rate_limit_headers_and_a_429_past_the_plan():
     assert [r.headers["X-RateLimit-Remaining"] for r in me] == ["1", "0", "0"]
     assert int(me[2].headers["Retry-After"]) >= 1
     assert [entry.status for entry in sandbox.state.log] == [200, 200, 429]
+
+
+def test_random_faults_hit_about_their_share_from_a_seed_and_repeat_with_it():
+    def draws(seed: int) -> list[str]:
+        faults = RandomFaults.parse(0.2, EVERY_FAULT, seed)
+        return [faults.upload().name for _ in range(5_000)]
+
+    first = draws(7)
+    assert first == draws(7)  # a seed replays a run
+    met = [name for name in first if name != "ok"]
+    assert 800 < len(met) < 1_200  # a fifth, give or take what chance allows at p < 1e-9
+    assert set(met) == set(EVERY_FAULT)  # every fault of the mix is drawn
+    assert {RandomFaults.parse(0.0, EVERY_FAULT).upload().name for _ in range(100)} == {"ok"}
+    with pytest.raises(ValueError, match="not between 0 and 1"):
+        RandomFaults.parse(1.5, EVERY_FAULT)
+    with pytest.raises(ValueError, match="unknown fault 'x'"):
+        RandomFaults.parse(0.1, ["x"])
+
+
+def test_the_random_faults_come_from_the_environment_and_bad_values_are_named():
+    settings = SandboxSettings.from_env(
+        Env(
+            {
+                "SANDBOX_FAULT_RATE": "0.2",
+                "SANDBOX_FAULT_MIX": "500, slow:4",
+                "SANDBOX_FAULT_SEED": "3",
+            }
+        )
+    )
+    faults = settings.random_faults
+    assert (faults.rate, [s.name for s in faults.mix], faults.seed) == (0.2, ["500", "slow:4"], 3)
+    assert [s.name for s in SandboxSettings.from_env(Env({})).random_faults.mix] == list(
+        EVERY_FAULT
+    )
+    assert SandboxSettings.from_env(Env({})).random_faults.rate == 0
+    with pytest.raises(ConfigError, match="SANDBOX_FAULT_RATE: 'half'"):
+        SandboxSettings.from_env(Env({"SANDBOX_FAULT_RATE": "half"}))
+    with pytest.raises(ConfigError, match="SANDBOX_FAULT_MIX: unknown fault 'boom'"):
+        SandboxSettings.from_env(Env({"SANDBOX_FAULT_RATE": "0.1", "SANDBOX_FAULT_MIX": "boom"}))
+
+
+async def test_a_status_unreadable_job_publishes_and_its_next_look_ups_cannot_be_read():
+    sandbox = await start_sandbox("127.0.0.1", 0, "key", async_seconds=0)
+    sandbox.state.queue_faults("instagram", "status_unreadable:2", "500")
+    form = {"user": "u", "platform[]": "instagram", "video": "v", "async_upload": "true"}
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{sandbox.port}", headers={"Authorization": "Apikey key"}
+        ) as http:
+            taken = await http.post("/api/upload", data=form, headers={"Idempotency-Key": "k1"})
+            request_id = taken.json()["request_id"]
+            refused = await http.post("/api/upload", data=form, headers={"Idempotency-Key": "k2"})
+            assert refused.status_code == 500
+            looks = [
+                await http.get("/api/uploadposts/status", params={"request_id": request_id})
+                for _ in range(3)
+            ]
+            log = (await http.get("/_sandbox/log")).json()["requests"]
+    finally:
+        await sandbox.stop()
+    for unreadable in looks[:2]:
+        assert unreadable.status_code == 200
+        with pytest.raises(ValueError):
+            unreadable.json()
+    assert looks[2].json()["status"] == "completed"
+    assert len(sandbox.state.publications) == 1
+    assert [(e["key"], e["fault"], e["status"]) for e in log] == [
+        ("k1", "status_unreadable:2", 200),
+        ("k2", "500", 500),
+        ("k1", "status_unreadable", 200),
+        ("k1", "status_unreadable", 200),
+        ("k1", "", 200),
+    ]
+
+
+async def test_the_settings_endpoint_turns_random_faults_on_and_refuses_bad_ones():
+    sandbox = await start_sandbox("127.0.0.1", 0, "key")
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{sandbox.port}") as http:
+            on = await http.post(
+                "/_sandbox/settings",
+                json={"fault_rate": 1, "fault_mix": ["503"], "fault_seed": 5},
+            )
+            assert on.json()["fault_mix"] == ["503"]
+            bad = await http.post("/_sandbox/settings", json={"fault_rate": 1, "fault_mix": []})
+            assert bad.status_code == 400
+            assert "needs faults" in bad.json()["error"]
+            posted = await http.post(
+                "/api/upload_text",
+                data={"user": "u", "platform[]": "x", "title": "t"},
+                headers={"Authorization": "Apikey key"},
+            )
+    finally:
+        await sandbox.stop()
+    assert posted.status_code == 503
+    assert sandbox.state.publications == []

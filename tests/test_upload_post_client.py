@@ -329,6 +329,15 @@ def status_body(state: str, results: list[dict]) -> dict:
             answer(500, {"success": False, "error": "oops"}),
             CallResult(Outcome.UNKNOWN, 500, "status check: HTTP 500: oops"),
         ),
+        *[
+            (
+                answer(200, body),
+                CallResult(
+                    Outcome.UNKNOWN, 200, "status check: a 200 whose body is not readable"
+                ),
+            )
+            for body in ('{"request_id": "r", "status": "comp', "<html>ok</html>", "[]")
+        ],
     ],
 )
 async def test_a_status_answer_means_what_the_api_says(handler, expected):

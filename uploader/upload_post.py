@@ -206,7 +206,9 @@ def _status_result(response: httpx.Response, platform: Platform) -> CallResult:
         return CallResult(
             Outcome.UNKNOWN, response.status_code, f"status check: {_message(response)}"
         )
-    body = _json(response)
+    body = _readable(response)
+    if body is None:
+        return CallResult(Outcome.UNKNOWN, 200, "status check: a 200 whose body is not readable")
     state = str(body.get("status", "")).lower()
     for result in body.get("results") or []:
         if str(result.get("platform", "")).lower() != platform.value:
@@ -256,11 +258,16 @@ def _pause_asked(response: httpx.Response, now: float) -> float | None:
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
+    return _readable(response) or {}
+
+
+def _readable(response: httpx.Response) -> dict[str, Any] | None:
+    """The body as a JSON object, or None when it is not one (cut off, HTML, a list)."""
     try:
         body = response.json()
     except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def _message(response: httpx.Response) -> str:
