@@ -19,10 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import os
 import secrets
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +31,7 @@ from pathlib import Path
 import grpc
 
 from bench.database import bench_database, slots_held
-from bench.processes import QUEUELABS, free_port
+from chaos.replica import Replica
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from queuelabs.audit import audit
@@ -49,45 +46,6 @@ RETRYABLE = {
     grpc.StatusCode.CANCELLED,
 }
 MAX_TRIES = 100  # per content; a content that runs out is counted as not acknowledged
-
-
-class Replica:
-    """One `queuelabs allocator` process on a fixed loopback port, killed and started again."""
-
-    def __init__(self, database_url: str, log_dir: Path, token: str) -> None:
-        self.address = f"127.0.0.1:{free_port()}"
-        self._database_url = database_url
-        self._token = token
-        self.log = log_dir / f"allocator-{self.address.rsplit(':', 1)[1]}.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "DATABASE_URL": self._database_url,
-            "ALLOCATOR_LISTEN": self.address,
-            "METRICS_LISTEN": "off",
-            "LOG_LEVEL": "INFO",  # an access line a call: all the more lines a token could be in
-            "AUTH_TOKENS": f"chaos:{self._token}",
-        }
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [*QUEUELABS, "allocator"], env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 @dataclass
@@ -137,7 +95,8 @@ def run(database_url: str, contents: int, rate: float = 250, limit: float = 1800
     """The whole run on `database_url` (migrated, empty)."""
     token = f"tok-chaos-{secrets.token_hex(16)}"
     with tempfile.TemporaryDirectory(prefix="queuelabs-chaos-") as scratch:
-        replicas = [Replica(database_url, Path(scratch), token) for _ in range(3)]
+        env = {"DATABASE_URL": database_url, "AUTH_TOKENS": f"chaos:{token}"}
+        replicas = [Replica("allocator", "ALLOCATOR_LISTEN", env, Path(scratch)) for _ in range(3)]
         for replica in replicas:
             replica.start()
         try:
@@ -145,7 +104,7 @@ def run(database_url: str, contents: int, rate: float = 250, limit: float = 1800
         finally:
             for replica in replicas:
                 replica.stop()
-        lines = [line for r in replicas for line in r.log.read_text(errors="replace").splitlines()]
+        lines = [line for replica in replicas for line in replica.lines()]
     tally.log_lines = len(lines)
     tally.secrets_in_logs = sum(1 for line in lines if token in line)
     _count(database_url, tally)
