@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -153,7 +155,7 @@ async def test_a_status_unreadable_job_publishes_and_its_next_look_ups_cannot_be
         await sandbox.stop()
     for unreadable in looks[:2]:
         assert unreadable.status_code == 200
-        with pytest.raises(ValueError):
+        with pytest.raises(json.JSONDecodeError):
             unreadable.json()
     assert looks[2].json()["status"] == "completed"
     assert len(sandbox.state.publications) == 1

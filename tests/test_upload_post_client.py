@@ -332,9 +332,7 @@ def status_body(state: str, results: list[dict]) -> dict:
         *[
             (
                 answer(200, body),
-                CallResult(
-                    Outcome.UNKNOWN, 200, "status check: a 200 whose body is not readable"
-                ),
+                CallResult(Outcome.UNKNOWN, 200, "status check: a 200 whose body is not readable"),
             )
             for body in ('{"request_id": "r", "status": "comp', "<html>ok</html>", "[]")
         ],
