@@ -150,6 +150,3 @@ class RandomFaults:
         if not any(s.fault.status_unreadable for s in self.mix):
             return False
         return self._rng.random() < self.rate
-
-
-NO_FAULTS = RandomFaults(0.0, ())

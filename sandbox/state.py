@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from queuelabs.platforms import Platform
-from sandbox.faults import OK, RandomFaults, Scripted
+from sandbox.faults import RandomFaults, Scripted
 from sandbox.limits import Meter, SandboxLimits
 
 PLATFORMS = {platform.value for platform in Platform}  # the names Upload-Post takes in platform[]

@@ -1,7 +1,11 @@
-"""Fuzzed input for every RPC of the Allocator (hypothesis): random and hostile strings (unicode,
+"""Fuzzed input for every RPC of both services (hypothesis): random and hostile strings (unicode,
 NUL, SQL, huge), out-of-range enums and timestamps, empty and huge repeated fields, unknown
-fields. Every answer is a documented status (never INTERNAL or UNKNOWN), a refusal changes
-nothing stored, and the server goes on serving.
+fields, bytes that are no message, oversized messages. Every answer is a documented status
+(never INTERNAL or UNKNOWN), a refusal changes nothing stored, and the server goes on serving.
+
+The Uploader runs beside an Allocator and a sandbox, so that a request it takes (UploadNow,
+RetryUpload) is carried out for real; each example waits until what such a request started has
+settled, so that a refusal is judged on a database nothing else is changing.
 
 CI runs a bounded number of examples per RPC; FUZZ_EXAMPLES=N runs more.
 """
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -23,10 +28,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.processes import free_port, part, wait_for_port
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
+from queuelabs.uploader.v1 import uploader_pb2 as upb
 from tests.support.databases import DatabaseFactory
-from tests.support.processes import allocator_process
+from tests.support.processes import allocator_process, service_process
+from tests.support.stack import KEY
 
 # Hypothesis warns that a 70,000-character example makes a long repr: it is meant to be long.
 pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")
@@ -41,64 +49,131 @@ DOCUMENTED = {
     grpc.StatusCode.ABORTED,
     grpc.StatusCode.UNAVAILABLE,
 }
-SERVICE = pb.DESCRIPTOR.services_by_name["Allocator"]
-TABLES = ("profiles", "schedules", "schedule_slots", "contents", "free_slots")
+ALLOCATOR = pb.DESCRIPTOR.services_by_name["Allocator"]
+UPLOADER = upb.DESCRIPTOR.services_by_name["Uploader"]
+ALLOCATOR_TABLES = ("profiles", "schedules", "schedule_slots", "contents", "free_slots")
+UPLOADER_TABLES = (
+    *ALLOCATOR_TABLES,
+    "upload_attempts",
+    "upload_successes",
+    "paused_keys",
+    "upload_post_pause",
+)
+# Where a content is on its way (the Uploader's workers are still moving it).
+MOVING = ("uploading", "unknown_outcome", "retry_pending", "awaiting_slot")
 
 
 class Target:
-    """A running Allocator process with a seeded profile, contents and ids worth guessing."""
+    """A running service on a database with a seeded profile, contents and ids worth guessing."""
 
-    def __init__(self, address: str, database_url: str) -> None:
+    def __init__(
+        self, service: Any, address: str, allocator: str, database_url: str, tables: tuple[str, ...]
+    ) -> None:
+        self.service = service
         self.channel = grpc.insecure_channel(address)
-        self.stub = AllocatorStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
         self.database_url = database_url
+        self.tables = tables
         self.profile_id = str(uuid.uuid4())
-        self.stub.UpsertProfile(
-            pb.UpsertProfileRequest(
-                profile_id=self.profile_id,
-                name="Fuzzed",
-                upload_post_user="fuzzed",
-                timezone="Asia/Jakarta",
+        with grpc.insecure_channel(allocator) as channel:
+            stub = AllocatorStub(channel)
+            stub.UpsertProfile(
+                pb.UpsertProfileRequest(
+                    profile_id=self.profile_id,
+                    name="Fuzzed",
+                    upload_post_user="fuzzed",
+                    timezone="Asia/Jakarta",
+                )
             )
-        )
-        self.stub.SetSchedule(
-            pb.SetScheduleRequest(
-                profile_id=self.profile_id,
-                platform=pb.PLATFORM_TIKTOK,
-                slots=[pb.Slot(local_time="06:00"), pb.Slot(local_time="18:00")],
+            stub.SetSchedule(
+                pb.SetScheduleRequest(
+                    profile_id=self.profile_id,
+                    platform=pb.PLATFORM_TIKTOK,
+                    slots=[pb.Slot(local_time="06:00"), pb.Slot(local_time="18:00")],
+                )
             )
-        )
-        self.content_id = str(uuid.uuid4())
-        self.stub.AssignNext(
-            pb.AssignNextRequest(
-                profile_id=self.profile_id,
-                platform=pb.PLATFORM_TIKTOK,
-                content=pb.Content(
-                    content_id=self.content_id,
-                    media_type=pb.MEDIA_TYPE_VIDEO,
-                    media_url="https://cdn.example.com/a.mp4",
-                ),
+            self.content_ids = [str(uuid.uuid4()) for _ in range(2)]
+            for content_id in self.content_ids:
+                stub.AssignNext(
+                    pb.AssignNextRequest(
+                        profile_id=self.profile_id,
+                        platform=pb.PLATFORM_TIKTOK,
+                        content=pb.Content(
+                            content_id=content_id,
+                            media_type=pb.MEDIA_TYPE_VIDEO,
+                            media_url="https://cdn.example.com/a.mp4",
+                        ),
+                    )
+                )
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            # The second one failed (for RetryUpload to take): freed as the Uploader frees it.
+            conn.execute(
+                "update contents set status = 'failed', status_reason = 'fuzz'"
+                " where content_id = %s",
+                (self.content_ids[1],),
             )
+
+    @property
+    def known(self) -> list[str]:
+        return [self.profile_id, *self.content_ids]
+
+    def call(self, method: str) -> Any:
+        return self.channel.unary_unary(
+            f"/{self.service.full_name}/{method}",
+            request_serializer=lambda raw: raw,
+            response_deserializer=lambda raw: raw,
         )
 
     def snapshot(self) -> str:
-        """A digest of everything the Allocator stores."""
-        digest = hashlib.sha256()
-        with psycopg.connect(self.database_url) as conn:
-            for table in TABLES:
-                rows = conn.execute(f"select * from {table} order by 1, 2, 3").fetchall()
-                digest.update(repr(rows).encode())
-        return digest.hexdigest()
+        """A digest of everything the service stores, once nothing is on its way."""
+        deadline = time.monotonic() + 60
+        while True:
+            with psycopg.connect(self.database_url) as conn:
+                row = conn.execute(
+                    "select count(*) from contents where status = any(%s)", (list(MOVING),)
+                ).fetchone()
+                if (row and row[0] == 0) or time.monotonic() > deadline:
+                    digest = hashlib.sha256()
+                    for table in self.tables:
+                        rows = conn.execute(f"select * from {table} order by 1, 2, 3").fetchall()
+                        digest.update(repr(rows).encode())
+                    return digest.hexdigest()
+            time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
-def target(databases: DatabaseFactory) -> Iterator[Target]:
+def allocator_target(databases: DatabaseFactory) -> Iterator[Target]:
     database_url = databases.url(databases.create_from_template())
     with allocator_process(database_url, ALLOCATOR_DB_POOL_SIZE="4") as address:
-        seeded = Target(address, database_url)
+        seeded = Target(ALLOCATOR, address, address, database_url, ALLOCATOR_TABLES)
         yield seeded
         seeded.channel.close()
+
+
+@pytest.fixture(scope="module")
+def uploader_target(databases: DatabaseFactory) -> Iterator[Target]:
+    database_url = databases.url(databases.create_from_template())
+    sandbox_port = free_port()
+    with (
+        allocator_process(database_url, ALLOCATOR_DB_POOL_SIZE="4") as allocator,
+        part("sandbox", SANDBOX_LISTEN=f"127.0.0.1:{sandbox_port}", SANDBOX_API_KEY=KEY) as sandbox,
+    ):
+        wait_for_port(sandbox_port, sandbox)
+        with service_process(
+            "uploader",
+            "UPLOADER_LISTEN",
+            DATABASE_URL=database_url,
+            ALLOCATOR_ADDR=allocator,
+            UPLOAD_POST_BASE_URL=f"http://127.0.0.1:{sandbox_port}/api",
+            UPLOAD_POST_API_KEY=KEY,
+            UPLOADER_DB_POOL_SIZE="4",
+            UPLOADER_IDLE_SECONDS="0.05",
+            UPLOAD_POST_REQUESTS_PER_MINUTE="100000",
+            UPLOAD_POST_POSTS_PER_MINUTE_PER_PROFILE="100000",
+        ) as uploader:
+            seeded = Target(UPLOADER, uploader.address, allocator, database_url, UPLOADER_TABLES)
+            yield seeded
+            seeded.channel.close()
 
 
 def hostile_text(known: list[str]) -> st.SearchStrategy[str]:
@@ -199,18 +274,18 @@ def with_unknown_fields(request: Message) -> bytes:
     return request.SerializeToString() + b"\xf8\xff\x03\x01"  # field 65535, varint 1
 
 
-@pytest.mark.parametrize("method", [m.name for m in SERVICE.methods])
+@pytest.mark.parametrize(
+    ("service", "method"),
+    [("allocator", m.name) for m in ALLOCATOR.methods]
+    + [("uploader", m.name) for m in UPLOADER.methods],
+)
 def test_fuzzed_requests_get_documented_statuses_and_change_nothing_when_refused(
-    target: Target, method: str
+    request: pytest.FixtureRequest, service: str, method: str
 ) -> None:
-    descriptor = SERVICE.methods_by_name[method]
-    request_class: type[Message] = descriptor.input_type._concrete_class  # type: ignore[attr-defined]
-    known = [target.profile_id, target.content_id]
-    call = target.channel.unary_unary(
-        f"/{SERVICE.full_name}/{method}",
-        request_serializer=lambda raw: raw,
-        response_deserializer=lambda raw: raw,
-    )
+    target: Target = request.getfixturevalue(f"{service}_target")
+    descriptor = target.service.methods_by_name[method]
+    request_class: type[Message] = descriptor.input_type._concrete_class
+    call = target.call(method)
 
     @settings(
         max_examples=EXAMPLES,
@@ -218,7 +293,7 @@ def test_fuzzed_requests_get_documented_statuses_and_change_nothing_when_refused
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
-    @given(request=message(request_class, known), unknown=st.booleans())
+    @given(request=message(request_class, target.known), unknown=st.booleans())
     def one(request: Message, unknown: bool) -> None:
         before = target.snapshot()
         wire = with_unknown_fields(request) if unknown else request.SerializeToString()
@@ -237,12 +312,14 @@ def test_fuzzed_requests_get_documented_statuses_and_change_nothing_when_refused
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
-def test_garbage_and_oversized_requests_are_refused_cleanly(target: Target) -> None:
-    call = target.channel.unary_unary(
-        f"/{SERVICE.full_name}/AssignNext",
-        request_serializer=lambda raw: raw,
-        response_deserializer=lambda raw: raw,
-    )
+@pytest.mark.parametrize(
+    ("service", "method"), [("allocator", "AssignNext"), ("uploader", "UploadNow")]
+)
+def test_garbage_and_oversized_requests_are_refused_cleanly(
+    request: pytest.FixtureRequest, service: str, method: str
+) -> None:
+    target: Target = request.getfixturevalue(f"{service}_target")
+    call = target.call(method)
     before = target.snapshot()
     for wire in (b"\xff\xff\xff\xff", b"\x0a\xff\xff\xff\x0f", b"\x00" * 64, b"x" * 5_000_000):
         with pytest.raises(grpc.RpcError) as refused:

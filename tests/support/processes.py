@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -17,16 +15,10 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench.processes import QUEUELABS, free_port  # the `queuelabs` command, as a user runs it
 from commands.dev import DevPorts
 
-# The `queuelabs` command, run as a user runs it (its composition root is `commands/`).
-QUEUELABS = [sys.executable, "-m", "commands"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+__all__ = ["QUEUELABS", "free_port"]
 
 
 def wait_until_serving(address: str, process: subprocess.Popen[bytes], log: Path) -> None:
