@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
+from typing import Any
 
 import grpc
 import pytest
@@ -17,7 +18,9 @@ from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from queuelabs.env import ConfigError, Env
 from queuelabs.security import BearerAuth, Security
+from queuelabs.uploader.v1 import uploader_pb2 as upb
 from tests.support.certs import Pki, make_pki
+from tests.support.processes import ServiceProcess, service_process
 from uploader.allocator_client import AllocatorGateway
 from uploader.errors import AllocatorRefused, ContentNotFound
 
@@ -163,3 +166,83 @@ def test_the_uploader_calls_the_allocator_with_its_own_token():
     security = Env({"AUTH_TOKENS": "sagalabs:tok-a-12,uploader:tok-b-77"}).security()
     assert security.client_token == "tok-b-77"
     assert "tok-" not in repr(security)
+
+
+ALLOCATOR_TOKENS = {"sagalabs": "tok-sagalabs-77d1", "uploader": "tok-uploader-to-alloc-5be0"}
+UPLOADER_TOKENS = {"ops": "tok-ops-c3a9"}
+
+
+@pytest.fixture(scope="module")
+def both_guarded(databases) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
+    """Both services as processes, each with its own tokens; the Uploader calls the Allocator
+    with the token the Allocator knows it by."""
+    database_url = databases.url(databases.create_from_template())
+    with (
+        service_process(
+            "allocator",
+            "ALLOCATOR_LISTEN",
+            DATABASE_URL=database_url,
+            LOG_LEVEL="DEBUG",
+            AUTH_TOKENS=",".join(f"{n}:{t}" for n, t in ALLOCATOR_TOKENS.items()),
+        ) as allocator,
+        service_process(
+            "uploader",
+            "UPLOADER_LISTEN",
+            DATABASE_URL=database_url,
+            LOG_LEVEL="DEBUG",
+            ALLOCATOR_ADDR=allocator.address,
+            ALLOCATOR_TOKEN=ALLOCATOR_TOKENS["uploader"],
+            AUTH_TOKENS=",".join(f"{n}:{t}" for n, t in UPLOADER_TOKENS.items()),
+            UPLOAD_POST_BASE_URL="http://127.0.0.1:9/api",  # nothing is published here
+            UPLOAD_POST_API_KEY="key-never-logged-e41f",
+        ) as uploader,
+    ):
+        yield allocator, uploader
+
+
+EVERY_RPC = [
+    ("allocator", method.name, method.input_type._concrete_class)  # type: ignore[attr-defined]
+    for method in pb.DESCRIPTOR.services_by_name["Allocator"].methods
+] + [
+    ("uploader", method.name, method.input_type._concrete_class)  # type: ignore[attr-defined]
+    for method in upb.DESCRIPTOR.services_by_name["Uploader"].methods
+]
+
+
+@pytest.mark.parametrize(("service", "method", "request_class"), EVERY_RPC)
+def test_every_rpc_of_both_services_refuses_a_missing_wrong_or_other_services_token(
+    both_guarded, service, method, request_class
+):
+    allocator, uploader = both_guarded
+    address, full_name, own, others = (
+        (allocator.address, "queuelabs.allocator.v1.Allocator", ALLOCATOR_TOKENS, UPLOADER_TOKENS)
+        if service == "allocator"
+        else (uploader.address, "queuelabs.uploader.v1.Uploader", UPLOADER_TOKENS, ALLOCATOR_TOKENS)
+    )
+    refused_with = [None, "Bearer wrong", *(f"Bearer {t}" for t in others.values())]
+    with grpc.insecure_channel(address) as channel:
+        call = channel.unary_unary(
+            f"/{full_name}/{method}",
+            request_serializer=lambda message: message.SerializeToString(),
+            response_deserializer=lambda raw: raw,
+        )
+        for authorization in refused_with:
+            metadata = (("authorization", authorization),) if authorization else None
+            with pytest.raises(grpc.RpcError) as refused:
+                call(request_class(), metadata=metadata, timeout=10)
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED, authorization
+        token = next(iter(own.values()))
+        # An empty request with the service's own token: past the door, answered by the service.
+        assert _code(call, request_class(), token) != grpc.StatusCode.UNAUTHENTICATED
+    for running in (allocator, uploader):
+        text = running.log.read_text(errors="replace")
+        for secret in (*ALLOCATOR_TOKENS.values(), *UPLOADER_TOKENS.values(), "key-never-logged"):
+            assert secret not in text, (running.address, secret)
+
+
+def _code(call: Any, request: Any, token: str) -> grpc.StatusCode:
+    try:
+        call(request, metadata=(("authorization", f"Bearer {token}"),), timeout=10)
+    except grpc.RpcError as answered:
+        return answered.code()
+    return grpc.StatusCode.OK
