@@ -231,6 +231,11 @@ class Handlers:
             return _refused("Invalid or expired token", 401)
         wanted = request.query.get("request_id")
         platform = request.query.get("platform")
+        jobs = (
+            ([self.state.jobs[wanted]] if wanted in self.state.jobs else [])
+            if wanted
+            else list(self.state.jobs.values())
+        )
         items = [
             {
                 "request_id": j.request_id,
@@ -241,10 +246,8 @@ class Handlers:
                 "profile_username": j.user,
                 "upload_timestamp": j.created_at,
             }
-            for j in self.state.jobs.values()
-            if j.done
-            and (not wanted or j.request_id == wanted)
-            and (not platform or j.platform == platform)
+            for j in jobs
+            if j.done and (not platform or j.platform == platform)
         ]
         return _json(
             {"success": True, "history": items, "page": 1, "limit": 50, "total": len(items)}

@@ -4,12 +4,13 @@ claim, rescue, settle, the backlog gauge and the claimer, each pinned without th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import time, timedelta
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime, time, timedelta
 from typing import cast
 from uuid import UUID, uuid4
 
 import pytest
+from psycopg_pool import AsyncConnectionPool
 
 from allocator.domain import ContentSpec, Profile, SlotSpec
 from allocator.service import AllocationPolicy, AllocatorService
@@ -33,8 +34,14 @@ HOURLY = [SlotSpec(time(h), frozenset()) for h in range(24)]
 
 
 class Harness:
-    def __init__(self, store: UploaderStore, allocator: AllocatorService, clock: FakeClock):
-        self.store, self.allocator, self.clock = store, allocator, clock
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        store: UploaderStore,
+        allocator: AllocatorService,
+        clock: FakeClock,
+    ):
+        self.pool, self.store, self.allocator, self.clock = pool, store, allocator, clock
 
     async def profile(self, platforms=(Platform.TIKTOK,), user: str | None = None) -> UUID:
         profile_id = uuid4()
@@ -78,7 +85,7 @@ async def harness(database_url: str) -> AsyncIterator[Harness]:
         AllocatorStore(pool), clock, AllocationPolicy(lead_time=timedelta(0), daily_caps={})
     )
     try:
-        yield Harness(UploaderStore(pool), allocator, clock)
+        yield Harness(pool, UploaderStore(pool), allocator, clock)
     finally:
         await pool.close()
 
@@ -271,3 +278,48 @@ async def settle(
             generation=held.generation,
             reason=reason,
         )
+
+
+async def test_the_claimer_renews_the_lease_while_it_works_and_not_after(harness):
+    profile_id = await harness.profile()
+    [content] = await harness.assign(profile_id, 1)
+    harness.clock.advance(timedelta(hours=1))
+    publisher = RecordingPublisher()
+    lease = timedelta(seconds=0.3)  # renewed every 0.1 s of real time, from the fake clock
+    claimer = Claimer(
+        harness.store,
+        as_publisher(publisher),
+        unlimited(harness),
+        harness.clock,
+        "w1",
+        max_in_flight=1,
+        lease=lease,
+    )
+    [held] = await claimer.claim_due()
+    rescuer = Rescuer(harness.store, harness.clock)
+    for _ in range(3):  # a handling that lasts many leases keeps its content
+        harness.clock.advance(timedelta(minutes=1))
+        await eventually(lambda: lease_ends_after(harness, content, harness.clock.now()))
+        assert await rescuer.rescue_expired() == []
+    publisher.release.set()
+    await claimer.drain(grace=5)
+    harness.clock.advance(timedelta(minutes=1))
+    await asyncio.sleep(0.5)  # five renewal periods: none comes once the handling ended
+    assert await rescuer.rescue_expired() == [(held.content_id, "w1")]
+
+
+async def lease_ends_after(harness: Harness, content_id: UUID, moment: datetime) -> bool:
+    async with harness.pool.connection() as conn:
+        row = await (
+            await conn.execute(
+                "select lease_expires_at from contents where content_id = %s", (content_id,)
+            )
+        ).fetchone()
+    return row is not None and row[0] is not None and row[0] > moment
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], patience: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + patience
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, f"not within {patience} s"
+        await asyncio.sleep(0.02)

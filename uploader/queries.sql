@@ -119,6 +119,13 @@ update contents c
  where c.content_id = expired.content_id
 returning c.content_id, expired.lease_owner;
 
+-- renew_lease --
+-- The worker still at work on a content keeps its lease; nothing when it no longer holds it.
+update contents
+   set lease_expires_at = %(lease_until)s
+ where content_id = %(content_id)s and lease_owner = %(worker)s and status in ({leased})
+returning content_id;
+
 -- close_lost_attempts --
 update upload_attempts
    set finished_at = %(now)s, outcome = 'lost', error = %(error)s

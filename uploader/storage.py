@@ -143,6 +143,13 @@ class Transaction(QueryRunner):
             )
         return [(r["content_id"], r["lease_owner"]) for r in rows]
 
+    async def renew_lease(self, content_id: UUID, worker: str, lease_until: datetime) -> bool:
+        """Moves the lease's end to `lease_until`; False when `worker` no longer holds it."""
+        rows = await self._rows(
+            "renew_lease", content_id=content_id, worker=worker, lease_until=lease_until
+        )
+        return bool(rows)
+
     # Attempts
 
     async def start_attempt(

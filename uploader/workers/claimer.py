@@ -4,7 +4,11 @@ in this process. Each turn takes, in this order, unknown outcomes to reconcile (
 new posts), contents waiting for a slot (they cost no request), then contents to publish:
 earliest first, each Upload-Post user within its posting rate. It looks again when the next
 content falls due or the budget frees up, when woken (UploadNow, a publish finished), and at
-least every `idle`."""
+least every `idle`.
+
+While a content is handled its lease is renewed every third of a lease: a worker waiting its
+turn for the budget, or for a slow Upload-Post, keeps what it holds, and only one that stopped
+(killed, or its event loop stuck) lets the lease run out for the rescuer."""
 
 from __future__ import annotations
 
@@ -125,10 +129,30 @@ class Claimer:
         task.add_done_callback(lambda done: self._tasks.pop(done, None))
 
     async def _handle(self, content: Claimed) -> None:
+        renewing = asyncio.create_task(self._keep_lease(content))
         try:
             await self._publisher.handle(content)
         except Exception:
             # The lease runs out and the rescuer makes it an unknown outcome: nothing is lost.
             log.exception("publishing %s failed unexpectedly", content.content_id)
         finally:
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
             self.wake()  # room for the next one
+
+    async def _keep_lease(self, content: Claimed) -> None:
+        """Renews the lease every third of a lease until the handling ends or the lease is
+        no longer this worker's (settled, or taken by the rescuer)."""
+        every = self._lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                async with self._store.transaction() as tx:
+                    held = await tx.renew_lease(
+                        content.content_id, self._worker, self._clock.now() + self._lease
+                    )
+            except Exception:  # the database is away: try again; the lease may run out
+                log.warning("could not renew the lease of %s", content.content_id, exc_info=True)
+                continue
+            if not held:
+                return
