@@ -60,6 +60,7 @@ async def start_allocator(
             ),
             settings.listen,
             settings.security,
+            setting="ALLOCATOR_LISTEN",
         )
     except BaseException:
         await pool.close()

@@ -78,9 +78,18 @@ async def start_grpc_server(
     register: Callable[[grpc.aio.Server], None],
     listen: str,
     security: Security,
+    *,
+    setting: str = "the listen address",
 ) -> GrpcServer:
-    """Starts a server with `register`'s servicer; health says NOT_SERVING until mark_serving."""
-    server = grpc.aio.server(interceptors=[*interceptors(security, service_name), Undecodable()])
+    """Starts a server with `register`'s servicer; health says NOT_SERVING until mark_serving.
+    `setting` names where `listen` came from, for the message when it cannot be had.
+
+    SO_REUSEPORT is off (gRPC turns it on by default on Linux): with it a second server on a
+    taken port starts, says it listens, and shares the first one's calls at random."""
+    server = grpc.aio.server(
+        interceptors=[*interceptors(security, service_name), Undecodable()],
+        options=[("grpc.so_reuseport", 0)],
+    )
     register(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -90,7 +99,10 @@ async def start_grpc_server(
     try:
         port = add_port(server, listen, security)
     except RuntimeError as failed:  # grpc's way of saying the address is taken or invalid
-        raise CannotListen(f"cannot listen on {listen} ({failed})") from None
+        raise CannotListen(
+            f"{setting} {listen}: cannot listen there (the address is taken, or is not one of"
+            f" this machine's): {failed}"
+        ) from None
     await server.start()
     return GrpcServer(server, health_servicer, port, service_name)
 

@@ -299,8 +299,34 @@ def test_a_taken_listen_address_stops_the_process_with_a_clear_message(database_
         )
         _, err = run.communicate(timeout=60)
     assert run.returncode != 0
-    assert f"cannot listen on {address}" in err
+    assert f"ALLOCATOR_LISTEN {address}: cannot listen there" in err, err
     assert "Traceback" not in err
+
+
+def test_a_second_server_on_a_running_ones_port_stops_instead_of_sharing_it(database_url):
+    """gRPC sets SO_REUSEPORT by default, which let a second server start on a taken port and
+    take half its calls; a second replica started by mistake on the same address now stops."""
+    with service_process("allocator", "ALLOCATOR_LISTEN", DATABASE_URL=database_url) as first:
+        second = queuelabs(
+            "allocator",
+            env={"DATABASE_URL": database_url, "ALLOCATOR_LISTEN": first.address},
+        )
+        _, err = second.communicate(timeout=60)
+        uploader = queuelabs(
+            "uploader",
+            env={
+                "DATABASE_URL": database_url,
+                "UPLOADER_LISTEN": first.address,
+                "ALLOCATOR_ADDR": first.address,
+                "UPLOAD_POST_API_KEY": "k",
+            },
+        )
+        _, uploader_err = uploader.communicate(timeout=60)
+        assert first.process.poll() is None  # the first one serves on
+    assert second.returncode != 0
+    assert f"ALLOCATOR_LISTEN {first.address}: cannot listen there" in err, err
+    assert uploader.returncode != 0
+    assert f"UPLOADER_LISTEN {first.address}: cannot listen there" in uploader_err, uploader_err
 
 
 def test_a_taken_metrics_address_is_named_after_the_database_is_checked(database_url):

@@ -98,6 +98,7 @@ async def start_uploader(settings: UploaderSettings, clock: Clock | None = None)
             ),
             settings.listen,
             settings.security,
+            setting="UPLOADER_LISTEN",
         )
     except BaseException:
         await client.close()
