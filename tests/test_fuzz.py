@@ -59,7 +59,8 @@ UPLOADER_TABLES = (
     "paused_keys",
     "upload_post_pause",
 )
-# Where a content is on its way (the Uploader's workers are still moving it).
+# Where a content is on its way (the Uploader's workers are still moving it); a scheduled one
+# due within a minute (UploadNow) is about to be.
 MOVING = ("uploading", "unknown_outcome", "retry_pending", "awaiting_slot")
 
 
@@ -125,12 +126,15 @@ class Target:
         )
 
     def snapshot(self) -> str:
-        """A digest of everything the service stores, once nothing is on its way."""
+        """A digest of everything the service stores, once nothing is on its way or due."""
         deadline = time.monotonic() + 60
         while True:
             with psycopg.connect(self.database_url) as conn:
                 row = conn.execute(
-                    "select count(*) from contents where status = any(%s)", (list(MOVING),)
+                    "select count(*) from contents where status = any(%s)"
+                    " or (status = 'scheduled'"
+                    "     and coalesce(next_retry_at, scheduled_at) < now() + interval '1 minute')",
+                    (list(MOVING),),
                 ).fetchone()
                 if (row and row[0] == 0) or time.monotonic() > deadline:
                     digest = hashlib.sha256()
