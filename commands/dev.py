@@ -37,10 +37,39 @@ SANDBOX_KEY = "sandbox"
 
 @dataclass(frozen=True)
 class DevPorts:
+    """The loopback ports `dev` serves on; metrics None: off."""
+
     allocator: int = 50051
     uploader: int = 50052
     sandbox: int = 50053
-    metrics: int = 9100  # one /metrics for both services: they share this process
+    metrics: int | None = 9100  # one /metrics for both services: they share this process
+
+    @classmethod
+    def chosen(
+        cls,
+        env: Env,
+        *,
+        allocator: int | None = None,
+        uploader: int | None = None,
+        sandbox: int | None = None,
+        metrics: int | None = None,
+    ) -> DevPorts:
+        """Each port from its flag, else from the port of the service's own setting
+        (ALLOCATOR_LISTEN, UPLOADER_LISTEN, SANDBOX_LISTEN, METRICS_LISTEN, `off` included),
+        else the default. `dev` serves on 127.0.0.1 whatever host a setting names."""
+
+        def port(flag: int | None, variable: str, default: int) -> int:
+            if flag is not None:
+                return flag
+            return int(env.listen(variable, f"127.0.0.1:{default}").rpartition(":")[2])
+
+        metrics_off = metrics is None and (env.text("METRICS_LISTEN") or "").lower() == "off"
+        return cls(
+            port(allocator, "ALLOCATOR_LISTEN", cls.allocator),
+            port(uploader, "UPLOADER_LISTEN", cls.uploader),
+            port(sandbox, "SANDBOX_LISTEN", cls.sandbox),
+            None if metrics_off else port(metrics, "METRICS_LISTEN", 9100),
+        )
 
 
 async def run_dev(env: Env, data_dir: Path, ports: DevPorts) -> int:
@@ -52,7 +81,14 @@ async def run_dev(env: Env, data_dir: Path, ports: DevPorts) -> int:
         log.info("embedded PostgreSQL running, data in %s", embedded.data_dir)
     try:
         migrate(database_url)
-        serve_metrics(f"127.0.0.1:{ports.metrics}")
+        if ports.metrics is not None:
+            metrics = f"127.0.0.1:{ports.metrics}"
+            try:
+                serve_metrics(metrics)
+            except OSError as failed:
+                raise OSError(
+                    f"METRICS_LISTEN (or --metrics-port) {metrics}: {failed.strerror or failed}"
+                ) from None
         async with AsyncExitStack() as running:
             allocator_settings = AllocatorSettings.from_env(
                 env, database_url=database_url, listen=f"127.0.0.1:{ports.allocator}"
@@ -128,6 +164,7 @@ def _banner(
     where = f"embedded, data in {embedded.data_dir}" if embedded else "from DATABASE_URL"
     psql = f"\n  psql '{database_url}'" if embedded else ""
     sandbox = " (the local sandbox)" if upload_post != REAL_UPLOAD_POST else ""
+    metrics = f"http://127.0.0.1:{ports.metrics}/metrics" if ports.metrics else "off"
     profile = f'"profile_id": "{DEMO_PROFILE_ID}"'
     content = '"content_id": "\'$ID\'"'
     return f"""
@@ -136,7 +173,7 @@ QueueLabs dev stack is up.
   Uploader     {uploader}   (gRPC; its workers run inside)
   Upload-Post  {upload_post}{sandbox}
   PostgreSQL   {where}{psql}
-  Metrics      http://127.0.0.1:{ports.metrics}/metrics
+  Metrics      {metrics}
   Demo profile "InfoKetua" ({DEMO_PROFILE_ID}), TikTok and Instagram slots at
   {", ".join(DEMO_SLOTS_WIB)} Asia/Jakarta (WIB).
 

@@ -101,10 +101,18 @@ def _parser() -> argparse.ArgumentParser:
         default=Path(".queuelabs/pgdata"),
         help="where the embedded PostgreSQL keeps its data (default: .queuelabs/pgdata)",
     )
-    dev.add_argument("--allocator-port", type=int, default=50051)
-    dev.add_argument("--uploader-port", type=int, default=50052)
-    dev.add_argument("--sandbox-port", type=int, default=50053)
-    dev.add_argument("--metrics-port", type=int, default=9100)
+    for flag, variable, default in (
+        ("--allocator-port", "ALLOCATOR_LISTEN", 50051),
+        ("--uploader-port", "UPLOADER_LISTEN", 50052),
+        ("--sandbox-port", "SANDBOX_LISTEN", 50053),
+        ("--metrics-port", "METRICS_LISTEN", 9100),
+    ):
+        dev.add_argument(
+            flag,
+            type=int,
+            metavar="PORT",
+            help=f"on 127.0.0.1 (default: the port of {variable} if set, else {default})",
+        )
     dev.set_defaults(handler=_dev)
     return parser
 
@@ -197,5 +205,11 @@ def _check(args: argparse.Namespace, env: Env) -> int:
 def _dev(args: argparse.Namespace, env: Env) -> int:
     from commands.dev import DevPorts, run_dev
 
-    ports = DevPorts(args.allocator_port, args.uploader_port, args.sandbox_port, args.metrics_port)
+    ports = DevPorts.chosen(
+        env,
+        allocator=args.allocator_port,
+        uploader=args.uploader_port,
+        sandbox=args.sandbox_port,
+        metrics=args.metrics_port,
+    )
     return asyncio.run(run_dev(env, args.data_dir, ports))

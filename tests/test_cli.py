@@ -359,3 +359,25 @@ def test_a_taken_metrics_address_is_named_after_the_database_is_checked(database
     assert "Traceback" not in err
     # The database is checked first: a replica with both wrong says the database.
     assert "DATABASE_URL: cannot connect to PostgreSQL" in unreachable_err, unreachable_err
+
+
+def test_dev_takes_its_ports_from_its_flags_else_from_the_services_settings():
+    from commands.dev import DevPorts
+    from queuelabs.env import ConfigError, Env
+
+    assert DevPorts.chosen(Env({})) == DevPorts(50051, 50052, 50053, 9100)
+    settings = Env(
+        {
+            "ALLOCATOR_LISTEN": "0.0.0.0:6001",
+            "UPLOADER_LISTEN": "127.0.0.1:6002",
+            "SANDBOX_LISTEN": "127.0.0.1:6003",
+            "METRICS_LISTEN": "0.0.0.0:6004",
+        }
+    )
+    assert DevPorts.chosen(settings) == DevPorts(6001, 6002, 6003, 6004)
+    assert DevPorts.chosen(settings, allocator=7001, metrics=7004) == DevPorts(
+        7001, 6002, 6003, 7004
+    )
+    assert DevPorts.chosen(Env({"METRICS_LISTEN": "off"})).metrics is None
+    with pytest.raises(ConfigError, match="UPLOADER_LISTEN: 'nowhere' is not HOST:PORT"):
+        DevPorts.chosen(Env({"UPLOADER_LISTEN": "nowhere"}))
