@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import logging
 import sys
 from collections.abc import Callable
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="queuelabs", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"queuelabs {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
@@ -115,6 +117,13 @@ def _parser() -> argparse.ArgumentParser:
         )
     dev.set_defaults(handler=_dev)
     return parser
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("queuelabs")
+    except importlib.metadata.PackageNotFoundError:  # run from a tree that was never installed
+        return "unknown (not installed)"
 
 
 def _migrate(args: argparse.Namespace, env: Env) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import signal
 import subprocess
@@ -381,3 +382,10 @@ def test_dev_takes_its_ports_from_its_flags_else_from_the_services_settings():
     assert DevPorts.chosen(Env({"METRICS_LISTEN": "off"})).metrics is None
     with pytest.raises(ConfigError, match="UPLOADER_LISTEN: 'nowhere' is not HOST:PORT"):
         DevPorts.chosen(Env({"UPLOADER_LISTEN": "nowhere"}))
+
+
+def test_version_names_the_installed_release():
+    run = queuelabs("--version")
+    out, _ = run.communicate(timeout=60)
+    assert run.returncode == 0
+    assert out.strip() == f"queuelabs {importlib.metadata.version('queuelabs')}"
