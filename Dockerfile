@@ -17,7 +17,6 @@ COPY allocator ./allocator
 COPY uploader ./uploader
 COPY sandbox ./sandbox
 COPY commands ./commands
-COPY migrations ./migrations
 RUN uv sync --locked --no-dev
 
 FROM python:3.11-slim-bookworm

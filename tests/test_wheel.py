@@ -1,0 +1,69 @@
+"""The package as a user installs it: the wheel, built from this tree, installed into an empty
+virtual environment; its `queuelabs` command says its version and migrates a database (the
+migrations ship inside the package)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.support.databases import DatabaseFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The `queuelabs` command of a fresh virtual environment holding only the wheel and what
+    it depends on."""
+    uv = os.environ.get("UV") or shutil.which("uv")
+    assert uv, "uv is needed (the README's test command runs the tests through it)"
+    where = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [uv, "build", "--wheel", "--out-dir", str(where / "dist"), "-q", str(ROOT)],
+        check=True,
+        timeout=300,
+    )
+    [wheel] = (where / "dist").glob("queuelabs-*.whl")
+    venv = where / "venv"
+    subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+    subprocess.run(
+        [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), str(wheel)],
+        check=True,
+        timeout=600,
+    )
+    return venv / "bin" / "queuelabs"
+
+
+def test_the_installed_command_says_its_version(installed: Path) -> None:
+    run = subprocess.run([installed, "--version"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert run.stdout.strip() == f"queuelabs {version}"
+
+
+def test_the_installed_command_migrates_an_empty_database(
+    installed: Path, databases: DatabaseFactory
+) -> None:
+    url = databases.url(databases.create_empty())
+    head = sorted((ROOT / "queuelabs" / "migrations" / "versions").glob("0*.py"))[-1].name[:4]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    run = subprocess.run(
+        [installed, "migrate", "--database-url", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=installed.parent,  # not this tree: what runs is the installed package
+        env=env,
+    )
+    assert run.returncode == 0, run.stderr
+    with psycopg.connect(url) as conn:
+        row = conn.execute("select version_num from alembic_version").fetchone()
+    assert row == (head,)
