@@ -135,7 +135,9 @@ class Placement:
                     f"no free {self._key.platform.value} slot for profile "
                     f"{self._profile.profile_id} between {not_before.isoformat()} and "
                     f"{until.isoformat()} (the {self._horizon.days}-day horizon); add slots "
-                    "or release contents"
+                    "or release contents",
+                    profile_id=self._profile.profile_id,
+                    platform=self._key.platform.value,
                 )
             found = self._free[i]
             allowed = await self._first_allowed(found[0])

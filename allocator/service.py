@@ -116,7 +116,9 @@ class AllocatorService:
             schedule = await tx.get_schedule(profile_id, platform)
         if schedule is None:
             raise ScheduleNotFound(
-                f"profile {profile_id} has no {platform.value} schedule; set one with SetSchedule"
+                f"profile {profile_id} has no {platform.value} schedule; set one with SetSchedule",
+                profile_id=profile_id,
+                platform=platform.value,
             )
         return schedule
 
@@ -405,7 +407,10 @@ class AllocatorService:
                 raise OverDailyCap(
                     f"{count} {platform.value} slots on {calendar.day_name[weekday - 1]}s, but "
                     f"Upload-Post allows at most {cap} {platform.value} posts per account in 24 "
-                    f"hours ({cap_variable(platform)})"
+                    f"hours ({cap_variable(platform)})",
+                    platform=platform.value,
+                    cap=cap,
+                    slots=count,
                 )
 
     def check_batch_size(self, count: int) -> None:
@@ -439,19 +444,23 @@ class AllocatorService:
         async with self._store.transaction() as tx:
             row = await tx.get_content(content_id)
         if row is None:
-            raise ContentNotFound(f"no content {content_id}")
+            raise ContentNotFound(f"no content {content_id}", content_id=content_id)
         return row["profile_id"], Platform(row["platform"])
 
 
 def _no_profile(profile_id: UUID) -> ProfileNotFound:
-    return ProfileNotFound(f"no profile {profile_id}; create it with UpsertProfile")
+    return ProfileNotFound(
+        f"no profile {profile_id}; create it with UpsertProfile", profile_id=profile_id
+    )
 
 
 def _check(state: ContentState, event: Event, content_id: UUID) -> None:
     try:
         next_state(state, event)
     except IllegalMove as refused:
-        raise WrongState(f"content {content_id}: {refused}") from None
+        raise WrongState(
+            f"content {content_id}: {refused}", content_id=content_id, state=state.value
+        ) from None
 
 
 def _usable(key: Key, profile: Profile | None, state: KeyState | None) -> KeyState:
@@ -461,7 +470,9 @@ def _usable(key: Key, profile: Profile | None, state: KeyState | None) -> KeySta
         raise _no_profile(profile_id)
     if state is None or not state.rules:
         raise NoSchedule(
-            f"profile {profile_id} has no {platform.value} slots; set them with SetSchedule"
+            f"profile {profile_id} has no {platform.value} slots; set them with SetSchedule",
+            profile_id=profile_id,
+            platform=platform.value,
         )
     return state
 
@@ -477,17 +488,23 @@ def _repeated(
     if (existing.profile_id, existing.platform) != (profile_id, platform):
         raise ContentIdInUse(
             f"content_id {content.content_id} is already assigned to profile "
-            f"{existing.profile_id} on {existing.platform.value}"
+            f"{existing.profile_id} on {existing.platform.value}",
+            content_id=content.content_id,
+            profile_id=existing.profile_id,
+            platform=existing.platform.value,
         )
     if spec != content:
         raise ContentIdInUse(
             f"content_id {content.content_id} was assigned with other content; "
-            "a retry must repeat the same content, new content needs a new id"
+            "a retry must repeat the same content, new content needs a new id",
+            content_id=content.content_id,
         )
     if existing.state is target(Event.RELEASE):
         raise WrongState(
             f"content {content.content_id} was {existing.state.value}; "
-            "to queue it again use a new content_id"
+            "to queue it again use a new content_id",
+            content_id=content.content_id,
+            state=existing.state.value,
         )
     return existing
 

@@ -16,20 +16,36 @@ from typing import Any, TypeVar
 import grpc
 
 from queuelabs.security import caller
+from queuelabs.status import Trailer, rich_status
 
 log = logging.getLogger(__name__)
 
 
 class Refusal(Exception):
-    """A refusal a caller can act on; its message goes back to the caller as is."""
+    """A refusal a caller can act on; its message goes back to the caller as is, with a
+    google.rpc.ErrorInfo (a stable `reason`, `metadata` naming the ids involved) and, when
+    asking again later may succeed, a google.rpc.RetryInfo (queuelabs/status.py)."""
 
     status: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION
+    reason: str = "REFUSED"
+    retry_after: float | None = None  # seconds; set: a RetryInfo goes with the refusal
+
+    def __init__(self, message: str, **metadata: object) -> None:
+        super().__init__(message)
+        self.metadata = {key: str(value) for key, value in metadata.items() if value is not None}
+
+    def trailing_metadata(self) -> Trailer:
+        return rich_status(
+            self.status, str(self), self.reason, self.metadata, retry_after=self.retry_after
+        )
 
 
 class DatabaseUnavailable(Refusal):
     """PostgreSQL cannot be reached, or no connection freed up in time; safe to retry."""
 
     status = grpc.StatusCode.UNAVAILABLE
+    reason = "DATABASE_UNAVAILABLE"
+    retry_after = 1.0
 
 
 class Conflict(Refusal):
@@ -37,14 +53,29 @@ class Conflict(Refusal):
     nothing was changed, and the same request may simply be sent again."""
 
     status = grpc.StatusCode.ABORTED
+    reason = "CONCURRENT_CHANGE"
+    retry_after = 0.1
 
 
 class InvalidArgument(Refusal):
+    """A field of the request is wrong; a google.rpc.BadRequest names it."""
+
     status = grpc.StatusCode.INVALID_ARGUMENT
+    reason = "INVALID_ARGUMENT"
 
     def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
+        super().__init__(f"{field}: {problem}", field=field)
         self.field = field
+        self.problem = problem
+
+    def trailing_metadata(self) -> Trailer:
+        return rich_status(
+            self.status,
+            str(self),
+            self.reason,
+            self.metadata,
+            field_violations=[(self.field, self.problem)],
+        )
 
 
 Request = TypeVar("Request")
@@ -76,7 +107,7 @@ def refusals_as_status(handler: Handler[Request, Response]) -> Handler[Request, 
             response = await handler(self, request, context)
         except Refusal as refusal:
             access(refusal.status)
-            await context.abort(refusal.status, str(refusal))
+            await context.abort(refusal.status, str(refusal), refusal.trailing_metadata())
         except asyncio.CancelledError:
             access(grpc.StatusCode.CANCELLED)  # the client went away, or shutdown cut it
             raise

@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha import reflection
 
 from queuelabs.database import DatabaseProbe
 from queuelabs.security import Security, add_port, interceptors
+from queuelabs.status import rich_status
 
 log = logging.getLogger(__name__)
 
@@ -129,10 +130,13 @@ class Undecodable(grpc.aio.ServerInterceptor):
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
             if isinstance(request, _NotAMessage):
-                await context.abort(
-                    grpc.StatusCode.INVALID_ARGUMENT,
+                code = grpc.StatusCode.INVALID_ARGUMENT
+                message = (
                     f"the request is not a valid message for {details.method} (its wire format"
-                    " is corrupt)",
+                    " is corrupt)"
+                )
+                await context.abort(
+                    code, message, rich_status(code, message, "UNDECODABLE_REQUEST")
                 )
             return await behaviour(request, context)
 

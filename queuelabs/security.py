@@ -17,6 +17,8 @@ from typing import Any
 
 import grpc
 
+from queuelabs.status import rich_status
+
 log = logging.getLogger(__name__)
 
 
@@ -136,10 +138,9 @@ class BearerAuth(grpc.aio.ServerInterceptor):
 
 
 async def _refuse(request: Any, context: grpc.aio.ServicerContext) -> None:
-    await context.abort(
-        grpc.StatusCode.UNAUTHENTICATED,
-        "missing or unknown bearer token (send authorization: Bearer <token>)",
-    )
+    message = "missing or unknown bearer token (send authorization: Bearer <token>)"
+    code = grpc.StatusCode.UNAUTHENTICATED
+    await context.abort(code, message, rich_status(code, message, "UNAUTHENTICATED"))
 
 
 def _as_caller(

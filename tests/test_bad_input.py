@@ -10,14 +10,22 @@ from typing import Any
 
 import grpc
 import pytest
+from google.rpc.error_details_pb2 import BadRequest
 
 from queuelabs.allocator.v1 import allocator_pb2 as pb
+from queuelabs.status import details_of, error_info
 from tests.conftest import T0
 from tests.support.calls import assign, make_profile, stamp, video
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
+REASONS = {
+    INVALID: {"INVALID_ARGUMENT"},
+    NOT_FOUND: {"PROFILE_NOT_FOUND", "SCHEDULE_NOT_FOUND", "CONTENT_NOT_FOUND"},
+    PRECONDITION: {"NO_SCHEDULE", "OVER_DAILY_CAP", "WRONG_STATE"},
+    grpc.StatusCode.ALREADY_EXISTS: {"CONTENT_ID_REUSED"},
+}
 
 
 @dataclass
@@ -302,3 +310,14 @@ async def test_bad_input_is_refused_precisely_and_changes_nothing(
     assert refused.value.code() == code, refused.value.details()
     assert message in refused.value.details()
     assert snapshot(db) == before
+    # The refusal's details, as a client reads them (AIP-193): a stable reason in our domain,
+    # and for a bad field, the field.
+    info = error_info(refused.value)
+    assert info is not None
+    assert info.domain == "queuelabs"
+    assert info.reason in REASONS[code], (info.reason, code)
+    if code == INVALID:
+        [bad] = [d for d in details_of(refused.value) if isinstance(d, BadRequest)]
+        [violation] = bad.field_violations
+        assert refused.value.details().startswith(f"{violation.field}: ")
+        assert violation.description in refused.value.details()

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 import pytest
+from google.rpc.error_details_pb2 import ErrorInfo, RetryInfo
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from allocator.server import start_allocator
@@ -20,6 +21,7 @@ from allocator.settings import AllocatorSettings
 from queuelabs import grpc_server
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
+from queuelabs.status import details_of
 from tests.support.proxy import CuttableProxy
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -64,6 +66,8 @@ async def test_health_follows_the_database_and_the_service_recovers_by_itself(be
             reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=10)
             return int(reply.status)
 
+        last_refusal: list[grpc.aio.AioRpcError] = []
+
         async def upsert() -> grpc.StatusCode:
             try:
                 await allocator.UpsertProfile(
@@ -76,6 +80,7 @@ async def test_health_follows_the_database_and_the_service_recovers_by_itself(be
                     timeout=10,
                 )
             except grpc.aio.AioRpcError as refused:
+                last_refusal[:] = [refused]
                 return refused.code()
             return grpc.StatusCode.OK
 
@@ -85,6 +90,12 @@ async def test_health_follows_the_database_and_the_service_recovers_by_itself(be
         await proxy.cut()
         await eventually(lambda: _is(status, NOT_SERVING), "health says NOT_SERVING")
         assert await upsert() == grpc.StatusCode.UNAVAILABLE
+        # A client reads that this may succeed later, and when to ask again.
+        [info, retry] = details_of(last_refusal[0])
+        assert isinstance(info, ErrorInfo)
+        assert info.reason == "DATABASE_UNAVAILABLE"
+        assert isinstance(retry, RetryInfo)
+        assert retry.retry_delay.seconds == 1
         # The service name answers the same as the server as a whole.
         named = await health.Check(
             health_pb2.HealthCheckRequest(service="queuelabs.allocator.v1.Allocator"), timeout=10

@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from bench.processes import free_port, part, wait_for_port
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
+from queuelabs.status import error_info
 from queuelabs.uploader.v1 import uploader_pb2 as upb
 from tests.support.databases import DatabaseFactory
 from tests.support.processes import allocator_process, service_process
@@ -329,6 +330,10 @@ def test_garbage_and_oversized_requests_are_refused_cleanly(
         with pytest.raises(grpc.RpcError) as refused:
             call(wire, timeout=30)
         assert refused.value.code() in DOCUMENTED, (wire[:8], refused.value.code())
+        if refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT:
+            info = error_info(refused.value)
+            assert info is not None
+            assert info.reason == "UNDECODABLE_REQUEST"
     assert target.snapshot() == before
     reply = target.health.Check(health_pb2.HealthCheckRequest(), timeout=10)
     assert reply.status == health_pb2.HealthCheckResponse.SERVING

@@ -18,6 +18,7 @@ from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from queuelabs.env import ConfigError, Env
 from queuelabs.security import BearerAuth, Security
+from queuelabs.status import error_info
 from queuelabs.uploader.v1 import uploader_pb2 as upb
 from tests.support.certs import Pki, make_pki
 from tests.support.processes import ServiceProcess, service_process
@@ -231,6 +232,9 @@ def test_every_rpc_of_both_services_refuses_a_missing_wrong_or_other_services_to
             with pytest.raises(grpc.RpcError) as refused:
                 call(request_class(), metadata=metadata, timeout=10)
             assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED, authorization
+            info = error_info(refused.value)
+            assert info is not None
+            assert (info.reason, info.domain) == ("UNAUTHENTICATED", "queuelabs")
         token = next(iter(own.values()))
         # An empty request with the service's own token: past the door, answered by the service.
         assert _code(call, request_class(), token) != grpc.StatusCode.UNAUTHENTICATED

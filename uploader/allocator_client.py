@@ -11,6 +11,7 @@ import grpc
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from queuelabs.security import Security, call_metadata, client_channel
+from queuelabs.status import error_info
 from uploader.errors import (
     AllocatorRefused,
     AllocatorUnavailable,
@@ -68,10 +69,16 @@ class AllocatorGateway:
             )
         except grpc.aio.AioRpcError as failed:
             code = failed.code()
+            info = error_info(failed)
+            said = info.reason if info is not None else None  # the Allocator's own reason
             if code in _RETRYABLE:
                 raise AllocatorUnavailable(
-                    f"the Allocator did not answer {method}: {code.name}; retry"
+                    f"the Allocator did not answer {method}: {code.name}; retry",
+                    allocator_reason=said,
                 ) from None
             refusal = _REFUSALS.get(code, AllocatorRefused)
             # The Allocator's messages name fields and ids, never a token.
-            raise refusal(f"{method}: {code.name}: {failed.details() or 'no details'}") from None
+            raise refusal(
+                f"{method}: {code.name}: {failed.details() or 'no details'}",
+                allocator_reason=said,
+            ) from None

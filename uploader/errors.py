@@ -13,32 +13,39 @@ class UploaderError(Refusal):
 
 class ContentNotFound(UploaderError):
     status = grpc.StatusCode.NOT_FOUND
+    reason = "CONTENT_NOT_FOUND"
 
 
 class ProfileNotFound(UploaderError):
     status = grpc.StatusCode.NOT_FOUND
+    reason = "PROFILE_NOT_FOUND"
 
 
 class WrongState(UploaderError):
     status = grpc.StatusCode.FAILED_PRECONDITION
+    reason = "WRONG_STATE"
 
 
 class OverDailyCap(UploaderError):
     """More posts than Upload-Post's daily cap for the platform would allow."""
 
     status = grpc.StatusCode.FAILED_PRECONDITION
+    reason = "OVER_DAILY_CAP"
 
 
 class NoFreeSlot(UploaderError):
     """The Allocator has no free slot for the content within its horizon."""
 
     status = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "NO_FREE_SLOT"
 
 
 class AllocatorUnavailable(UploaderError):
     """The Allocator could not be reached; safe to retry."""
 
     status = grpc.StatusCode.UNAVAILABLE
+    reason = "ALLOCATOR_UNAVAILABLE"
+    retry_after = 1.0
 
 
 class AllocatorRefused(UploaderError):
@@ -46,3 +53,4 @@ class AllocatorRefused(UploaderError):
     a request it does not take): a person must act."""
 
     status = grpc.StatusCode.FAILED_PRECONDITION
+    reason = "ALLOCATOR_REFUSED"

@@ -39,7 +39,7 @@ class UploaderService:
         """A page of uploads, and whether more follow."""
         async with self._store.transaction() as tx:
             if not await tx.profile_exists(query.profile_id):
-                raise ProfileNotFound(f"no profile {query.profile_id}")
+                raise ProfileNotFound(f"no profile {query.profile_id}", profile_id=query.profile_id)
             found = await tx.list_views(query)
         return found[: query.page_size], len(found) > query.page_size
 
@@ -58,7 +58,9 @@ class UploaderService:
                 view = await _view(tx, content_id)  # as it is now: it may have moved meanwhile
                 raise WrongState(
                     f"content {content_id} is {view.state.value}; UploadNow needs one of: "
-                    + ", ".join(sorted(s.value for s in claimable))
+                    + ", ".join(sorted(s.value for s in claimable)),
+                    content_id=content_id,
+                    state=view.state.value,
                 )
             view = await _view(tx, content_id)
         self._wake_claimer()
@@ -70,7 +72,9 @@ class UploaderService:
         if view.state not in RETRYABLE_BY_HAND:
             allowed = ", ".join(sorted(s.value for s in RETRYABLE_BY_HAND))
             raise WrongState(
-                f"content {content_id} is {view.state.value}; RetryUpload needs one of: {allowed}"
+                f"content {content_id} is {view.state.value}; RetryUpload needs one of: {allowed}",
+                content_id=content_id,
+                state=view.state.value,
             )
         await self._allocator.reschedule(content_id, "retried by an operator")
         self._wake_claimer()
@@ -107,17 +111,24 @@ class UploaderService:
             raise OverDailyCap(
                 f"publishing {view.content_id} now would put more than {cap} "
                 f"{view.platform.value} posts into 24 hours ({cap_variable(view.platform)}); "
-                f"the earliest it may go is {allowed:%Y-%m-%d %H:%M} UTC"
+                f"the earliest it may go is {allowed:%Y-%m-%d %H:%M} UTC",
+                content_id=view.content_id,
+                platform=view.platform.value,
+                cap=cap,
+                earliest=allowed.isoformat(),
             )
 
 
 async def _view(tx: Transaction, content_id: UUID) -> UploadView:
     view = await tx.view(content_id)
     if view is None:
-        raise ContentNotFound(f"no content {content_id}")
+        raise ContentNotFound(f"no content {content_id}", content_id=content_id)
     return view
 
 
 async def _require_profile(tx: Transaction, profile_id: UUID) -> None:
     if not await tx.profile_exists(profile_id):
-        raise ProfileNotFound(f"no profile {profile_id}; create it with Allocator.UpsertProfile")
+        raise ProfileNotFound(
+            f"no profile {profile_id}; create it with Allocator.UpsertProfile",
+            profile_id=profile_id,
+        )
