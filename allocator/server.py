@@ -11,6 +11,7 @@ from allocator.service import AllocationPolicy, AllocatorService
 from allocator.servicer import AllocatorServicer
 from allocator.settings import AllocatorSettings
 from allocator.storage import AllocatorStore
+from queuelabs import metrics
 from queuelabs.allocator.v1 import allocator_pb2, allocator_pb2_grpc
 from queuelabs.clock import Clock, SystemClock
 from queuelabs.database import open_pool
@@ -40,6 +41,7 @@ async def start_allocator(
     settings: AllocatorSettings, clock: Clock | None = None
 ) -> RunningAllocator:
     pool = await open_pool(settings.database_url, settings.pool_size, settings.db_timeout)
+    metrics.watch_pool("allocator", pool)
     try:
         service = AllocatorService(
             AllocatorStore(pool),

@@ -1,7 +1,7 @@
 """The gRPC face of the Allocator: validate, translate, call the service, translate back.
 
 No business rule lives here. Every refusal becomes the status its exception names
-(allocator/errors.py, through queuelabs.errors.refusals_as_status); nothing a caller sends can
+(allocator/errors.py, through the queuelabs.errors.Refusals interceptor); nothing a caller sends can
 produce UNKNOWN.
 """
 
@@ -13,21 +13,18 @@ from allocator import convert
 from allocator.service import AllocatorService
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1 import allocator_pb2_grpc as pb_grpc
-from queuelabs.errors import refusals_as_status
 
 
 class AllocatorServicer(pb_grpc.AllocatorServicer):
     def __init__(self, service: AllocatorService) -> None:
         self._service = service
 
-    @refusals_as_status
     async def UpsertProfile(
         self, request: pb.UpsertProfileRequest, context: grpc.aio.ServicerContext
     ) -> pb.Profile:
         profile = await self._service.upsert_profile(convert.profile_in(request))
         return convert.profile_out(profile)
 
-    @refusals_as_status
     async def SetSchedule(
         self, request: pb.SetScheduleRequest, context: grpc.aio.ServicerContext
     ) -> pb.Schedule:
@@ -36,7 +33,6 @@ class AllocatorServicer(pb_grpc.AllocatorServicer):
         slots = convert.slots_in(list(request.slots))
         return convert.schedule_out(await self._service.set_schedule(profile_id, platform, slots))
 
-    @refusals_as_status
     async def GetSchedule(
         self, request: pb.GetScheduleRequest, context: grpc.aio.ServicerContext
     ) -> pb.Schedule:
@@ -44,7 +40,6 @@ class AllocatorServicer(pb_grpc.AllocatorServicer):
         platform = convert.platform_field(request.platform)
         return convert.schedule_out(await self._service.get_schedule(profile_id, platform))
 
-    @refusals_as_status
     async def AssignNext(
         self, request: pb.AssignNextRequest, context: grpc.aio.ServicerContext
     ) -> pb.Assignment:
@@ -57,7 +52,6 @@ class AllocatorServicer(pb_grpc.AllocatorServicer):
         assignment = await self._service.assign_next(profile_id, platform, content, not_before)
         return convert.assignment_out(assignment)
 
-    @refusals_as_status
     async def BatchAssign(
         self, request: pb.BatchAssignRequest, context: grpc.aio.ServicerContext
     ) -> pb.BatchAssignResponse:
@@ -69,7 +63,6 @@ class AllocatorServicer(pb_grpc.AllocatorServicer):
         assignments = await self._service.batch_assign(profile_id, platform, contents, not_before)
         return pb.BatchAssignResponse(assignments=[convert.assignment_out(a) for a in assignments])
 
-    @refusals_as_status
     async def Reschedule(
         self, request: pb.RescheduleRequest, context: grpc.aio.ServicerContext
     ) -> pb.Assignment:
@@ -80,7 +73,6 @@ class AllocatorServicer(pb_grpc.AllocatorServicer):
             await self._service.reschedule(content_id, not_before, reason)
         )
 
-    @refusals_as_status
     async def Release(
         self, request: pb.ReleaseRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReleaseResponse:
@@ -92,7 +84,6 @@ class AllocatorServicer(pb_grpc.AllocatorServicer):
             removed_at=convert.timestamp_out(removed_at),
         )
 
-    @refusals_as_status
     async def ListAssignments(
         self, request: pb.ListAssignmentsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListAssignmentsResponse:

@@ -1,21 +1,19 @@
-"""The root of every refusal a service sends back, and the one place refusals become statuses.
+"""The root of every refusal a service sends back, and the one place refusals become statuses
+(the Refusals interceptor).
 
 Each service has its own errors module (allocator/errors.py, uploader/errors.py) whose
-exceptions derive from Refusal and name their gRPC status.
+exceptions derive from Refusal and name their gRPC status and reason.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
-import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 
-from queuelabs.security import caller
+from queuelabs.security import note_reason
 from queuelabs.status import Trailer, rich_status
 
 log = logging.getLogger(__name__)
@@ -78,46 +76,37 @@ class InvalidArgument(Refusal):
         )
 
 
-Request = TypeVar("Request")
-Response = TypeVar("Response")
-Handler = Callable[[Any, Request, grpc.aio.ServicerContext], Awaitable[Response]]
+class Refusals(grpc.aio.ServerInterceptor):
+    """Ends a call whose servicer raised a Refusal with the status, message and details it
+    names; anything unexpected is logged with its traceback and answered INTERNAL, never with
+    gRPC's UNKNOWN naming a Python exception. Health and reflection pass as they are."""
 
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        method: str = details.method
+        if handler is None or handler.unary_unary is None or method.startswith("/grpc."):
+            return handler
+        behaviour = handler.unary_unary
 
-def refusals_as_status(handler: Handler[Request, Response]) -> Handler[Request, Response]:
-    """Ends the call with the status of a Refusal; logs anything unexpected as INTERNAL.
+        async def answered(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                return await behaviour(request, context)
+            except Refusal as refusal:
+                note_reason(refusal.reason)
+                await context.abort(refusal.status, str(refusal), refusal.trailing_metadata())
+            except grpc.aio.AbortError:
+                raise
+            except Exception:
+                log.exception("%s failed", method.rpartition("/")[2])
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
+            raise AssertionError("unreachable: context.abort raises")
 
-    The access line is written before the answer goes out, so whoever sees the answer can
-    already read the line."""
-
-    @functools.wraps(handler)
-    async def wrapper(self: Any, request: Request, context: grpc.aio.ServicerContext) -> Response:
-        started = time.perf_counter()
-
-        def access(outcome: grpc.StatusCode) -> None:
-            # One line per call, with who called (never their token).
-            log.info(
-                "%s %s in %.1f ms",
-                handler.__name__,
-                outcome.name,
-                (time.perf_counter() - started) * 1000,
-                extra={"caller": caller.get()},
-            )
-
-        try:
-            response = await handler(self, request, context)
-        except Refusal as refusal:
-            access(refusal.status)
-            await context.abort(refusal.status, str(refusal), refusal.trailing_metadata())
-        except asyncio.CancelledError:
-            access(grpc.StatusCode.CANCELLED)  # the client went away, or shutdown cut it
-            raise
-        except Exception:
-            log.exception("%s failed", handler.__name__)
-            access(grpc.StatusCode.INTERNAL)
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
-        else:
-            access(grpc.StatusCode.OK)
-            return response
-        raise AssertionError("unreachable: context.abort raises")
-
-    return wrapper
+        return grpc.unary_unary_rpc_method_handler(
+            answered,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

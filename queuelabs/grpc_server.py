@@ -13,8 +13,10 @@ from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from queuelabs.access import AccessLog
 from queuelabs.database import DatabaseProbe
-from queuelabs.security import Security, add_port, interceptors
+from queuelabs.errors import Refusals
+from queuelabs.security import Security, add_port, interceptors, note_reason
 from queuelabs.status import rich_status
 
 log = logging.getLogger(__name__)
@@ -88,7 +90,14 @@ async def start_grpc_server(
     SO_REUSEPORT is off (gRPC turns it on by default on Linux): with it a second server on a
     taken port starts, says it listens, and shares the first one's calls at random."""
     server = grpc.aio.server(
-        interceptors=[*interceptors(security, service_name), Undecodable()],
+        # Outermost first: the access line sees every call (those auth refuses too); refusals
+        # become statuses next to the servicer.
+        interceptors=[
+            AccessLog(),
+            *interceptors(security, service_name),
+            Undecodable(),
+            Refusals(),
+        ],
         options=[("grpc.so_reuseport", 0)],
     )
     register(server)
@@ -135,6 +144,7 @@ class Undecodable(grpc.aio.ServerInterceptor):
                     f"the request is not a valid message for {details.method} (its wire format"
                     " is corrupt)"
                 )
+                note_reason("UNDECODABLE_REQUEST")
                 await context.abort(
                     code, message, rich_status(code, message, "UNDECODABLE_REQUEST")
                 )

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from queuelabs.security import caller
 
 CONTEXT_FIELDS = ("content_id", "profile_id", "platform", "request_id", "worker")
+# An access line's own fields (queuelabs/access.py); numbers stay numbers.
+ACCESS_FIELDS = ("method", "service", "code", "reason", "duration_ms", "peer")
 
 
 class JsonFormatter(logging.Formatter):
@@ -27,6 +29,10 @@ class JsonFormatter(logging.Formatter):
         who = getattr(record, "caller", None) or caller.get()
         if who != "-":
             entry["caller"] = who
+        for name in ACCESS_FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                entry[name] = value
         for name in CONTEXT_FIELDS:
             value = getattr(record, name, None)
             if value is not None:

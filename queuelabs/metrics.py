@@ -1,13 +1,19 @@
 """Prometheus metrics for both services, served on /metrics (METRICS_LISTEN).
 
-Names start with queuelabs_; every latency is in seconds.
+Names start with queuelabs_, but for the per-RPC ones, which keep the names every gRPC dashboard
+knows (grpc_server_*); every latency is in seconds.
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
+from collections.abc import Iterator
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from psycopg_pool import AsyncConnectionPool
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +54,64 @@ DISPATCH_LAG_SECONDS = Histogram(
     ["platform"],
     buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
 )
+
+
+# Every RPC, in the conventional names (go-grpc-prometheus, py-grpc-prometheus).
+GRPC_STARTED = Counter(
+    "grpc_server_started_total",
+    "RPCs started on the server.",
+    ["grpc_type", "grpc_service", "grpc_method"],
+)
+GRPC_HANDLED = Counter(
+    "grpc_server_handled_total",
+    "RPCs completed on the server, by status code.",
+    ["grpc_type", "grpc_service", "grpc_method", "grpc_code"],
+)
+GRPC_HANDLING_SECONDS = Histogram(
+    "grpc_server_handling_seconds",
+    "Time from an RPC's start to its answer on the server.",
+    ["grpc_type", "grpc_service", "grpc_method"],
+    buckets=_LATENCY,
+)
+
+
+class _Pools(Collector):
+    """The database pools' connections in use and callers waiting for one, read at scrape."""
+
+    def __init__(self) -> None:
+        self._pools: weakref.WeakValueDictionary[str, AsyncConnectionPool] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def watch(self, service: str, pool: AsyncConnectionPool) -> None:
+        self._pools[service] = pool
+
+    def collect(self) -> Iterator[Metric]:
+        in_use = GaugeMetricFamily(
+            "queuelabs_db_pool_connections_in_use",
+            "Database connections of the pool lent out now.",
+            labels=["service"],
+        )
+        waiting = GaugeMetricFamily(
+            "queuelabs_db_pool_requests_waiting",
+            "Callers waiting for a database connection of the pool now.",
+            labels=["service"],
+        )
+        for service, pool in list(self._pools.items()):
+            stats = pool.get_stats()
+            in_use.add_metric([service], stats.get("pool_size", 0) - stats.get("pool_available", 0))
+            waiting.add_metric([service], stats.get("requests_waiting", 0))
+        yield in_use
+        yield waiting
+
+
+_POOLS = _Pools()
+REGISTRY.register(_POOLS)
+
+
+def watch_pool(service: str, pool: AsyncConnectionPool) -> None:
+    """Reports the pool's connections in use and callers waiting, labelled with `service`."""
+    _POOLS.watch(service, pool)
 
 
 def serve_metrics(listen: str | None) -> None:

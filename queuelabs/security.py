@@ -32,6 +32,28 @@ OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 caller: contextvars.ContextVar[str] = contextvars.ContextVar("caller", default="-")
 
 
+@dataclass
+class CallRecord:
+    """What the layers of one call learn about it, for its access line (queuelabs/access.py):
+    who called, and the reason of a refusal."""
+
+    caller: str = "-"
+    reason: str = ""
+
+
+# The record of the call being served, set by the outermost interceptor; None outside a call.
+current_call: contextvars.ContextVar[CallRecord | None] = contextvars.ContextVar(
+    "current_call", default=None
+)
+
+
+def note_reason(reason: str) -> None:
+    """Records why the call being served is refused, for its access line."""
+    record = current_call.get()
+    if record is not None:
+        record.reason = reason
+
+
 @dataclass(frozen=True)
 class Security:
     tokens: Mapping[str, str] = field(default_factory=dict, repr=False)  # name -> token
@@ -140,6 +162,7 @@ class BearerAuth(grpc.aio.ServerInterceptor):
 async def _refuse(request: Any, context: grpc.aio.ServicerContext) -> None:
     message = "missing or unknown bearer token (send authorization: Bearer <token>)"
     code = grpc.StatusCode.UNAUTHENTICATED
+    note_reason("UNAUTHENTICATED")
     await context.abort(code, message, rich_status(code, message, "UNAUTHENTICATED"))
 
 
@@ -147,6 +170,9 @@ def _as_caller(
     name: str, behaviour: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 ) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
     async def serve(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        record = current_call.get()
+        if record is not None:
+            record.caller = name
         token = caller.set(name)
         try:
             return await behaviour(request, context)

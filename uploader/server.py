@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from psycopg_pool import AsyncConnectionPool
 
+from queuelabs import metrics
 from queuelabs.clock import Clock, SystemClock
 from queuelabs.database import open_pool
 from queuelabs.grpc_server import GrpcServer, start_grpc_server
@@ -69,6 +70,7 @@ async def start_uploader(settings: UploaderSettings, clock: Clock | None = None)
     clock = clock or SystemClock()
     worker = worker_name()
     pool = await open_pool(settings.database_url, settings.pool_size, settings.db_timeout)
+    metrics.watch_pool("uploader", pool)
     client = UploadPostClient(
         settings.upload_post_base_url, settings.upload_post_api_key, clock=clock
     )

@@ -6,7 +6,6 @@ from typing import TypeAlias
 
 import grpc
 
-from queuelabs.errors import refusals_as_status
 from queuelabs.uploader.v1 import uploader_pb2 as pb
 from queuelabs.uploader.v1 import uploader_pb2_grpc as pb_grpc
 from uploader import convert
@@ -19,12 +18,10 @@ class UploaderServicer(pb_grpc.UploaderServicer):
     def __init__(self, service: UploaderService) -> None:
         self._service = service
 
-    @refusals_as_status
     async def GetUpload(self, request: pb.GetUploadRequest, context: Context) -> pb.Upload:
         content_id = convert.uuid_field(request.content_id, "content_id")
         return convert.upload_out(await self._service.get_upload(content_id))
 
-    @refusals_as_status
     async def ListUploads(
         self, request: pb.ListUploadsRequest, context: Context
     ) -> pb.ListUploadsResponse:
@@ -32,23 +29,19 @@ class UploaderServicer(pb_grpc.UploaderServicer):
         views, more = await self._service.list_uploads(query)
         return convert.page_out(query, views, more)
 
-    @refusals_as_status
     async def UploadNow(self, request: pb.UploadNowRequest, context: Context) -> pb.Upload:
         content_id = convert.uuid_field(request.content_id, "content_id")
         return convert.upload_out(await self._service.upload_now(content_id))
 
-    @refusals_as_status
     async def RetryUpload(self, request: pb.RetryUploadRequest, context: Context) -> pb.Upload:
         content_id = convert.uuid_field(request.content_id, "content_id")
         return convert.upload_out(await self._service.retry_upload(content_id))
 
-    @refusals_as_status
     async def CancelUpload(self, request: pb.CancelUploadRequest, context: Context) -> pb.Upload:
         content_id = convert.uuid_field(request.content_id, "content_id")
         reason = convert.reason_field(request.reason)
         return convert.upload_out(await self._service.cancel_upload(content_id, reason))
 
-    @refusals_as_status
     async def PauseProfile(
         self, request: pb.PauseProfileRequest, context: Context
     ) -> pb.PauseState:
@@ -56,7 +49,6 @@ class UploaderServicer(pb_grpc.UploaderServicer):
         platform = convert.platform_field(request.platform)
         return convert.pause_out(await self._service.pause(profile_id, platform))
 
-    @refusals_as_status
     async def ResumeProfile(
         self, request: pb.ResumeProfileRequest, context: Context
     ) -> pb.PauseState:

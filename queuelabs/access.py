@@ -1,0 +1,114 @@
+"""Every call in and out, seen by one server interceptor (the outermost): its access line and
+its Prometheus metrics, for calls answered, refused (auth included) or cut short alike.
+
+The line is one log record, "<Method> <CODE> in <ms> ms", whose JSON form carries the fields
+method, service, code, reason, duration_ms, caller, peer, and content_id / profile_id where the
+request names them. Never a token: the caller is the name AUTH_TOKENS gives it. Health checks
+are counted but not logged (a probe every few seconds would drown the rest).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from queuelabs import metrics
+from queuelabs.security import CallRecord, current_call
+
+log = logging.getLogger("queuelabs.access")
+
+_QUIET = ("/grpc.health.", "/grpc.reflection.")
+
+
+class AccessLog(grpc.aio.ServerInterceptor):
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or handler.unary_unary is None:
+            return handler  # streams (health Watch, reflection) pass as they are
+        full: str = details.method
+        service, _, method = full.lstrip("/").rpartition("/")
+        behaviour = handler.unary_unary
+        quiet = full.startswith(_QUIET)
+
+        async def recorded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            record = CallRecord()
+            token = current_call.set(record)
+            metrics.GRPC_STARTED.labels("unary", service, method).inc()
+            started = time.perf_counter()
+            code = grpc.StatusCode.UNKNOWN
+            try:
+                response = await behaviour(request, context)
+                code = _code(context) or grpc.StatusCode.OK
+                return response
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED  # the client went away, or shutdown cut it
+                raise
+            except Exception:
+                code = _code(context) or grpc.StatusCode.UNKNOWN
+                raise
+            finally:
+                current_call.reset(token)
+                seconds = time.perf_counter() - started
+                metrics.GRPC_HANDLED.labels("unary", service, method, code.name).inc()
+                metrics.GRPC_HANDLING_SECONDS.labels("unary", service, method).observe(seconds)
+                if not quiet:
+                    _line(method, service, code, seconds, record, context, request)
+
+        return grpc.unary_unary_rpc_method_handler(
+            recorded,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def _code(context: grpc.aio.ServicerContext) -> grpc.StatusCode | None:
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return code
+    return None
+
+
+def _line(
+    method: str,
+    service: str,
+    code: grpc.StatusCode,
+    seconds: float,
+    record: CallRecord,
+    context: grpc.aio.ServicerContext,
+    request: Any,
+) -> None:
+    fields: dict[str, object] = {
+        "method": method,
+        "service": service,
+        "code": code.name,
+        "duration_ms": round(seconds * 1000, 2),
+        "caller": record.caller,
+        "peer": context.peer(),
+    }
+    if record.reason:
+        fields["reason"] = record.reason
+    fields.update(_ids(request))
+    log.info("%s %s in %.1f ms", method, code.name, seconds * 1000, extra=fields)
+
+
+def _ids(request: Any) -> dict[str, str]:
+    """The content and profile a request names, where it names them (one content only)."""
+    found = {}
+    for name in ("content_id", "profile_id"):
+        value = getattr(request, name, None)
+        if isinstance(value, str) and value:
+            found[name] = value[:64]
+    content = getattr(request, "content", None)
+    content_id = getattr(content, "content_id", None)
+    if isinstance(content_id, str) and content_id and "content_id" not in found:
+        found["content_id"] = content_id[:64]
+    return found
