@@ -94,6 +94,16 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--database-url", help="overrides DATABASE_URL")
     check.set_defaults(handler=_check)
 
+    health = commands.add_parser(
+        "health", help="ask a service's gRPC health check; exit 0 when it serves"
+    )
+    health.add_argument(
+        "--address",
+        help="HOST:PORT (default: 127.0.0.1 on the port of ALLOCATOR_LISTEN or UPLOADER_LISTEN)",
+    )
+    health.add_argument("--timeout", type=float, default=3.0, help="seconds (default 3)")
+    health.set_defaults(handler=_health)
+
     dev = commands.add_parser(
         "dev", help="the whole system on this machine, on 127.0.0.1, with a demo profile"
     )
@@ -209,6 +219,12 @@ def _check(args: argparse.Namespace, env: Env) -> int:
         raise ConfigError(f"--stuck-after: {args.stuck_after} is not a positive number of seconds")
     findings = audit(url, datetime.now(UTC), timedelta(seconds=args.stuck_after))
     return report(findings, args.json)
+
+
+def _health(args: argparse.Namespace, env: Env) -> int:
+    from commands.health import run_health
+
+    return run_health(env, args.address, args.timeout)
 
 
 def _dev(args: argparse.Namespace, env: Env) -> int:

