@@ -15,6 +15,7 @@ from pathlib import Path
 
 from allocator.settings import AllocatorSettings
 from commands.serving import serve_until_signalled, until_signalled
+from queuelabs import tracing
 from queuelabs.database import DatabaseUnreachable
 from queuelabs.env import ConfigError, Env, require_database_url
 from queuelabs.logs import configure as configure_logs
@@ -149,6 +150,7 @@ def _allocator(args: argparse.Namespace, env: Env) -> int:
     from allocator.server import start_allocator
 
     settings = AllocatorSettings.from_env(env, database_url=args.database_url, listen=args.listen)
+    tracing.configure("queuelabs-allocator")
     return asyncio.run(
         serve_until_signalled(
             lambda: start_allocator(settings), settings.shutdown_grace, settings.metrics_listen
@@ -162,6 +164,7 @@ def _uploader(args: argparse.Namespace, env: Env) -> int:
     settings = UploaderSettings.from_env(
         env, database_url=args.database_url, listen=args.listen, allocator_addr=args.allocator_addr
     )
+    tracing.configure("queuelabs-uploader")
     return asyncio.run(
         serve_until_signalled(
             lambda: start_uploader(settings), settings.shutdown_grace, settings.metrics_listen
@@ -230,6 +233,7 @@ def _health(args: argparse.Namespace, env: Env) -> int:
 def _dev(args: argparse.Namespace, env: Env) -> int:
     from commands.dev import DevPorts, run_dev
 
+    tracing.configure("queuelabs-dev")
     ports = DevPorts.chosen(
         env,
         allocator=args.allocator_port,

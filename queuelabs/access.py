@@ -16,8 +16,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+from opentelemetry.trace import SpanKind
 
-from queuelabs import metrics
+from queuelabs import metrics, tracing
 from queuelabs.security import CallRecord, current_call
 
 log = logging.getLogger("queuelabs.access")
@@ -45,23 +46,35 @@ class AccessLog(grpc.aio.ServerInterceptor):
             metrics.GRPC_STARTED.labels("unary", service, method).inc()
             started = time.perf_counter()
             code = grpc.StatusCode.UNKNOWN
-            try:
-                response = await behaviour(request, context)
-                code = _code(context) or grpc.StatusCode.OK
-                return response
-            except asyncio.CancelledError:
-                code = grpc.StatusCode.CANCELLED  # the client went away, or shutdown cut it
-                raise
-            except Exception:
-                code = _code(context) or grpc.StatusCode.UNKNOWN
-                raise
-            finally:
-                current_call.reset(token)
-                seconds = time.perf_counter() - started
-                metrics.GRPC_HANDLED.labels("unary", service, method, code.name).inc()
-                metrics.GRPC_HANDLING_SECONDS.labels("unary", service, method).observe(seconds)
-                if not quiet:
-                    _line(method, service, code, seconds, record, context, request)
+            with tracing.span(
+                f"{service}/{method}",
+                SpanKind.SERVER,
+                {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method},
+                parent=tracing.incoming(details.invocation_metadata),
+            ) as span:
+                try:
+                    response = await behaviour(request, context)
+                    code = _code(context) or grpc.StatusCode.OK
+                    return response
+                except asyncio.CancelledError:
+                    code = grpc.StatusCode.CANCELLED  # the client went away, or shutdown cut it
+                    raise
+                except Exception:
+                    code = _code(context) or grpc.StatusCode.UNKNOWN
+                    raise
+                finally:
+                    current_call.reset(token)
+                    seconds = time.perf_counter() - started
+                    metrics.GRPC_HANDLED.labels("unary", service, method, code.name).inc()
+                    metrics.GRPC_HANDLING_SECONDS.labels("unary", service, method).observe(seconds)
+                    if span is not None:
+                        span.set_attribute("rpc.grpc.status_code", code.value[0])
+                        if record.reason:
+                            span.set_attribute("error.type", record.reason)
+                        if code is not grpc.StatusCode.OK:
+                            tracing.failed(span, code.name)
+                    if not quiet:
+                        _line(method, service, code, seconds, record, context, request)
 
         return grpc.unary_unary_rpc_method_handler(
             recorded,

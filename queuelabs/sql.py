@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from opentelemetry.trace import SpanKind
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from queuelabs import tracing
 from queuelabs.errors import Conflict, DatabaseUnavailable
 from queuelabs.lifecycle import ContentState
 
@@ -46,8 +48,15 @@ async def pooled_transaction(
     """A connection from `pool` inside a transaction; an unreachable database or an exhausted
     pool becomes DatabaseUnavailable (UNAVAILABLE: safe to retry)."""
     try:
-        async with pool.connection() as conn, conn.transaction():
-            yield conn
+        with tracing.span(
+            "postgresql transaction", SpanKind.CLIENT, {"db.system": "postgresql"}
+        ) as span:
+            try:
+                async with pool.connection() as conn, conn.transaction():
+                    yield conn
+            except Exception as failure:
+                tracing.failed(span, type(failure).__name__)
+                raise
     except PoolTimeout as exc:
         raise DatabaseUnavailable("no database connection came free in time; retry") from exc
     except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:

@@ -4,10 +4,13 @@ and freeing the slot of a cancelled content."""
 from __future__ import annotations
 
 import logging
+from typing import NoReturn
 from uuid import UUID
 
 import grpc
+from opentelemetry.trace import SpanKind
 
+from queuelabs import tracing
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from queuelabs.security import Security, call_metadata, client_channel
@@ -63,22 +66,33 @@ class AllocatorGateway:
         await self._call("Release", pb.ReleaseRequest(content_id=str(content_id), reason=reason))
 
     async def _call(self, method: str, request: object) -> None:
-        try:
-            await getattr(self._stub, method)(
-                request, timeout=self._timeout, metadata=self._metadata
-            )
-        except grpc.aio.AioRpcError as failed:
-            code = failed.code()
-            info = error_info(failed)
-            said = info.reason if info is not None else None  # the Allocator's own reason
-            if code in _RETRYABLE:
-                raise AllocatorUnavailable(
-                    f"the Allocator did not answer {method}: {code.name}; retry",
-                    allocator_reason=said,
-                ) from None
-            refusal = _REFUSALS.get(code, AllocatorRefused)
-            # The Allocator's messages name fields and ids, never a token.
-            raise refusal(
-                f"{method}: {code.name}: {failed.details() or 'no details'}",
+        service = "queuelabs.allocator.v1.Allocator"
+        with tracing.span(
+            f"{service}/{method}",
+            SpanKind.CLIENT,
+            {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method},
+        ) as span:
+            try:
+                await getattr(self._stub, method)(
+                    request, timeout=self._timeout, metadata=(*self._metadata, *tracing.carrier())
+                )
+            except grpc.aio.AioRpcError as failed:
+                tracing.failed(span, failed.code().name)
+                self._refused(method, failed)
+
+    def _refused(self, method: str, failed: grpc.aio.AioRpcError) -> NoReturn:
+        """Raises what an Allocator's refusal means here."""
+        code = failed.code()
+        info = error_info(failed)
+        said = info.reason if info is not None else None  # the Allocator's own reason
+        if code in _RETRYABLE:
+            raise AllocatorUnavailable(
+                f"the Allocator did not answer {method}: {code.name}; retry",
                 allocator_reason=said,
             ) from None
+        refusal = _REFUSALS.get(code, AllocatorRefused)
+        # The Allocator's messages name fields and ids, never a token.
+        raise refusal(
+            f"{method}: {code.name}: {failed.details() or 'no details'}",
+            allocator_reason=said,
+        ) from None

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
+from opentelemetry.trace import SpanKind
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -20,6 +21,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from queuelabs import tracing
 from queuelabs.clock import Clock, SystemClock
 from queuelabs.platforms import MediaType, Platform
 from uploader.outcomes import CallResult, Outcome
@@ -102,6 +104,7 @@ class UploadPostClient:
                 files=[(name, (None, value)) for name, value in request.form()],
                 headers={"Idempotency-Key": request.idempotency_key},
                 read_timeout=read_timeout,
+                request_id=request.request_id,
             )
         except _NotSent as cause:
             return CallResult(Outcome.RETRYABLE, error=f"could not reach Upload-Post: {cause}")
@@ -117,7 +120,11 @@ class UploadPostClient:
         """What Upload-Post knows of one request, for one platform."""
         try:
             response = await self._send(
-                "GET", "/uploadposts/status", params={"request_id": request_id}, read_timeout=30
+                "GET",
+                "/uploadposts/status",
+                params={"request_id": request_id},
+                read_timeout=30,
+                request_id=request_id,
             )
         except (_NotSent, httpx.TransportError) as cause:
             return CallResult(Outcome.UNKNOWN, error=f"status check failed: {type(cause).__name__}")
@@ -131,6 +138,7 @@ class UploadPostClient:
                 "/uploadposts/history",
                 params={"request_id": request_id, "platform": platform.value, "limit": 50},
                 read_timeout=30,
+                request_id=request_id,
             )
         except (_NotSent, httpx.TransportError) as cause:
             return CallResult(
@@ -147,7 +155,28 @@ class UploadPostClient:
         return result if pause is None else replace(result, send_again_in=pause)
 
     async def _send(
-        self, method: str, path: str, *, read_timeout: float, **kwargs: Any
+        self, method: str, path: str, *, read_timeout: float, request_id: str, **kwargs: Any
+    ) -> httpx.Response:
+        with tracing.span(
+            f"Upload-Post {method} {path}",
+            SpanKind.CLIENT,
+            {
+                "http.request.method": method,
+                "url.path": path,
+                "upload_post.request_id": request_id,
+            },
+        ) as span:
+            try:
+                response = await self._send_now(method, path, read_timeout, **kwargs)
+            except Exception as failure:
+                tracing.failed(span, type(failure).__name__)
+                raise
+            if span is not None:
+                span.set_attribute("http.response.status_code", response.status_code)
+            return response
+
+    async def _send_now(
+        self, method: str, path: str, read_timeout: float, **kwargs: Any
     ) -> httpx.Response:
         timeout = httpx.Timeout(read_timeout, connect=self._http.timeout.connect)
         async for attempt in AsyncRetrying(

@@ -16,6 +16,7 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 
+from queuelabs import tracing
 from queuelabs.clock import Clock
 from queuelabs.lifecycle import Event
 from uploader.budget import RequestBudget
@@ -131,7 +132,15 @@ class Claimer:
     async def _handle(self, content: Claimed) -> None:
         renewing = asyncio.create_task(self._keep_lease(content))
         try:
-            await self._publisher.handle(content)
+            with tracing.span(
+                "uploader handles a content",
+                attributes={
+                    "queuelabs.content_id": str(content.content_id),
+                    "queuelabs.platform": content.platform.value,
+                    "queuelabs.state": content.previous_state.value,
+                },
+            ):
+                await self._publisher.handle(content)
         except Exception:
             # The lease runs out and the rescuer makes it an unknown outcome: nothing is lost.
             log.exception("publishing %s failed unexpectedly", content.content_id)
