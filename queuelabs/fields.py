@@ -11,7 +11,6 @@ import hashlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import cast
 from uuid import UUID
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -24,9 +23,8 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 
 # Derived by name: PLATFORM_<NAME> in the proto is Platform.<NAME> (tests/test_platforms.py).
-PLATFORM_TO_PB = {
-    platform: cast(pb.Platform, pb.Platform.Value(f"PLATFORM_{platform.name}"))
-    for platform in Platform
+PLATFORM_TO_PB: dict[Platform, pb.Platform.ValueType] = {
+    platform: pb.Platform.Value(f"PLATFORM_{platform.name}") for platform in Platform
 }
 PLATFORM_FROM_PB: dict[int, Platform] = {v: k for k, v in PLATFORM_TO_PB.items()}
 

@@ -1,4 +1,5 @@
-"""Regenerates the Python code and type stubs under queuelabs/ from the .proto files in protos/.
+"""Regenerates the Python code and type stubs (mypy-protobuf: messages, gRPC stubs and
+servicers) under queuelabs/ from the .proto files in protos/.
 
 Run `uv run python scripts/codegen.py`; with `--check` it only reports whether the committed
 output is stale (exit 1), which is what CI runs.
@@ -24,13 +25,17 @@ def generate(out: Path) -> list[Path]:
     """Runs protoc over every .proto file into `out`; returns the generated files, relative."""
     well_known = resources.files("grpc_tools") / "_proto"
     sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
+    plugins = Path(sys.executable).parent  # mypy-protobuf's protoc plugins, beside python
     args = [
         "protoc",
         f"--proto_path={PROTOS}",
         f"--proto_path={well_known}",
+        f"--plugin=protoc-gen-mypy={plugins / 'protoc-gen-mypy'}",
+        f"--plugin=protoc-gen-mypy_grpc={plugins / 'protoc-gen-mypy_grpc'}",
         f"--python_out={out}",
-        f"--pyi_out={out}",
+        f"--mypy_out={out}",  # typed messages (.pyi)
         f"--grpc_python_out={out}",
+        f"--mypy_grpc_out={out}",  # typed stubs and servicers (_grpc.pyi)
         *sources,
     ]
     if protoc.main(args) != 0:
@@ -48,7 +53,7 @@ def generate(out: Path) -> list[Path]:
 def committed_files() -> list[Path]:
     """The generated files now in the tree (the hand-written queuelabs/*.py are not among them)."""
     found = []
-    for version_dir in (ROOT / "queuelabs").glob("*/v*"):
+    for version_dir in (ROOT / "queuelabs").glob("*/v[0-9]*"):  # not migrations/versions
         found += [p.relative_to(ROOT) for p in version_dir.rglob("*") if p.is_file()]
         found += [p.relative_to(ROOT) for p in [version_dir.parent / "__init__.py"] if p.exists()]
     return sorted(p for p in found if "__pycache__" not in p.parts)

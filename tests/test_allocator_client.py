@@ -62,7 +62,7 @@ class AnswersWith(pb_grpc.AllocatorServicer):
 
 @pytest.fixture
 async def stand_in() -> AsyncIterator[tuple[AnswersWith, AllocatorGateway]]:
-    servicer = AnswersWith()
+    servicer = AnswersWith()  # type: ignore[abstract]  # only Reschedule is called
     server = grpc.aio.server()
     pb_grpc.add_AllocatorServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")

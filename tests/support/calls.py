@@ -55,7 +55,7 @@ async def make_profile(
     stub: AllocatorStub,
     timezone: str = "Asia/Jakarta",
     slots: list[str] | None = None,
-    platform: pb.Platform = pb.PLATFORM_TIKTOK,
+    platform: pb.Platform.ValueType = pb.PLATFORM_TIKTOK,
     name: str = "InfoKetua",
 ) -> str:
     """A profile with a schedule on `platform`; returns its id."""
@@ -80,7 +80,7 @@ async def assign(
     profile_id: str,
     content: pb.Content | None = None,
     not_before: datetime | None = None,
-    platform: pb.Platform = pb.PLATFORM_TIKTOK,
+    platform: pb.Platform.ValueType = pb.PLATFORM_TIKTOK,
 ) -> pb.Assignment:
     request = pb.AssignNextRequest(
         profile_id=profile_id, platform=platform, content=content or video()
