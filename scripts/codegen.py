@@ -33,9 +33,9 @@ def generate(out: Path) -> list[Path]:
         f"--plugin=protoc-gen-mypy={plugins / 'protoc-gen-mypy'}",
         f"--plugin=protoc-gen-mypy_grpc={plugins / 'protoc-gen-mypy_grpc'}",
         f"--python_out={out}",
-        f"--mypy_out={out}",  # typed messages (.pyi)
+        f"--mypy_out=quiet:{out}",  # typed messages (.pyi)
         f"--grpc_python_out={out}",
-        f"--mypy_grpc_out={out}",  # typed stubs and servicers (_grpc.pyi)
+        f"--mypy_grpc_out=quiet:{out}",  # typed stubs and servicers (_grpc.pyi)
         *sources,
     ]
     if protoc.main(args) != 0:
