@@ -12,7 +12,8 @@ RUN pip install --no-cache-dir uv==0.13.9
 WORKDIR /app
 # Dependencies first, in their own layer: they change less often than the code.
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --locked --no-dev --no-install-project
+COPY protos/python/pyproject.toml protos/python/README.md ./protos/python/
+RUN uv sync --locked --no-dev --no-install-workspace
 COPY protos ./protos
 COPY queuelabs ./queuelabs
 COPY allocator ./allocator

@@ -1,6 +1,6 @@
-"""The package as a user installs it: the wheel, built from this tree, installed into an empty
-virtual environment; its `queuelabs` command says its version and migrates a database (the
-migrations ship inside the package)."""
+"""The package as a user installs it: the wheels (the server and queuelabs-api), built from this
+tree, installed into an empty virtual environment; its `queuelabs` command says its version and
+migrates a database (the migrations ship inside the package)."""
 
 from __future__ import annotations
 
@@ -26,16 +26,18 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     uv = os.environ.get("UV") or shutil.which("uv")
     assert uv, "uv is needed (the README's test command runs the tests through it)"
     where = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [uv, "build", "--wheel", "--out-dir", str(where / "dist"), "-q", str(ROOT)],
+    subprocess.run(  # the server and the contract's package it depends on (a workspace member)
+        [uv, "build", "--all-packages", "--wheel", "--out-dir", str(where / "dist"), "-q"],
         check=True,
         timeout=300,
+        cwd=ROOT,
     )
-    [wheel] = (where / "dist").glob("queuelabs-*.whl")
+    wheels = [str(w) for w in (where / "dist").glob("queuelabs*.whl")]
+    assert len(wheels) == 2, wheels
     venv = where / "venv"
     subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
     subprocess.run(
-        [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), str(wheel)],
+        [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), *wheels],
         check=True,
         timeout=600,
     )
