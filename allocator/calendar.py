@@ -16,6 +16,7 @@ from allocator.slots import SlotRule, instants_between
 from queuelabs.caps import WINDOW, cap_variable
 from queuelabs.counting import QUERIES as COUNTING
 from queuelabs.counting import counting_params
+from queuelabs.database import connect
 from queuelabs.lifecycle import SLOT_HOLDING
 from queuelabs.platforms import Platform
 
@@ -131,7 +132,7 @@ def show(
     cap: int | None = None,
 ) -> str:
     end = now + timedelta(days=days)
-    with psycopg.connect(database_url) as conn:
+    with connect(database_url) as conn:
         profile_id = _profile_id(conn, profile)
         name, timezone, entries = read_entries(conn, profile_id, platform, now, end)
         counted = read_counted(conn, profile_id, platform, now, end) if cap else []

@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from psycopg.rows import dict_row
 
+from queuelabs.database import connect
 from queuelabs.lifecycle import IN_LINE, LEASED, SLOT_HOLDING, SPENDS_SLOT, ContentState
 from queuelabs.sql import load_queries
 
@@ -58,8 +58,8 @@ def audit(database_url: str, now: datetime, stuck_after: timedelta) -> list[Find
     """Every finding, in the order of MEANING."""
     params = {"stuck_before": now - stuck_after}
     findings = []
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("set default_transaction_read_only = on")
+    with connect(database_url) as conn:
+        conn.read_only = True  # one READ ONLY transaction: it can change nothing
         for kind in MEANING:
             rows = conn.cursor(row_factory=dict_row).execute(QUERIES[kind], params).fetchall()
             findings += [Finding(kind, {k: _text(v) for k, v in row.items()}) for row in rows]

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import warnings
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,30 @@ class DatabaseUnreachable(Exception):
         super().__init__(f"cannot connect to PostgreSQL: {first_line}")
 
 
+# Every connection works behind PgBouncer in transaction mode, where each transaction may run on
+# another server connection: nothing may outlive a transaction. So no server-side prepared
+# statements (psycopg prepares what it has run five times unless told not to), no session SET
+# (the lock timeout is SET LOCAL in each transaction), no session advisory locks (only
+# pg_advisory_xact_lock), no LISTEN/NOTIFY.
+SESSIONLESS: dict[str, Any] = {"prepare_threshold": None}
+
+# The lock timeout of each pool's transactions, in milliseconds (see pooled_transaction).
+_LOCK_TIMEOUTS: weakref.WeakKeyDictionary[AsyncConnectionPool, int] = weakref.WeakKeyDictionary()
+
+
+def connect(database_url: str, **kwargs: Any) -> psycopg.Connection[Any]:
+    """A plain connection, safe behind PgBouncer (see SESSIONLESS)."""
+    return psycopg.connect(database_url, **SESSIONLESS, **kwargs)
+
+
+def lock_timeout_ms(pool: AsyncConnectionPool) -> int | None:
+    """How long a transaction of `pool` may wait for a lock, in milliseconds."""
+    return _LOCK_TIMEOUTS.get(pool)
+
+
 def check_reachable(database_url: str, wait_seconds: float = 10) -> None:
     try:
-        with psycopg.connect(database_url, connect_timeout=max(1, round(wait_seconds))):
+        with connect(database_url, connect_timeout=max(1, round(wait_seconds))):
             pass
     except psycopg.OperationalError as cause:
         raise DatabaseUnreachable(cause) from None
@@ -52,7 +74,7 @@ def migrate(database_url: str) -> None:
 
 
 def current_revision(database_url: str) -> str | None:
-    with psycopg.connect(database_url) as conn:
+    with connect(database_url) as conn:
         exists = conn.execute("select to_regclass('alembic_version') is not null").fetchone()
         if not exists or not exists[0]:
             return None
@@ -68,16 +90,14 @@ async def open_pool(database_url: str, size: int, wait_seconds: float) -> AsyncC
     """
 
     async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
-        await conn.set_autocommit(True)
-        await conn.execute(f"set lock_timeout = {int(wait_seconds * 1000)}")
         # Lock-then-read must see what the previous lock holder committed: READ COMMITTED,
         # whatever the server's default (under REPEATABLE READ the snapshot predates the lock).
+        # psycopg says it in each BEGIN, so it holds behind PgBouncer too.
         await conn.set_isolation_level(IsolationLevel.READ_COMMITTED)
-        await conn.set_autocommit(False)
 
     try:
         probe = await psycopg.AsyncConnection.connect(
-            database_url, connect_timeout=max(1, round(wait_seconds))
+            database_url, connect_timeout=max(1, round(wait_seconds)), **SESSIONLESS
         )
         await probe.close()
     except psycopg.OperationalError as cause:
@@ -88,9 +108,11 @@ async def open_pool(database_url: str, size: int, wait_seconds: float) -> AsyncC
         max_size=size,
         timeout=wait_seconds,
         configure=configure,
+        kwargs=SESSIONLESS,
         open=False,
         name="queuelabs",
     )
+    _LOCK_TIMEOUTS[pool] = int(wait_seconds * 1000)
     await pool.open(wait=True, timeout=wait_seconds)
     return pool
 
@@ -146,7 +168,10 @@ class DatabaseProbe:
             async with asyncio.timeout(self._timeout):
                 if self._conn is None or self._conn.closed:
                     self._conn = await psycopg.AsyncConnection.connect(
-                        self._url, autocommit=True, connect_timeout=max(1, round(self._timeout))
+                        self._url,
+                        autocommit=True,
+                        connect_timeout=max(1, round(self._timeout)),
+                        **SESSIONLESS,
                     )
                 await self._conn.execute("select 1")
             return True

@@ -19,6 +19,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from queuelabs import tracing
+from queuelabs.database import lock_timeout_ms
 from queuelabs.errors import Conflict, DatabaseUnavailable
 from queuelabs.lifecycle import ContentState
 
@@ -53,6 +54,9 @@ async def pooled_transaction(
         ) as span:
             try:
                 async with pool.connection() as conn, conn.transaction():
+                    timeout = lock_timeout_ms(pool)
+                    if timeout is not None:  # per transaction: nothing outlives one (PgBouncer)
+                        await conn.execute(f"set local lock_timeout = {timeout}")
                     yield conn
             except Exception as failure:
                 tracing.failed(span, type(failure).__name__)

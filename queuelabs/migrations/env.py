@@ -14,7 +14,10 @@ MIGRATION_LOCK_KEY = 0x5155454C4D494752  # "QUELMIGR"
 database_url: str = context.config.attributes["database_url"]
 # The URL is libpq's form, handed to psycopg untouched (sockets, options and all).
 engine = create_engine(
-    "postgresql+psycopg://", creator=lambda: psycopg.connect(database_url), poolclass=NullPool
+    "postgresql+psycopg://",
+    # No server-side prepared statements: migrations run behind PgBouncer too.
+    creator=lambda: psycopg.connect(database_url, prepare_threshold=None),
+    poolclass=NullPool,
 )
 
 with engine.connect() as connection:
