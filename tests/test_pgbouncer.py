@@ -1,0 +1,173 @@
+"""Every part behind a real PgBouncer in transaction pooling mode (tests/support/pgbouncer.py),
+where each transaction may run on another server connection: migrate, the incident's
+multi-process burst through two Allocator replicas, `schedule show`, `check`, and an Uploader
+publishing due contents, each once."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+
+import grpc
+import psycopg
+import pytest
+
+from queuelabs.allocator.v1 import allocator_pb2 as apb
+from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
+from sandbox.server import start_sandbox
+from tests.support.burst import fire, grpc_worker
+from tests.support.calls import video, wib_slots_after
+from tests.support.databases import DatabaseFactory
+from tests.support.pgbouncer import running_pgbouncer, through
+from tests.support.processes import QUEUELABS, allocator_replicas, service_process
+from tests.support.stack import KEY
+from tests.test_burst_race import (
+    CONNECTIONS,
+    INFOKETUA,
+    PER_PROCESS,
+    PROCESSES,
+    create_infoketua,
+    next_wib_midnight,
+    stacked,
+)
+
+EVERY_TEN_MINUTES = [f"{h:02d}:{m:02d}" for h in range(24) for m in range(0, 60, 10)]
+
+
+@pytest.fixture(scope="module")
+def bouncer(databases: DatabaseFactory) -> Iterator[str]:
+    with running_pgbouncer(databases.url("postgres")) as url:
+        yield url
+
+
+def queuelabs(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*QUEUELABS, *args, "--database-url", database_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_migrate_applies_the_schema_through_pgbouncer(bouncer, empty_database_url):
+    bounced = through(bouncer, empty_database_url)
+    for _ in range(2):  # and again: nothing left to do
+        run = queuelabs("migrate", database_url=bounced)
+        assert run.returncode == 0, run.stderr
+    with psycopg.connect(empty_database_url) as conn:
+        assert conn.execute("select count(*) from alembic_version").fetchone() == (1,)
+
+
+def test_the_incident_burst_through_pgbouncer_stacks_nothing_and_fails_nothing(
+    bouncer, database_url, db
+):
+    bounced = through(bouncer, database_url)
+    not_before = next_wib_midnight()
+    with allocator_replicas(bounced, 2, ALLOCATOR_DB_POOL_SIZE="8") as addresses:
+        create_infoketua(addresses[0])
+        burst = fire(
+            grpc_worker, PROCESSES, PER_PROCESS, (addresses, CONNECTIONS, INFOKETUA, not_before)
+        )
+    total = PROCESSES * PER_PROCESS
+    assert [o.error for o in burst.outcomes if o.error] == []  # no INTERNAL, no prepared twin
+    instants = [o.scheduled_at for o in burst.succeeded if o.scheduled_at is not None]
+    assert len(set(instants)) == total
+    assert sorted(instants) == wib_slots_after(not_before, total)
+    assert stacked(db) == []
+
+    shown = queuelabs(
+        "schedule", "show", "--profile", INFOKETUA, "--platform", "tiktok", database_url=bounced
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "InfoKetua" in shown.stdout
+    checked = queuelabs("check", database_url=bounced)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+async def test_an_uploader_publishes_each_due_content_once_through_pgbouncer(bouncer, database_url):
+    bounced = through(bouncer, database_url)
+    sandbox = await start_sandbox("127.0.0.1", 0, KEY, async_seconds=0.2)
+    try:
+        with (
+            service_process(
+                "allocator",
+                "ALLOCATOR_LISTEN",
+                DATABASE_URL=bounced,
+                UPLOAD_POST_DAILY_CAP_TIKTOK="10000",  # a slot every ten minutes
+            ) as allocator,
+            service_process(
+                "uploader",
+                "UPLOADER_LISTEN",
+                DATABASE_URL=bounced,
+                ALLOCATOR_ADDR=allocator.address,
+                UPLOAD_POST_BASE_URL=sandbox.base_url,
+                UPLOAD_POST_API_KEY=KEY,
+                UPLOADER_IDLE_SECONDS="0.05",
+                UPLOAD_POST_REQUESTS_PER_MINUTE="100000",
+                UPLOAD_POST_POSTS_PER_MINUTE_PER_PROFILE="100000",
+            ),
+        ):
+            contents = await _due_contents(allocator.address, database_url, 30)
+            deadline = time.monotonic() + 120
+            while _uploaded(database_url, contents) < len(contents):
+                assert time.monotonic() < deadline, "not every due content was published"
+                await asyncio.sleep(0.2)
+            published = Counter(p.idempotency_key.split(":")[1] for p in sandbox.state.publications)
+    finally:
+        await sandbox.stop()
+    assert published == Counter({content_id: 1 for content_id in contents})
+
+
+async def _due_contents(address: str, database_url: str, count: int) -> list[str]:
+    """`count` TikTok contents of a new profile, made due now (by SQL: slots are minutes apart)."""
+    profile_id = str(uuid.uuid4())
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = AllocatorStub(channel)
+        await stub.UpsertProfile(
+            apb.UpsertProfileRequest(
+                profile_id=profile_id, name="Bounced", upload_post_user="bounced", timezone="UTC"
+            ),
+            timeout=30,
+        )
+        await stub.SetSchedule(
+            apb.SetScheduleRequest(
+                profile_id=profile_id,
+                platform=apb.PLATFORM_TIKTOK,
+                slots=[apb.Slot(local_time=t) for t in EVERY_TEN_MINUTES],
+            ),
+            timeout=30,
+        )
+        contents = [
+            (
+                await stub.AssignNext(
+                    apb.AssignNextRequest(
+                        profile_id=profile_id, platform=apb.PLATFORM_TIKTOK, content=video()
+                    ),
+                    timeout=30,
+                )
+            ).content_id
+            for _ in range(count)
+        ]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(  # an instant each: a slot holds one content
+            "update contents c set scheduled_at = now() - (o.n * interval '1 second')"
+            "  from (select content_id, row_number() over (order by scheduled_at) as n"
+            "          from contents where content_id = any(%s::uuid[])) o"
+            " where c.content_id = o.content_id",
+            (contents,),
+        )
+    return contents
+
+
+def _uploaded(database_url: str, contents: list[str]) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "select count(*) from contents where status = 'uploaded'"
+            " and content_id = any(%s::uuid[])",
+            (contents,),
+        ).fetchone()
+    return int(row[0]) if row else 0
