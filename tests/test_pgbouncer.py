@@ -35,6 +35,7 @@ from tests.test_burst_race import (
     stacked,
 )
 
+SERIAL = 100
 EVERY_TEN_MINUTES = [f"{h:02d}:{m:02d}" for h in range(24) for m in range(0, 60, 10)]
 
 
@@ -72,12 +73,25 @@ def test_the_incident_burst_through_pgbouncer_stacks_nothing_and_fails_nothing(
         burst = fire(
             grpc_worker, PROCESSES, PER_PROCESS, (addresses, CONNECTIONS, INFOKETUA, not_before)
         )
+        # Then one at a time, so each pooled connection runs the same statements many times
+        # (psycopg would prepare them server-side after five: the failure PgBouncer showed).
+        with grpc.insecure_channel(addresses[0]) as channel:
+            one_by_one = [
+                AllocatorStub(channel).AssignNext(
+                    apb.AssignNextRequest(
+                        profile_id=INFOKETUA, platform=apb.PLATFORM_TIKTOK, content=video()
+                    ),
+                    timeout=30,
+                )
+                for _ in range(SERIAL)
+            ]
     total = PROCESSES * PER_PROCESS
     assert [o.error for o in burst.outcomes if o.error] == []  # no INTERNAL, no prepared twin
     instants = [o.scheduled_at for o in burst.succeeded if o.scheduled_at is not None]
     assert len(set(instants)) == total
     assert sorted(instants) == wib_slots_after(not_before, total)
     assert stacked(db) == []
+    assert len({a.scheduled_at.ToDatetime() for a in one_by_one}) == SERIAL
 
     shown = queuelabs(
         "schedule", "show", "--profile", INFOKETUA, "--platform", "tiktok", database_url=bounced
