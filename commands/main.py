@@ -95,6 +95,22 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--database-url", help="overrides DATABASE_URL")
     check.set_defaults(handler=_check)
 
+    prune = commands.add_parser(
+        "prune",
+        help="delete what finished before a retention period, in small batches (cron-safe)",
+    )
+    prune.add_argument(
+        "--older-than",
+        required=True,
+        metavar="PERIOD",
+        help="retention period: finished longer ago than this goes (e.g. 90d, 36h, 30m)",
+    )
+    prune.add_argument(
+        "--batch-size", type=int, default=1000, help="rows per transaction (default 1000)"
+    )
+    prune.add_argument("--database-url", help="overrides DATABASE_URL")
+    prune.set_defaults(handler=_prune)
+
     health = commands.add_parser(
         "health", help="ask a service's gRPC health check; exit 0 when it serves"
     )
@@ -222,6 +238,25 @@ def _check(args: argparse.Namespace, env: Env) -> int:
         raise ConfigError(f"--stuck-after: {args.stuck_after} is not a positive number of seconds")
     findings = audit(url, datetime.now(UTC), timedelta(seconds=args.stuck_after))
     return report(findings, args.json)
+
+
+def _prune(args: argparse.Namespace, env: Env) -> int:
+    from queuelabs.database import check_reachable
+    from queuelabs.retention import prune, retention_period
+
+    period = retention_period(args.older_than)
+    if not 1 <= args.batch_size <= 100_000:
+        raise ConfigError(f"--batch-size: {args.batch_size} is outside 1..100000")
+    url = require_database_url(env, args.database_url)
+    check_reachable(url)
+    now = datetime.now(UTC)
+    done = prune(url, now - period, now, args.batch_size)
+    print(
+        f"pruned {done.contents} content(s) finished before {(now - period):%Y-%m-%d %H:%M} UTC,"
+        f" with their attempts and success records, and {done.free_slots} past inventory"
+        f" instant(s), in {done.batches} batch(es)"
+    )
+    return 0
 
 
 def _health(args: argparse.Namespace, env: Env) -> int:

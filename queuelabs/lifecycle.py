@@ -102,6 +102,10 @@ RETRYABLE_BY_HAND: frozenset[ContentState] = frozenset({_S.FAILED})
 
 FINAL: frozenset[ContentState] = frozenset({_S.UPLOADED, _S.REMOVED})
 
+# What retention may delete once old enough (queuelabs/retention.py): done with, one way or the
+# other. The partial index `contents_finished` (migration 0006) repeats this set.
+FINISHED: frozenset[ContentState] = frozenset({_S.UPLOADED, _S.FAILED, _S.REMOVED})
+
 
 class IllegalMove(Exception):
     """An event that cannot happen to a content in its current state."""

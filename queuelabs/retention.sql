@@ -1,0 +1,31 @@
+-- prune_contents --
+-- A batch of contents finished before the cut-off, with their attempts and success records (the
+-- foreign keys are checked at the end of the statement, when all three are gone). SKIP LOCKED:
+-- it never waits for a row a service holds, nor for another prune; each batch is one short
+-- transaction of its own.
+with doomed as (
+    select content_id from contents
+     where status in ({finished})
+       and coalesce(uploaded_at, removed_at, updated_at) < %(before)s
+     limit %(batch)s
+       for update skip locked),
+attempts as (
+    delete from upload_attempts where content_id in (select content_id from doomed)),
+successes as (
+    delete from upload_successes where content_id in (select content_id from doomed))
+delete from contents where content_id in (select content_id from doomed)
+returning content_id;
+
+-- prune_free_slots --
+-- Inventory instants already past: no assignment can take them any more.
+with past as (
+    select profile_id, platform, scheduled_at from free_slots
+     where scheduled_at < %(now)s
+     limit %(batch)s
+       for update skip locked)
+delete from free_slots f
+ using past
+ where f.profile_id = past.profile_id
+   and f.platform = past.platform
+   and f.scheduled_at = past.scheduled_at
+returning f.scheduled_at;
