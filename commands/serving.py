@@ -37,13 +37,17 @@ async def serve_until_signalled(
 
 
 async def until_signalled() -> None:
-    """Waits for SIGTERM or SIGINT (Ctrl-C)."""
+    """Waits for SIGTERM or SIGINT (Ctrl-C). Later ones, while the caller stops what it runs,
+    are noted and ignored: a terminal's Ctrl-C reaches `uv run` and the process alike, and uv
+    passes its own on, so one Ctrl-C is often two signals here."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
+    await stop.wait()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, _already_stopping)
+
+
+def _already_stopping() -> None:
+    log.info("already stopping")

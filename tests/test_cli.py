@@ -21,6 +21,7 @@ from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from tests.support.calls import video
 from tests.support.processes import (
     QUEUELABS,
+    dev_log,
     free_dev_ports,
     free_port,
     read_until,
@@ -169,11 +170,13 @@ def test_dev_runs_on_an_embedded_database_keeps_its_data_and_stops_cleanly(tmp_p
     def start() -> subprocess.Popen[str]:
         return start_dev(data_dir, ports)
 
-    def stop(dev: subprocess.Popen[str]) -> float:
-        started = time.monotonic()
+    def stop(dev: subprocess.Popen[str]) -> None:
+        # A terminal's Ctrl-C under `uv run` arrives twice (uv passes its own on): the second
+        # must not interrupt the first's clean stop.
         dev.send_signal(signal.SIGINT)
-        assert dev.wait(timeout=30) == 0
-        return time.monotonic() - started
+        time.sleep(0.1)
+        dev.send_signal(signal.SIGINT)
+        assert dev.wait(timeout=60) == 0, dev_log(data_dir).read_text()[-3000:]
 
     dev = start()
     try:
@@ -194,7 +197,7 @@ def test_dev_runs_on_an_embedded_database_keeps_its_data_and_stops_cleanly(tmp_p
                     profile_id=str(DEMO_PROFILE_ID), platform=pb.PLATFORM_TIKTOK, content=content
                 )
             )
-        assert stop(dev) < 15
+        stop(dev)
     finally:
         if dev.poll() is None:
             dev.kill()
