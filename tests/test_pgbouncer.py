@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 
@@ -20,7 +19,7 @@ from queuelabs.allocator.v1 import allocator_pb2 as apb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from sandbox.server import start_sandbox
 from tests.support.burst import fire, grpc_worker
-from tests.support.calls import video, wib_slots_after
+from tests.support.calls import count_uploaded, due_contents, video, wib_slots_after
 from tests.support.databases import DatabaseFactory
 from tests.support.pgbouncer import running_pgbouncer, through
 from tests.support.processes import QUEUELABS, allocator_replicas, service_process
@@ -36,7 +35,6 @@ from tests.test_burst_race import (
 )
 
 SERIAL = 100
-EVERY_TEN_MINUTES = [f"{h:02d}:{m:02d}" for h in range(24) for m in range(0, 60, 10)]
 
 
 @pytest.fixture(scope="module")
@@ -125,63 +123,15 @@ async def test_an_uploader_publishes_each_due_content_once_through_pgbouncer(bou
                 UPLOAD_POST_POSTS_PER_MINUTE_PER_PROFILE="100000",
             ),
         ):
-            contents = await _due_contents(allocator.address, database_url, 30)
+            async with grpc.aio.insecure_channel(allocator.address) as channel:
+                _, contents = await due_contents(
+                    AllocatorStub(channel), database_url, 30, first="-1 minute", spacing="1 s"
+                )
             deadline = time.monotonic() + 120
-            while _uploaded(database_url, contents) < len(contents):
+            while count_uploaded(database_url, contents) < len(contents):
                 assert time.monotonic() < deadline, "not every due content was published"
                 await asyncio.sleep(0.2)
             published = Counter(p.idempotency_key.split(":")[1] for p in sandbox.state.publications)
     finally:
         await sandbox.stop()
     assert published == Counter({content_id: 1 for content_id in contents})
-
-
-async def _due_contents(address: str, database_url: str, count: int) -> list[str]:
-    """`count` TikTok contents of a new profile, made due now (by SQL: slots are minutes apart)."""
-    profile_id = str(uuid.uuid4())
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = AllocatorStub(channel)
-        await stub.UpsertProfile(
-            apb.UpsertProfileRequest(
-                profile_id=profile_id, name="Bounced", upload_post_user="bounced", timezone="UTC"
-            ),
-            timeout=30,
-        )
-        await stub.SetSchedule(
-            apb.SetScheduleRequest(
-                profile_id=profile_id,
-                platform=apb.PLATFORM_TIKTOK,
-                slots=[apb.Slot(local_time=t) for t in EVERY_TEN_MINUTES],
-            ),
-            timeout=30,
-        )
-        contents = [
-            (
-                await stub.AssignNext(
-                    apb.AssignNextRequest(
-                        profile_id=profile_id, platform=apb.PLATFORM_TIKTOK, content=video()
-                    ),
-                    timeout=30,
-                )
-            ).content_id
-            for _ in range(count)
-        ]
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(  # an instant each: a slot holds one content
-            "update contents c set scheduled_at = now() - (o.n * interval '1 second')"
-            "  from (select content_id, row_number() over (order by scheduled_at) as n"
-            "          from contents where content_id = any(%s::uuid[])) o"
-            " where c.content_id = o.content_id",
-            (contents,),
-        )
-    return contents
-
-
-def _uploaded(database_url: str, contents: list[str]) -> int:
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "select count(*) from contents where status = 'uploaded'"
-            " and content_id = any(%s::uuid[])",
-            (contents,),
-        ).fetchone()
-    return int(row[0]) if row else 0

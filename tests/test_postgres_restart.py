@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from queuelabs.database import migrate
 from queuelabs.uploader.v1 import uploader_pb2 as upb
 from queuelabs.uploader.v1.uploader_pb2_grpc import UploaderStub
 from sandbox.server import start_sandbox
-from tests.support.calls import video
+from tests.support.calls import count_uploaded, due_contents, video
 from tests.support.processes import ServiceProcess, service_process
 from tests.support.restartable import RestartablePostgres
 from tests.support.stack import KEY
@@ -39,7 +38,6 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 DUE = 30  # contents falling due one after another across the outage
 OUTAGE = 5.0  # seconds
 PATIENCE = 120  # seconds a recovery may take on a slow machine before the test fails
-EVERY_TEN_MINUTES = [f"{h:02d}:{m:02d}" for h in range(24) for m in range(0, 60, 10)]
 
 
 @pytest.fixture
@@ -126,7 +124,7 @@ async def _ride_out(
             "allocator": health_pb2_grpc.HealthStub(to_allocator),
             "uploader": health_pb2_grpc.HealthStub(to_uploader),
         }
-        profile_id, due = await _due_contents(allocate, url)
+        profile_id, due = await due_contents(allocate, url, DUE, first="2 s", spacing="300 ms")
         seen = Seen()
         phase = ["up"]
         stop_load = asyncio.Event()
@@ -200,7 +198,7 @@ async def _ride_out(
         # Every due content published (counted once each by the caller), every acknowledged
         # assignment where it was told.
         deadline = time.monotonic() + PATIENCE
-        while (uploaded := _count_uploaded(url, due)) < len(due):
+        while (uploaded := count_uploaded(url, due)) < len(due):
             assert time.monotonic() < deadline, f"{uploaded} of {len(due)} uploaded"
             await asyncio.sleep(0.2)
         with psycopg.connect(url) as conn:
@@ -215,52 +213,3 @@ async def _ride_out(
 
 
 NOT_SERVING_NAME = health_pb2.HealthCheckResponse.ServingStatus.Name(NOT_SERVING)
-
-
-async def _due_contents(allocate: AllocatorStub, url: str) -> tuple[str, list[str]]:
-    """A profile with a TikTok schedule, and DUE of its contents falling due one every 0.3 s
-    from two seconds on (moved there by SQL: the Allocator's slots are minutes apart)."""
-    profile_id = str(uuid.uuid4())
-    await allocate.UpsertProfile(
-        apb.UpsertProfileRequest(
-            profile_id=profile_id, name="Restart", upload_post_user="restart", timezone="UTC"
-        ),
-        timeout=10,
-    )
-    await allocate.SetSchedule(
-        apb.SetScheduleRequest(
-            profile_id=profile_id,
-            platform=apb.PLATFORM_TIKTOK,
-            slots=[apb.Slot(local_time=t) for t in EVERY_TEN_MINUTES],
-        ),
-        timeout=10,
-    )
-    due = []
-    for _ in range(DUE):
-        got = await allocate.AssignNext(
-            apb.AssignNextRequest(
-                profile_id=profile_id, platform=apb.PLATFORM_TIKTOK, content=video()
-            ),
-            timeout=10,
-        )
-        due.append(got.content_id)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(
-            "update contents c set scheduled_at = now() + interval '2 s'"
-            "   + (o.n * interval '300 ms')"
-            "  from (select content_id, row_number() over (order by scheduled_at) as n"
-            "          from contents where content_id = any(%s::uuid[])) o"
-            " where c.content_id = o.content_id",
-            (due,),
-        )
-    return profile_id, due
-
-
-def _count_uploaded(url: str, contents: list[str]) -> int:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "select count(*) from contents where status = 'uploaded'"
-            " and content_id = any(%s::uuid[])",
-            (contents,),
-        ).fetchone()
-    return int(row[0]) if row else 0

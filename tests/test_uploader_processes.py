@@ -22,11 +22,9 @@ from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from queuelabs.clock import FakeClock
 from sandbox.limits import Meter, SandboxLimits
 from sandbox.server import RunningSandbox, start_sandbox
-from tests.support.calls import assign, make_profile, video
+from tests.support.calls import EVERY_TEN_MINUTES, assign, make_profile, video
 from tests.support.processes import ServiceProcess, service_process
 from tests.support.stack import KEY
-
-EVERY_TEN_MINUTES = [f"{h:02d}:{m:02d}" for h in range(24) for m in range(0, 60, 10)]
 
 
 @dataclass

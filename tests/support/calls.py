@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from queuelabs.allocator.v1 import allocator_pb2 as pb
@@ -89,3 +90,37 @@ async def assign(
         request.not_before.CopyFrom(stamp(not_before))
     result: pb.Assignment = await stub.AssignNext(request)
     return result
+
+
+# A slot every ten minutes: more than a daily cap allows (set UPLOAD_POST_DAILY_CAP_TIKTOK), so
+# contents can be made due close together.
+EVERY_TEN_MINUTES = [f"{h:02d}:{m:02d}" for h in range(24) for m in range(0, 60, 10)]
+
+
+async def due_contents(
+    stub: AllocatorStub, database_url: str, count: int, first: str, spacing: str
+) -> tuple[str, list[str]]:
+    """A UTC profile with TikTok slots every ten minutes and `count` contents assigned to it,
+    then moved by SQL to fall due at now() + `first`, one every `spacing` (PostgreSQL
+    intervals, e.g. '2 s' and '300 ms'): the Allocator's slots are minutes apart."""
+    profile_id = await make_profile(stub, timezone="UTC", slots=EVERY_TEN_MINUTES, name="Due")
+    contents = [(await assign(stub, profile_id)).content_id for _ in range(count)]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(  # an instant each: a slot holds one content
+            "update contents c set scheduled_at = now() + %s::interval + o.n * %s::interval"
+            "  from (select content_id, row_number() over (order by scheduled_at) as n"
+            "          from contents where content_id = any(%s::uuid[])) o"
+            " where c.content_id = o.content_id",
+            (first, spacing, contents),
+        )
+    return profile_id, contents
+
+
+def count_uploaded(database_url: str, contents: list[str]) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "select count(*) from contents where status = 'uploaded'"
+            " and content_id = any(%s::uuid[])",
+            (contents,),
+        ).fetchone()
+    return int(row[0]) if row else 0
