@@ -22,6 +22,7 @@ import asyncio
 import itertools
 import random
 import secrets
+import socket
 import sys
 import tempfile
 import time
@@ -128,6 +129,9 @@ async def _drive(
     done = asyncio.Event()
 
     async def killer() -> None:
+        """A kill every KILL_EVERY seconds, counted from when the last replica restarted is
+        listening again: on a loaded machine a restart is slow, and killing on the wall clock
+        alone would leave every replica down."""
         for victim in itertools.cycle(replicas):
             try:
                 await asyncio.wait_for(done.wait(), KILL_EVERY)
@@ -137,6 +141,7 @@ async def _drive(
             victim.kill()
             tally.kills += 1
             victim.start()
+            await _until_listening(victim.port, done)
 
     work = iter(range(contents))
     turn = itertools.count()
@@ -233,6 +238,18 @@ def _count(database_url: str, tally: Tally) -> None:
     tally.lost = sum(1 for c in tally.acknowledged if c not in held)
     tally.moved = sum(1 for c, told in tally.acknowledged.items() if c in held and held[c] != told)
     tally.audit_findings = len(audit(database_url, datetime.now(UTC), timedelta(minutes=10)))
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+async def _until_listening(port: int, done: asyncio.Event) -> None:
+    while True:
+        if done.is_set() or _listening(port):
+            return
+        await asyncio.sleep(0.05)
 
 
 def main() -> None:

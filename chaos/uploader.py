@@ -31,6 +31,7 @@ import asyncio
 import itertools
 import math
 import secrets
+import socket
 import sys
 import tempfile
 import time
@@ -303,9 +304,12 @@ async def _until_settled(
 ) -> None:
     """Kills a replica (taking turns) and starts it again at once: first when a tenth of the
     contents have settled, so that the first kill lands mid-run however fast the machine, then
-    every KILL_EVERY seconds; until every content is uploaded or failed, or `limit` seconds."""
+    KILL_EVERY seconds after the last one restarted is listening again (on a loaded machine a
+    restart is slow, and killing on the wall clock alone would keep both replicas down); until
+    every content is uploaded or failed, or `limit` seconds have passed."""
     deadline = time.monotonic() + limit
     next_kill: float | None = None
+    restarting: Replica | None = None
     victims = itertools.cycle(replicas)
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         while time.monotonic() < deadline:
@@ -314,8 +318,10 @@ async def _until_settled(
             )
             if settled >= contents:
                 return
-            if next_kill is None and settled >= contents / 10:
+            if next_kill is None and restarting is None and settled >= contents / 10:
                 next_kill = time.monotonic()
+            if restarting is not None and _listening(restarting.port):
+                restarting, next_kill = None, time.monotonic() + KILL_EVERY
             if next_kill is not None and time.monotonic() >= next_kill:
                 victim = next(victims)
                 assert victim.process is not None
@@ -329,8 +335,13 @@ async def _until_settled(
                     f"%:{pid}:%",
                 )
                 victim.start()
-                next_kill += KILL_EVERY
+                restarting, next_kill = victim, None
             await asyncio.sleep(0.2)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 async def _scalar(
