@@ -50,7 +50,8 @@ class AccessLog(grpc.aio.ServerInterceptor):
                 f"{service}/{method}",
                 SpanKind.SERVER,
                 {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method},
-                parent=tracing.incoming(details.invocation_metadata),
+                # the caller's context, read only when tracing is on (off: no work a call)
+                parent=tracing.incoming(details.invocation_metadata) if tracing.enabled() else None,
             ) as span:
                 try:
                     response = await behaviour(request, context)
