@@ -19,7 +19,9 @@ acknowledged content holds the slot it was told.
 
 Run: `uv run python -m bench.allocator_e2e` (BENCH_DATABASE_URL, DATABASE_URL, or an embedded
 PostgreSQL; a database of its own, dropped at the end). `--scale 0.1` runs every scenario at a
-tenth of its size. Loopback only; it stops by itself.
+tenth of its size; `--history 2000000` runs them on a database holding that many finished
+contents (bench.history; `bench.history_cost` compares with an empty one). Loopback only; it
+stops by itself.
 """
 
 from __future__ import annotations
@@ -49,7 +51,15 @@ from allocator.domain import ContentSpec, Profile, SlotSpec
 from allocator.service import AllocatorService
 from allocator.storage import AllocatorStore
 from bench.database import bench_database, slots_held
-from bench.processes import cpu_seconds, free_port, memory_kib, part, wait_for_port
+from bench.history import add_key_history
+from bench.processes import (
+    cpu_seconds,
+    free_port,
+    memory_kib,
+    part,
+    postgres_cpu_seconds,
+    wait_for_port,
+)
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1 import allocator_pb2_grpc as pb_grpc
 from queuelabs.clock import SystemClock
@@ -154,6 +164,8 @@ class Run:
     p99: float
     errors: dict[str, int]
     acknowledged: list[tuple[str, str, str]]
+    server_cpu: float = 0.0  # seconds, the replicas', set by the scenario
+    postgres_cpu: float = 0.0  # seconds, the database server's, set by the scenario
 
     @property
     def rate(self) -> float:
@@ -221,7 +233,7 @@ async def seed(database_url: str, counts: dict[str, int], depth: int) -> dict[st
 
 def check_database(database_url: str, acknowledged: list[tuple[str, str, str]]) -> tuple[int, int]:
     """(slots holding two or more contents, acknowledged contents not where they were told)."""
-    stacked, held = slots_held(database_url)
+    stacked, held = slots_held(database_url, (a[0] for a in acknowledged))
     moved = 0
     for content_id, at, slot in acknowledged:
         told = (datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(UTC), slot)
@@ -253,17 +265,22 @@ def line(label: str, run: Run, echo: Run, replicas: list[int]) -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", type=float, default=1.0, help="every scenario's size times this")
-    parser.add_argument("--rss-assignments", type=int, default=100_000)
-    parser.add_argument(
-        "--only", nargs="+", choices=["P1", "P2", "P3", "P4", "P5", "R"], help="these scenarios"
-    )
-    args = parser.parse_args()
-    chosen = set(args.only or ["P1", "P2", "P3", "P4", "P5", "R"])
-    n = lambda count: max(1, int(count * args.scale))  # noqa: E731
-    with bench_database() as database_url, ExitStack() as parts:
+KEY_HISTORY = 500  # finished contents of each benchmark key, when the run has a history
+
+
+def measure(
+    database_url: str,
+    chosen: set[str],
+    scale: float = 1.0,
+    rss_assignments: int = 100_000,
+    key_history: int = 0,
+) -> dict[str, tuple[Run, Run]]:
+    """Runs the `chosen` scenarios on `database_url` (migrated, holding no benchmark keys),
+    printing each as it ends; returns each scenario's run and its echo ceiling, by label.
+    `key_history`: finished contents (bench.history) given to each benchmark key first."""
+    n = lambda count: max(1, int(count * scale))  # noqa: E731
+    results: dict[str, tuple[Run, Run]] = {}
+    with ExitStack() as parts:
         keys = asyncio.run(
             seed(
                 database_url,
@@ -271,6 +288,8 @@ def main() -> None:
                 n(10_000) if "P2" in chosen else 0,
             )
         )
+        if key_history:
+            add_key_history(database_url, key_history)
         replicas = []
         metrics_ports: list[int] = []
         for _ in range(3):
@@ -298,18 +317,23 @@ def main() -> None:
             echo = drive(addresses, "echo", echo_calls(len(calls) if kind != "batch" else 5000))
             echo_cpu += sum(map(cpu_seconds, pids))
             run_cpu = -sum(map(cpu_seconds, pids))
+            postgres_cpu = -postgres_cpu_seconds(database_url)
             groups = -group_totals(metrics_ports[:width])
             run = drive(addresses, kind, calls)
             run_cpu += sum(map(cpu_seconds, pids))
+            postgres_cpu += postgres_cpu_seconds(database_url)
             groups += group_totals(metrics_ports[:width])
+            run.server_cpu, run.postgres_cpu = run_cpu, postgres_cpu
             acknowledged.extend(run.acknowledged)
+            results[label] = (run, echo)
             print(line(label, run, echo, pids), flush=True)
             print(
                 f"{'':<40} server CPU per call: echo {echo_cpu / echo.calls * 1e6:.0f} us,"
                 f" this {run_cpu / run.calls * 1e6:.0f} us; client CPU per call: echo"
                 f" {echo.client_cpu / echo.calls * 1e6:.0f} us, this"
                 f" {run.client_cpu / run.calls * 1e6:.0f} us; requests per group"
-                f" {groups.real / max(1, groups.imag):.1f}",
+                f" {groups.real / max(1, groups.imag):.1f}; PostgreSQL CPU per assignment"
+                f" {postgres_cpu / max(1, run.assignments) * 1e6:.0f} us",
                 flush=True,
             )
             return run
@@ -331,7 +355,7 @@ def main() -> None:
         scenario("P5 P1 with 1 replica", 1, "assign", assign_calls(keys["P5"][:1], n(5000)))
         scenario("P5 P1 with 3 replicas", 3, "assign", assign_calls(keys["P5"][1:], n(5000)))
 
-        total = args.rss_assignments if "R" in chosen else 0
+        total = rss_assignments if "R" in chosen else 0
         two = [address for address, _ in replicas[:2]]
         if total:
             first = drive(two, "assign", assign_calls(keys["R"], total // 10))
@@ -349,6 +373,32 @@ def main() -> None:
         print(
             f"database: {len(acknowledged):,} acknowledged; slots holding two contents: {stacked};"
             f" acknowledged contents not where they were told: {moved}"
+        )
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="every scenario's size times this")
+    parser.add_argument("--rss-assignments", type=int, default=100_000)
+    parser.add_argument(
+        "--only", nargs="+", choices=["P1", "P2", "P3", "P4", "P5", "R"], help="these scenarios"
+    )
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        help=f"seed this many finished contents first (and {KEY_HISTORY} on each benchmark key)",
+    )
+    args = parser.parse_args()
+    chosen = set(args.only or ["P1", "P2", "P3", "P4", "P5", "R"])
+    with bench_database(args.history) as database_url:
+        measure(
+            database_url,
+            chosen,
+            args.scale,
+            args.rss_assignments,
+            KEY_HISTORY if args.history else 0,
         )
 
 

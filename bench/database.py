@@ -1,5 +1,5 @@
 """A database of its own for one benchmark run: on BENCH_DATABASE_URL, DATABASE_URL, or an
-embedded PostgreSQL; migrated; dropped at the end."""
+embedded PostgreSQL; migrated, with a long history when asked; dropped at the end."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -16,38 +16,62 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from bench.history import history_template
 from queuelabs.database import EmbeddedPostgres, migrate
 from queuelabs.lifecycle import SLOT_HOLDING
 
 
 @contextmanager
-def bench_database() -> Iterator[str]:
+def bench_server() -> Iterator[str]:
+    """A PostgreSQL server's URL: BENCH_DATABASE_URL, DATABASE_URL, or an embedded server of
+    this run's own, stopped at the end."""
     server_url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    embedded = None
-    scratch = None
-    if not server_url:
-        scratch = Path(tempfile.mkdtemp(prefix="queuelabs-bench-"))
-        embedded = EmbeddedPostgres(scratch / "pgdata", delete_on_stop=True)
-        server_url = embedded.start()
+    if server_url:
+        yield server_url
+        return
+    scratch = Path(tempfile.mkdtemp(prefix="queuelabs-bench-"))
+    embedded = EmbeddedPostgres(scratch / "pgdata", delete_on_stop=True)
+    try:
+        yield embedded.start()
+    finally:
+        embedded.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextmanager
+def fresh_database(server_url: str, template: str | None = None) -> Iterator[str]:
+    """A database of its own on `server_url`, migrated (or a file copy of `template`, a
+    migrated database), dropped at the end."""
     name = f"queuelabs_bench_{uuid.uuid4().hex[:8]}"
+    create = sql.SQL("create database {}").format(sql.Identifier(name))
+    if template:
+        create += sql.SQL(" template {} strategy file_copy").format(sql.Identifier(template))
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        conn.execute(create)
     try:
         database_url = make_conninfo(server_url, dbname=name)
-        migrate(database_url)
+        if not template:
+            migrate(database_url)
         yield database_url
     finally:
         with psycopg.connect(server_url, autocommit=True) as conn:
             conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
-        if embedded:
-            embedded.stop()
-        if scratch:
-            shutil.rmtree(scratch, ignore_errors=True)
 
 
-def slots_held(database_url: str) -> tuple[int, dict[str, tuple[datetime, str]]]:
-    """After a run: how many slots hold two or more contents, and each content's instant and
-    slot id, by content id."""
+@contextmanager
+def bench_database(history: int = 0) -> Iterator[str]:
+    """A fresh migrated database for one benchmark run, holding `history` finished contents
+    (bench.history) when asked."""
+    with bench_server() as server_url, ExitStack() as stack:
+        template = stack.enter_context(history_template(server_url, history)) if history else None
+        yield stack.enter_context(fresh_database(server_url, template))
+
+
+def slots_held(
+    database_url: str, content_ids: Iterable[str]
+) -> tuple[int, dict[str, tuple[datetime, str]]]:
+    """After a run: how many slots hold two or more contents, and the instant and slot id of
+    each of `content_ids`, by content id."""
     with psycopg.connect(database_url) as conn:
         stacked = conn.execute(
             "select count(*) from (select 1 from contents where status = any(%s)"
@@ -56,6 +80,8 @@ def slots_held(database_url: str) -> tuple[int, dict[str, tuple[datetime, str]]]
         ).fetchone()
         rows = conn.execute(
             "select content_id::text, scheduled_at, slot_id::text from contents"
+            " where content_id = any(%s::uuid[])",
+            (list(content_ids),),
         ).fetchall()
     assert stacked is not None
     return int(stacked[0]), {content_id: (at, slot) for content_id, at, slot in rows}

@@ -13,8 +13,9 @@ httpx loop posting to the same sandbox at the same concurrency, measured in the 
 (target >= 0.7x).
 
 Run: `uv run python bench/herd.py` (BENCH_DATABASE_URL, DATABASE_URL, or an embedded
-PostgreSQL); `--profiles N` for a smaller herd. It stops by itself (at most 15 minutes a
-scenario) and sends traffic to loopback only.
+PostgreSQL); `--profiles N` for a smaller herd; `--history 2000000` on a database holding that
+many finished contents (bench.history; `bench.history_cost` compares with an empty one). It
+stops by itself (at most 15 minutes a scenario) and sends traffic to loopback only.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ from allocator.domain import ContentSpec, Profile, SlotSpec
 from allocator.service import AllocationPolicy, AllocatorService
 from allocator.storage import AllocatorStore
 from bench.database import bench_database
-from bench.processes import free_port, part, wait_for_port
+from bench.history import add_key_history
+from bench.processes import cpu_seconds, free_port, part, postgres_cpu_seconds, wait_for_port
 from queuelabs.clock import SystemClock
 from queuelabs.database import open_pool
 from queuelabs.platforms import MediaType, Platform
@@ -51,8 +53,9 @@ QUEUELABS = [sys.executable, "-m", "commands"]
 SCENARIO_LIMIT = 15 * 60  # seconds
 
 
-async def seed(database_url: str, profiles: int, due_at: datetime) -> None:
-    """`profiles` profiles, one content on each platform, all due at `due_at`."""
+async def seed(database_url: str, profiles: int) -> list[uuid.UUID]:
+    """`profiles` profiles, one content on each platform; returns the contents' ids."""
+    contents = []
     pool = await open_pool(database_url, size=4, wait_seconds=60)
     try:
         service = AllocatorService(
@@ -68,17 +71,26 @@ async def seed(database_url: str, profiles: int, due_at: datetime) -> None:
                     uuid.uuid4(), MediaType.VIDEO, "https://cdn.example.com/clip.mp4", "t"
                 )
                 await service.assign_next(profile.profile_id, platform, spec, None)
+                contents.append(spec.content_id)
     finally:
         await pool.close()
+    return contents
+
+
+def fall_due(database_url: str, contents: list[uuid.UUID], due_at: datetime) -> None:
+    """The herd: every content due at the same instant (06:00 WIB stands in for it)."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        # The herd: every content due at the same instant (06:00 WIB stands in for it).
-        conn.execute("update contents set scheduled_at = %s", (due_at,))
+        conn.execute(
+            "update contents set scheduled_at = %s where content_id = any(%s)", (due_at, contents)
+        )
 
 
-def settled(database_url: str) -> int:
+def settled(database_url: str, contents: list[uuid.UUID]) -> int:
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
-            "select count(*) from contents where status in ('uploaded', 'failed')"
+            "select count(*) from contents"
+            " where status in ('uploaded', 'failed') and content_id = any(%s)",
+            (contents,),
         ).fetchone()
     assert row is not None
     return int(row[0])
@@ -92,11 +104,22 @@ class Herd:
     requests: list[dict[str, object]]
     per_content: Counter[str]
     failed: int
+    uploader_cpu: float  # seconds, both replicas, from the herd's instant until all settled
+    postgres_cpu: float  # seconds, the database server, over the same time
 
 
-def run_herd(profiles: int, *, paced: bool, in_flight: int) -> Herd:
-    """Seeds a fresh database, starts every part, lets the herd fall due, waits for it."""
-    with bench_database() as database_url, ExitStack() as parts:
+KEY_HISTORY = 100  # finished contents of each herd key, when the run has a history
+
+
+def run_herd(
+    profiles: int, *, paced: bool, in_flight: int, history: int = 0, database_url: str = ""
+) -> Herd:
+    """Seeds a fresh database (or `database_url`: migrated, holding no herd), starts every
+    part, lets the herd fall due, waits for it. `history`: finished contents (bench.history)
+    in the database first, and KEY_HISTORY on each herd key."""
+    with ExitStack() as parts:
+        if not database_url:
+            database_url = parts.enter_context(bench_database(history))
         sandbox_port, allocator_port = free_port(), free_port()
         limits = {
             "UPLOAD_POST_REQUESTS_PER_MINUTE": str(PLAN if paced else 100_000),
@@ -124,8 +147,12 @@ def run_herd(profiles: int, *, paced: bool, in_flight: int) -> Herd:
             )
         )
         wait_for_port(allocator_port, allocator)
+        contents = asyncio.run(seed(database_url, profiles))
+        if history:
+            add_key_history(database_url, KEY_HISTORY)
         due_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=20)
-        asyncio.run(seed(database_url, profiles, due_at))
+        fall_due(database_url, contents, due_at)
+        replicas = []
         for _ in range(2):
             port = free_port()
             replica = parts.enter_context(
@@ -143,22 +170,29 @@ def run_herd(profiles: int, *, paced: bool, in_flight: int) -> Herd:
                 )
             )
             wait_for_port(port, replica)
+            replicas.append(replica.pid)
         total = profiles * len(PLATFORMS)
         time.sleep(max(0.0, (due_at - datetime.now(UTC)).total_seconds()))
         started = time.monotonic()
-        while settled(database_url) < total:
+        uploader_cpu = -sum(map(cpu_seconds, replicas))
+        postgres_cpu = -postgres_cpu_seconds(database_url)
+        while settled(database_url, contents) < total:
             if time.monotonic() - started > SCENARIO_LIMIT:
                 raise TimeoutError(f"the herd did not settle in {SCENARIO_LIMIT} s")
             time.sleep(0.5)
         seconds = time.monotonic() - started
+        uploader_cpu += sum(map(cpu_seconds, replicas))
+        postgres_cpu += postgres_cpu_seconds(database_url)
         with psycopg.connect(database_url) as conn:
             rows = conn.execute(
                 "select c.content_id, c.profile_id, c.scheduled_at, min(a.started_at)"
                 "  from contents c join upload_attempts a using (content_id)"
-                " where a.kind = 'publish' group by c.content_id"
+                " where a.kind = 'publish' and c.content_id = any(%s) group by c.content_id",
+                (contents,),
             ).fetchall()
             failed_row = conn.execute(
-                "select count(*) from contents where status = 'failed'"
+                "select count(*) from contents where status = 'failed' and content_id = any(%s)",
+                (contents,),
             ).fetchone()
         lags = {str(cid): (first - at).total_seconds() for cid, _, at, first in rows}
         by_profile: dict[str, list[float]] = defaultdict(list)
@@ -176,6 +210,8 @@ def run_herd(profiles: int, *, paced: bool, in_flight: int) -> Herd:
             record["requests"],
             per_content,
             int(failed_row[0]) if failed_row else 0,
+            uploader_cpu,
+            postgres_cpu,
         )
 
 
@@ -286,13 +322,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profiles", type=int, default=500)
     parser.add_argument("--in-flight", type=int, default=100, help="per replica")
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        help=f"seed this many finished contents first (and {KEY_HISTORY} on each herd key)",
+    )
     args = parser.parse_args()
     total = args.profiles * len(PLATFORMS)
 
-    paced = run_herd(args.profiles, paced=True, in_flight=args.in_flight)
+    paced = run_herd(args.profiles, paced=True, in_flight=args.in_flight, history=args.history)
     report_paced(paced, total)
 
-    free = run_herd(args.profiles, paced=False, in_flight=args.in_flight)
+    free = run_herd(args.profiles, paced=False, in_flight=args.in_flight, history=args.history)
     # Posting throughput, from the sandbox's record: Instagram's async jobs then take their
     # own time to finish, which is the platform's, not the Uploader's.
     uploader_rate = posting_rate(free.requests)
@@ -301,6 +343,10 @@ def main() -> None:
     print(f"  Uploader: {uploader_rate:.1f} posts/s (all {total} settled in {free.seconds:.1f} s)")
     print(f"  bare httpx loops, 2 processes x {args.in_flight} at once: {bare:.1f} posts/s")
     print(f"  ratio {uploader_rate / bare:.2f} (target >= 0.7)")
+    print(
+        f"  CPU per content settled: Uploader replicas {free.uploader_cpu / total * 1e3:.2f} ms,"
+        f" PostgreSQL {free.postgres_cpu / total * 1e3:.2f} ms"
+    )
     counts = Counter(free.per_content.values())
     print(f"  publications per content: {dict(counts)}")
 

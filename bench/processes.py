@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
+
 QUEUELABS = [sys.executable, "-m", "commands"]
 
 
@@ -74,3 +76,24 @@ def cpu_seconds(pid: int) -> float:
     """CPU time a process has used so far, user and system (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds(database_url: str) -> float:
+    """CPU time the PostgreSQL server of `database_url` has used so far: its postmaster, every
+    live backend and worker, and those that have exited (Linux, a server on this machine)."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("show data_directory").fetchone()
+    assert row is not None
+    postmaster = int((Path(str(row[0])) / "postmaster.pid").read_text().split()[0])
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        pid, parent = int(stat.parent.name), int(fields[1])
+        if pid == postmaster:  # with its children that have exited (cutime, cstime)
+            total += sum(int(f) for f in fields[11:15])
+        elif parent == postmaster:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")

@@ -234,7 +234,7 @@ async def _set_up(stubs: list[AllocatorStub], metadata: tuple[tuple[str, str], .
 
 
 def _count(database_url: str, tally: Tally) -> None:
-    tally.stacked, held = slots_held(database_url)
+    tally.stacked, held = slots_held(database_url, tally.acknowledged)
     tally.lost = sum(1 for c in tally.acknowledged if c not in held)
     tally.moved = sum(1 for c, told in tally.acknowledged.items() if c in held and held[c] != told)
     tally.audit_findings = len(audit(database_url, datetime.now(UTC), timedelta(minutes=10)))
