@@ -59,6 +59,7 @@ from bench.processes import (
     part,
     postgres_cpu_seconds,
     wait_for_port,
+    wal_bytes,
 )
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1 import allocator_pb2_grpc as pb_grpc
@@ -318,10 +319,12 @@ def measure(
             echo_cpu += sum(map(cpu_seconds, pids))
             run_cpu = -sum(map(cpu_seconds, pids))
             postgres_cpu = -postgres_cpu_seconds(database_url)
+            wal = -wal_bytes(database_url)
             groups = -group_totals(metrics_ports[:width])
             run = drive(addresses, kind, calls)
             run_cpu += sum(map(cpu_seconds, pids))
             postgres_cpu += postgres_cpu_seconds(database_url)
+            wal += wal_bytes(database_url)
             groups += group_totals(metrics_ports[:width])
             run.server_cpu, run.postgres_cpu = run_cpu, postgres_cpu
             acknowledged.extend(run.acknowledged)
@@ -333,7 +336,8 @@ def measure(
                 f" {echo.client_cpu / echo.calls * 1e6:.0f} us, this"
                 f" {run.client_cpu / run.calls * 1e6:.0f} us; requests per group"
                 f" {groups.real / max(1, groups.imag):.1f}; PostgreSQL CPU per assignment"
-                f" {postgres_cpu / max(1, run.assignments) * 1e6:.0f} us",
+                f" {postgres_cpu / max(1, run.assignments) * 1e6:.0f} us, WAL"
+                f" {wal / max(1, run.assignments):.0f} bytes",
                 flush=True,
             )
             return run

@@ -41,7 +41,14 @@ from allocator.service import AllocationPolicy, AllocatorService
 from allocator.storage import AllocatorStore
 from bench.database import bench_database
 from bench.history import add_key_history
-from bench.processes import cpu_seconds, free_port, part, postgres_cpu_seconds, wait_for_port
+from bench.processes import (
+    cpu_seconds,
+    free_port,
+    part,
+    postgres_cpu_seconds,
+    wait_for_port,
+    wal_bytes,
+)
 from queuelabs.clock import SystemClock
 from queuelabs.database import open_pool
 from queuelabs.platforms import MediaType, Platform
@@ -106,6 +113,7 @@ class Herd:
     failed: int
     uploader_cpu: float  # seconds, both replicas, from the herd's instant until all settled
     postgres_cpu: float  # seconds, the database server, over the same time
+    wal: int  # bytes of write-ahead log over the same time
 
 
 KEY_HISTORY = 100  # finished contents of each herd key, when the run has a history
@@ -176,6 +184,7 @@ def run_herd(
         started = time.monotonic()
         uploader_cpu = -sum(map(cpu_seconds, replicas))
         postgres_cpu = -postgres_cpu_seconds(database_url)
+        wal = -wal_bytes(database_url)
         while settled(database_url, contents) < total:
             if time.monotonic() - started > SCENARIO_LIMIT:
                 raise TimeoutError(f"the herd did not settle in {SCENARIO_LIMIT} s")
@@ -183,6 +192,7 @@ def run_herd(
         seconds = time.monotonic() - started
         uploader_cpu += sum(map(cpu_seconds, replicas))
         postgres_cpu += postgres_cpu_seconds(database_url)
+        wal += wal_bytes(database_url)
         with psycopg.connect(database_url) as conn:
             rows = conn.execute(
                 "select c.content_id, c.profile_id, c.scheduled_at, min(a.started_at)"
@@ -212,6 +222,7 @@ def run_herd(
             int(failed_row[0]) if failed_row else 0,
             uploader_cpu,
             postgres_cpu,
+            wal,
         )
 
 
@@ -345,7 +356,7 @@ def main() -> None:
     print(f"  ratio {uploader_rate / bare:.2f} (target >= 0.7)")
     print(
         f"  CPU per content settled: Uploader replicas {free.uploader_cpu / total * 1e3:.2f} ms,"
-        f" PostgreSQL {free.postgres_cpu / total * 1e3:.2f} ms"
+        f" PostgreSQL {free.postgres_cpu / total * 1e3:.2f} ms; WAL {free.wal / total:.0f} bytes"
     )
     counts = Counter(free.per_content.values())
     print(f"  publications per content: {dict(counts)}")

@@ -97,3 +97,11 @@ def postgres_cpu_seconds(database_url: str) -> float:
         elif parent == postmaster:
             total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def wal_bytes(database_url: str) -> int:
+    """Where the PostgreSQL server's write-ahead log stands, in bytes since it began."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("select pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')").fetchone()
+    assert row is not None
+    return int(row[0])
