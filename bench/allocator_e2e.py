@@ -20,8 +20,9 @@ acknowledged content holds the slot it was told.
 Run: `uv run python -m bench.allocator_e2e` (BENCH_DATABASE_URL, DATABASE_URL, or an embedded
 PostgreSQL; a database of its own, dropped at the end). `--scale 0.1` runs every scenario at a
 tenth of its size; `--history 2000000` runs them on a database holding that many finished
-contents (bench.history; `bench.history_cost` compares with an empty one). Loopback only; it
-stops by itself.
+contents (bench.history; `bench.history_cost` compares with an empty one); `--pgbouncer 4` has
+the replicas reach the database through a PgBouncer in transaction mode with 4 server
+connections. Loopback only; it stops by itself.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from allocator.service import AllocatorService
 from allocator.storage import AllocatorStore
 from bench.database import bench_database, slots_held
 from bench.history import add_key_history
+from bench.pgbouncer import find_pgbouncer, running_pgbouncer, through
 from bench.processes import (
     cpu_seconds,
     free_port,
@@ -275,10 +277,12 @@ def measure(
     scale: float = 1.0,
     rss_assignments: int = 100_000,
     key_history: int = 0,
+    replica_url: str = "",
 ) -> dict[str, tuple[Run, Run]]:
     """Runs the `chosen` scenarios on `database_url` (migrated, holding no benchmark keys),
     printing each as it ends; returns each scenario's run and its echo ceiling, by label.
-    `key_history`: finished contents (bench.history) given to each benchmark key first."""
+    `key_history`: finished contents (bench.history) given to each benchmark key first;
+    `replica_url`: the way the replicas reach that database (through PgBouncer), if not direct."""
     n = lambda count: max(1, int(count * scale))  # noqa: E731
     results: dict[str, tuple[Run, Run]] = {}
     with ExitStack() as parts:
@@ -298,7 +302,7 @@ def measure(
             process = parts.enter_context(
                 part(
                     "allocator",
-                    DATABASE_URL=database_url,
+                    DATABASE_URL=replica_url or database_url,
                     ALLOCATOR_LISTEN=f"127.0.0.1:{port}",
                     METRICS_LISTEN=f"127.0.0.1:{metrics_port}",
                     ALLOCATOR_DB_POOL_SIZE="10",
@@ -394,15 +398,32 @@ def main() -> None:
         default=0,
         help=f"seed this many finished contents first (and {KEY_HISTORY} on each benchmark key)",
     )
+    parser.add_argument(
+        "--pgbouncer",
+        type=int,
+        metavar="SERVER_CONNECTIONS",
+        help="the replicas go through a PgBouncer in transaction mode with this pool size",
+    )
     args = parser.parse_args()
     chosen = set(args.only or ["P1", "P2", "P3", "P4", "P5", "R"])
-    with bench_database(args.history) as database_url:
+    with bench_database(args.history) as database_url, ExitStack() as stack:
+        replica_url = ""
+        if args.pgbouncer:
+            binary = find_pgbouncer()
+            if binary is None:
+                sys.exit("pgbouncer is not installed (apt-get install pgbouncer)")
+            bouncer = stack.enter_context(running_pgbouncer(database_url, binary, args.pgbouncer))
+            replica_url = through(bouncer, database_url)
+            print(
+                f"replicas through PgBouncer: transaction mode, {args.pgbouncer} server connections"
+            )
         measure(
             database_url,
             chosen,
             args.scale,
             args.rss_assignments,
             KEY_HISTORY if args.history else 0,
+            replica_url,
         )
 
 
