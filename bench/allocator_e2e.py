@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -38,7 +39,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from datetime import time as wall_time
 from pathlib import Path
@@ -55,13 +56,14 @@ from bench.database import bench_database, slots_held
 from bench.history import add_key_history
 from bench.pgbouncer import find_pgbouncer, running_pgbouncer, through
 from bench.processes import (
+    counters_between,
     cpu_seconds,
     free_port,
     memory_kib,
     part,
     postgres_cpu_seconds,
+    server_counters,
     wait_for_port,
-    wal_bytes,
 )
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1 import allocator_pb2_grpc as pb_grpc
@@ -77,6 +79,15 @@ CLIENT_LIMIT = 600  # seconds one client run may take
 
 
 # The client process: `python -m bench.allocator_e2e client SPEC OUT`
+
+
+def uuid7() -> uuid.UUID:
+    """A version 7 UUID (RFC 9562): milliseconds since the epoch first, then random bits, so
+    ids made one after another sort together."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10)) & ((1 << 80) - 1)
+    value = value & ~(0xF << 76) | 0x7 << 76  # version
+    value = value & ~(0x3 << 62) | 0x2 << 62  # variant
+    return uuid.UUID(int=value)
 
 
 async def client(spec: dict[str, Any]) -> dict[str, Any]:
@@ -100,7 +111,7 @@ async def client(spec: dict[str, Any]) -> dict[str, Any]:
             return
         contents = [
             pb.Content(
-                content_id=str(uuid.uuid4()),
+                content_id=str(uuid7() if spec.get("uuid7") else uuid.uuid4()),
                 media_type=pb.MEDIA_TYPE_VIDEO,
                 media_url="https://cdn.example.com/clip.mp4",
                 title="t",
@@ -169,17 +180,27 @@ class Run:
     acknowledged: list[tuple[str, str, str]]
     server_cpu: float = 0.0  # seconds, the replicas', set by the scenario
     postgres_cpu: float = 0.0  # seconds, the database server's, set by the scenario
+    counters: dict[str, int] = field(default_factory=dict)  # the server's, set by the scenario
 
     @property
     def rate(self) -> float:
         return (self.assignments or self.calls) / self.seconds
 
 
-def drive(addresses: list[str], kind: str, calls: list[dict[str, Any]]) -> Run:
-    """Runs one client process over `calls` and reads back what it measured."""
+def drive(
+    addresses: list[str], kind: str, calls: list[dict[str, Any]], uuid7_ids: bool = False
+) -> Run:
+    """Runs one client process over `calls` (content ids version 7 UUIDs if `uuid7_ids`, else
+    random ones) and reads back what it measured."""
     with tempfile.TemporaryDirectory(prefix="queuelabs-bench-client-") as scratch:
         spec_file, out = Path(scratch) / "spec.json", Path(scratch) / "out.json"
-        spec = {"addresses": addresses, "kind": kind, "calls": calls, "in_flight": IN_FLIGHT}
+        spec = {
+            "addresses": addresses,
+            "kind": kind,
+            "calls": calls,
+            "in_flight": IN_FLIGHT,
+            "uuid7": uuid7_ids,
+        }
         spec_file.write_text(json.dumps(spec))
         subprocess.run(
             [sys.executable, "-m", "bench.allocator_e2e", "client", str(spec_file), str(out)],
@@ -278,11 +299,13 @@ def measure(
     rss_assignments: int = 100_000,
     key_history: int = 0,
     replica_url: str = "",
+    uuid7_ids: bool = False,
 ) -> dict[str, tuple[Run, Run]]:
     """Runs the `chosen` scenarios on `database_url` (migrated, holding no benchmark keys),
     printing each as it ends; returns each scenario's run and its echo ceiling, by label.
     `key_history`: finished contents (bench.history) given to each benchmark key first;
-    `replica_url`: the way the replicas reach that database (through PgBouncer), if not direct."""
+    `replica_url`: the way the replicas reach that database (through PgBouncer), if not direct;
+    `uuid7_ids`: the client's content ids are version 7 UUIDs (time-ordered), not random."""
     n = lambda count: max(1, int(count * scale))  # noqa: E731
     results: dict[str, tuple[Run, Run]] = {}
     with ExitStack() as parts:
@@ -323,14 +346,15 @@ def measure(
             echo_cpu += sum(map(cpu_seconds, pids))
             run_cpu = -sum(map(cpu_seconds, pids))
             postgres_cpu = -postgres_cpu_seconds(database_url)
-            wal = -wal_bytes(database_url)
+            counters = server_counters(database_url)
             groups = -group_totals(metrics_ports[:width])
-            run = drive(addresses, kind, calls)
+            run = drive(addresses, kind, calls, uuid7_ids)
             run_cpu += sum(map(cpu_seconds, pids))
             postgres_cpu += postgres_cpu_seconds(database_url)
-            wal += wal_bytes(database_url)
+            time.sleep(1.0)  # the server's statistics reach the views within a second
+            counted = counters_between(counters, server_counters(database_url))
             groups += group_totals(metrics_ports[:width])
-            run.server_cpu, run.postgres_cpu = run_cpu, postgres_cpu
+            run.server_cpu, run.postgres_cpu, run.counters = run_cpu, postgres_cpu, counted
             acknowledged.extend(run.acknowledged)
             results[label] = (run, echo)
             print(line(label, run, echo, pids), flush=True)
@@ -341,7 +365,9 @@ def measure(
                 f" {run.client_cpu / run.calls * 1e6:.0f} us; requests per group"
                 f" {groups.real / max(1, groups.imag):.1f}; PostgreSQL CPU per assignment"
                 f" {postgres_cpu / max(1, run.assignments) * 1e6:.0f} us, WAL"
-                f" {wal / max(1, run.assignments):.0f} bytes",
+                f" {counted['wal'] / max(1, run.assignments):.0f} bytes"
+                f" ({counted['full_pages'] / max(1, run.assignments):.2f} full pages),"
+                f" shared-buffer misses {counted['misses'] / max(1, run.assignments):.2f}",
                 flush=True,
             )
             return run
@@ -366,9 +392,9 @@ def measure(
         total = rss_assignments if "R" in chosen else 0
         two = [address for address, _ in replicas[:2]]
         if total:
-            first = drive(two, "assign", assign_calls(keys["R"], total // 10))
+            first = drive(two, "assign", assign_calls(keys["R"], total // 10), uuid7_ids)
             after_first = [memory_kib(pid)[0] for _, pid in replicas[:2]]
-            rest = drive(two, "assign", assign_calls(keys["R"], total - total // 10))
+            rest = drive(two, "assign", assign_calls(keys["R"], total - total // 10), uuid7_ids)
             after_all = [memory_kib(pid)[0] for _, pid in replicas[:2]]
             acknowledged.extend(first.acknowledged + rest.acknowledged)
             growth = ", ".join(
@@ -404,6 +430,9 @@ def main() -> None:
         metavar="SERVER_CONNECTIONS",
         help="the replicas go through a PgBouncer in transaction mode with this pool size",
     )
+    parser.add_argument(
+        "--uuid7", action="store_true", help="content ids are version 7 UUIDs (time-ordered)"
+    )
     args = parser.parse_args()
     chosen = set(args.only or ["P1", "P2", "P3", "P4", "P5", "R"])
     with bench_database(args.history) as database_url, ExitStack() as stack:
@@ -424,6 +453,7 @@ def main() -> None:
             args.rss_assignments,
             KEY_HISTORY if args.history else 0,
             replica_url,
+            args.uuid7,
         )
 
 

@@ -42,12 +42,13 @@ from allocator.storage import AllocatorStore
 from bench.database import bench_database
 from bench.history import add_key_history
 from bench.processes import (
+    counters_between,
     cpu_seconds,
     free_port,
     part,
     postgres_cpu_seconds,
+    server_counters,
     wait_for_port,
-    wal_bytes,
 )
 from queuelabs.clock import SystemClock
 from queuelabs.database import open_pool
@@ -113,7 +114,7 @@ class Herd:
     failed: int
     uploader_cpu: float  # seconds, both replicas, from the herd's instant until all settled
     postgres_cpu: float  # seconds, the database server, over the same time
-    wal: int  # bytes of write-ahead log over the same time
+    counters: dict[str, int]  # the server's (bench.processes.server_counters), the same time
 
 
 KEY_HISTORY = 100  # finished contents of each herd key, when the run has a history
@@ -184,7 +185,7 @@ def run_herd(
         started = time.monotonic()
         uploader_cpu = -sum(map(cpu_seconds, replicas))
         postgres_cpu = -postgres_cpu_seconds(database_url)
-        wal = -wal_bytes(database_url)
+        counters = server_counters(database_url)
         while settled(database_url, contents) < total:
             if time.monotonic() - started > SCENARIO_LIMIT:
                 raise TimeoutError(f"the herd did not settle in {SCENARIO_LIMIT} s")
@@ -192,7 +193,8 @@ def run_herd(
         seconds = time.monotonic() - started
         uploader_cpu += sum(map(cpu_seconds, replicas))
         postgres_cpu += postgres_cpu_seconds(database_url)
-        wal += wal_bytes(database_url)
+        time.sleep(1.0)  # the server's statistics reach the views within a second
+        counted = counters_between(counters, server_counters(database_url))
         with psycopg.connect(database_url) as conn:
             rows = conn.execute(
                 "select c.content_id, c.profile_id, c.scheduled_at, min(a.started_at)"
@@ -222,7 +224,7 @@ def run_herd(
             int(failed_row[0]) if failed_row else 0,
             uploader_cpu,
             postgres_cpu,
-            wal,
+            counted,
         )
 
 
@@ -356,7 +358,10 @@ def main() -> None:
     print(f"  ratio {uploader_rate / bare:.2f} (target >= 0.7)")
     print(
         f"  CPU per content settled: Uploader replicas {free.uploader_cpu / total * 1e3:.2f} ms,"
-        f" PostgreSQL {free.postgres_cpu / total * 1e3:.2f} ms; WAL {free.wal / total:.0f} bytes"
+        f" PostgreSQL {free.postgres_cpu / total * 1e3:.2f} ms;"
+        f" WAL {free.counters['wal'] / total:.0f} bytes"
+        f" ({free.counters['full_pages'] / total:.2f} full pages), shared-buffer misses"
+        f" {free.counters['misses'] / total:.2f}"
     )
     counts = Counter(free.per_content.values())
     print(f"  publications per content: {dict(counts)}")

@@ -11,9 +11,12 @@ figure's median on both and history / empty (target: within 10%).
     time until all settled; `--paced` adds the paced herd (dispatch lag p50 / p99, settled).
 
 Every database is a file copy of a migrated template (the empty one or the seeded one), so both
-sides start alike. Run: `uv run python -m bench.history_cost` (BENCH_DATABASE_URL,
-DATABASE_URL, or an embedded PostgreSQL; `--contents`, `--rounds`, `--scale`). Loopback only;
-it stops by itself.
+sides start alike. Printed beside each side's rates: PostgreSQL's CPU, write-ahead log bytes and
+shared-buffer misses per assignment or content, which show where a history costs the server
+work. `--uuid7` has the Allocator benchmark's client use time-ordered content ids.
+
+Run: `uv run python -m bench.history_cost` (BENCH_DATABASE_URL, DATABASE_URL, or an embedded
+PostgreSQL; `--contents`, `--rounds`, `--scale`). Loopback only; it stops by itself.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ HIGHER_IS_BETTER = ("/s", "x echo")
 
 
 def one_side(
-    server_url: str, template: str, history: int, scale: float, paced: bool
+    server_url: str, template: str, history: int, scale: float, paced: bool, uuid7_ids: bool
 ) -> dict[str, float]:
     """Every figure of one side (empty or with history) once, each on a fresh copy."""
     figures: dict[str, float] = {}
@@ -47,12 +50,15 @@ def one_side(
             SCENARIOS,
             scale,
             key_history=allocator_e2e.KEY_HISTORY if history else 0,
+            uuid7_ids=uuid7_ids,
         )
     for label, (run, echo) in results.items():
         name = label.split()[0]
         figures[f"{name} assignments/s"] = run.rate
         figures[f"{name} x echo"] = run.rate / echo.rate
         figures[f"{name} PG CPU us/assignment"] = run.postgres_cpu / run.assignments * 1e6
+        figures[f"{name} WAL bytes/assignment"] = run.counters["wal"] / run.assignments
+        figures[f"{name} misses/assignment"] = run.counters["misses"] / run.assignments
     profiles = max(1, int(500 * scale))
     with fresh_database(server_url, template) as database_url:
         free = herd.run_herd(
@@ -63,6 +69,8 @@ def one_side(
     settled = profiles * len(herd.PLATFORMS)
     figures["herd Uploader CPU ms/content"] = free.uploader_cpu / settled * 1e3
     figures["herd PG CPU ms/content"] = free.postgres_cpu / settled * 1e3
+    figures["herd WAL bytes/content"] = free.counters["wal"] / settled
+    figures["herd misses/content"] = free.counters["misses"] / settled
     if paced:
         with fresh_database(server_url, template) as database_url:
             slow = herd.run_herd(
@@ -102,6 +110,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scale", type=float, default=1.0, help="every scenario's size times this")
     parser.add_argument("--paced", action="store_true", help="also the paced herd (slow)")
+    parser.add_argument(
+        "--uuid7", action="store_true", help="the Allocator's content ids are version 7 UUIDs"
+    )
     args = parser.parse_args()
 
     with bench_server() as server_url, ExitStack() as stack:
@@ -124,6 +135,7 @@ def main() -> None:
                     args.contents if side == "history" else 0,
                     args.scale,
                     args.paced,
+                    args.uuid7,
                 )
                 for name, value in figures.items():
                     sides[side][name].append(value)

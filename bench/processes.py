@@ -99,9 +99,19 @@ def postgres_cpu_seconds(database_url: str) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def wal_bytes(database_url: str) -> int:
-    """Where the PostgreSQL server's write-ahead log stands, in bytes since it began."""
+def server_counters(database_url: str) -> dict[str, int]:
+    """Where the PostgreSQL server's counters stand: write-ahead log bytes and full-page images
+    written since it began, and blocks of this database read from outside its shared buffers
+    (misses). Subtract two readings for what happened between them."""
     with psycopg.connect(database_url) as conn:
-        row = conn.execute("select pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')").fetchone()
+        row = conn.execute(
+            "select pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0'),"
+            "       (select wal_fpi from pg_stat_wal),"
+            "       (select blks_read from pg_stat_database where datname = current_database())"
+        ).fetchone()
     assert row is not None
-    return int(row[0])
+    return {"wal": int(row[0]), "full_pages": int(row[1]), "misses": int(row[2])}
+
+
+def counters_between(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {name: after[name] - before[name] for name in before}
