@@ -35,8 +35,10 @@ from bench.database import bench_server, fresh_database
 from bench.history import history_template
 
 SCENARIOS = {"P1", "P3", "P4"}
-# For these, more is better; for the rest (seconds) less is.
+# The figures the 10% target is about: rates (more is better) and times in seconds (less is);
+# the rest (CPU, WAL, misses per call) say where the server's work went, with no target.
 HIGHER_IS_BETTER = ("/s", "x echo")
+TIMES = " s"
 
 
 def one_side(
@@ -142,7 +144,8 @@ def main() -> None:
 
     print(
         f"\nmedians of {args.rounds} rounds: empty database vs {args.contents:,} finished"
-        " contents (target: history within 10% of empty)"
+        " contents (target: rates and times of history within 10% of empty, ! where not;"
+        " the other rows show where the server's work went)"
     )
     print(
         f"{'figure':<28} {'empty':>10} {'history':>10} {'history/empty':>14}"
@@ -151,17 +154,18 @@ def main() -> None:
     for name, values in sides["empty"].items():
         before, after = statistics.median(values), statistics.median(sides["history"][name])
         ratio = after / before
-        better = name.endswith(HIGHER_IS_BETTER)
-        within = ratio >= 0.9 if better else ratio <= 1.1
+        if name.endswith(HIGHER_IS_BETTER):
+            verdict = "" if ratio >= 0.9 else "!"
+        elif name.endswith(TIMES):
+            verdict = "" if ratio <= 1.1 else "!"
+        else:
+            verdict = " "  # no target
         runs = (
             " ".join(f"{v:.3g}" for v in values)
             + " | "
             + " ".join(f"{v:.3g}" for v in sides["history"][name])
         )
-        print(
-            f"{name:<28} {before:>10.3g} {after:>10.3g} {ratio:>13.2f}{'' if within else '!'}"
-            f"  {runs}"
-        )
+        print(f"{name:<28} {before:>10.3g} {after:>10.3g} {ratio:>13.2f}{verdict}  {runs}")
 
 
 if __name__ == "__main__":
