@@ -8,7 +8,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -22,20 +22,26 @@ from queuelabs.lifecycle import SLOT_HOLDING
 
 
 @contextmanager
-def bench_server() -> Iterator[str]:
-    """A PostgreSQL server's URL: BENCH_DATABASE_URL, DATABASE_URL, or an embedded server of
-    this run's own, stopped at the end."""
-    server_url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    if server_url:
-        yield server_url
-        return
-    scratch = Path(tempfile.mkdtemp(prefix="queuelabs-bench-"))
+def postgres_server(*variables: str, prefix: str = "queuelabs-bench-") -> Iterator[str]:
+    """A PostgreSQL server's URL: the first of these environment variables that is set, or an
+    embedded server of this run's own (its files in a temporary directory named `prefix`...),
+    stopped and removed at the end."""
+    for variable in variables:
+        if server_url := os.environ.get(variable):
+            yield server_url
+            return
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
     embedded = EmbeddedPostgres(scratch / "pgdata", delete_on_stop=True)
     try:
         yield embedded.start()
     finally:
         embedded.stop()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def bench_server() -> AbstractContextManager[str]:
+    """The server benchmarks run on: BENCH_DATABASE_URL, DATABASE_URL, or an embedded one."""
+    return postgres_server("BENCH_DATABASE_URL", "DATABASE_URL")
 
 
 @contextmanager

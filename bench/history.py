@@ -18,6 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -107,7 +108,6 @@ def seed_history(database_url: str, contents: int, profiles: int = 10_000) -> in
     """`profiles` new profiles (named history-N), each with TikTok and Instagram schedules and
     contents / (2 x profiles) finished contents a key at 4-hour steps back from yesterday;
     returns how many contents it wrote."""
-    per_key = max(1, contents // (2 * profiles))
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
             "insert into profiles (profile_id, name, upload_post_user, timezone)"
@@ -115,24 +115,16 @@ def seed_history(database_url: str, contents: int, profiles: int = 10_000) -> in
             "   from generate_series(1, %s) n",
             (HISTORY_PROFILE, profiles),
         )
-        statement = (
-            "with c as ("
-            + _CONTENT_COLUMNS
-            + "  from (select profile_id, p.platform from profiles,"
-            "              unnest(array['tiktok', 'instagram']) as p(platform)"
-            "         where name like %(prefix)s) k,"
-            "       generate_series(1, %(per_key)s) n," + _MIX + ","
-            "       lateral (select date_trunc('day', now()) - interval '1 day'"
-            "                       - n * interval '4 hours' as t) s"
-            "  returning content_id, profile_id, platform, status, retry_count, scheduled_at,"
-            "            uploaded_at)" + _ATTEMPTS_AND_SUCCESSES
+        written = _finished(
+            conn,
+            keys="select profile_id, p.platform from profiles,"
+            " unnest(array['tiktok', 'instagram']) as p(platform) where name like %(prefix)s",
+            latest="date_trunc('day', now()) - interval '1 day'",
+            step="4 hours",
+            per_key=max(1, contents // (2 * profiles)),
         )
-        row = conn.execute(
-            statement, {"prefix": HISTORY_PROFILE + "%", "per_key": per_key}
-        ).fetchone()
         conn.execute("vacuum analyze")
-    assert row is not None
-    return int(row[0])
+    return written
 
 
 def add_key_history(database_url: str, per_key: int) -> int:
@@ -140,21 +132,36 @@ def add_key_history(database_url: str, per_key: int) -> int:
     benchmark's keys), hourly back from two days ago, so its daily caps see none of them;
     returns how many contents it wrote."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        statement = (
-            "with c as ("
-            + _CONTENT_COLUMNS
-            + "  from (select s.profile_id, s.platform from schedules s"
-            "          join profiles p using (profile_id) where p.name not like %(prefix)s) k,"
-            "       generate_series(1, %(per_key)s) n," + _MIX + ","
-            "       lateral (select date_trunc('hour', now()) - interval '2 days'"
-            "                       - n * interval '1 hour' as t) s"
-            "  returning content_id, profile_id, platform, status, retry_count, scheduled_at,"
-            "            uploaded_at)" + _ATTEMPTS_AND_SUCCESSES
+        written = _finished(
+            conn,
+            keys="select s.profile_id, s.platform from schedules s"
+            " join profiles p using (profile_id) where p.name not like %(prefix)s",
+            latest="date_trunc('hour', now()) - interval '2 days'",
+            step="1 hour",
+            per_key=per_key,
         )
-        row = conn.execute(
-            statement, {"prefix": HISTORY_PROFILE + "%", "per_key": per_key}
-        ).fetchone()
         conn.execute("analyze")
+    return written
+
+
+def _finished(
+    conn: psycopg.Connection[Any], *, keys: str, latest: str, step: str, per_key: int
+) -> int:
+    """`per_key` finished contents for each (profile_id, platform) the query `keys` yields, one
+    every `step` back from the SQL instant `latest`, with their attempts and success records,
+    in one statement; returns how many contents it wrote."""
+    statement = (
+        f"with c as ({_CONTENT_COLUMNS}"
+        f"  from ({keys}) k,"
+        f"       generate_series(1, %(per_key)s) n, {_MIX},"
+        f"       lateral (select {latest} - n * interval '{step}' as t) s"
+        "  returning content_id, profile_id, platform, status, retry_count, scheduled_at,"
+        f"            uploaded_at){_ATTEMPTS_AND_SUCCESSES}"
+    )
+    row = conn.execute(
+        statement,
+        {"prefix": HISTORY_PROFILE + "%", "per_key": per_key},
+    ).fetchone()
     assert row is not None
     return int(row[0])
 

@@ -7,13 +7,9 @@ database this run creates is dropped at its end.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import grpc
 import psycopg
@@ -21,9 +17,10 @@ import pytest
 
 from allocator.server import RunningAllocator, start_allocator
 from allocator.settings import AllocatorSettings
+from bench.database import postgres_server
 from queuelabs.allocator.v1 import allocator_pb2_grpc
 from queuelabs.clock import FakeClock
-from queuelabs.database import EmbeddedPostgres, migrate
+from queuelabs.database import migrate
 from tests.support.databases import DatabaseFactory
 
 # Thursday 2026-03-26, 00:00 UTC: a few days before Europe's spring-forward change.
@@ -32,17 +29,9 @@ T0 = datetime(2026, 3, 26, 0, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
-    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    if url:
+    """TEST_DATABASE_URL, DATABASE_URL, or an embedded PostgreSQL of this run's own."""
+    with postgres_server("TEST_DATABASE_URL", "DATABASE_URL", prefix="queuelabs-test-") as url:
         yield url
-        return
-    parent = Path(tempfile.mkdtemp(prefix="queuelabs-test-"))
-    server = EmbeddedPostgres(parent / "pgdata", delete_on_stop=True)
-    try:
-        yield server.start()
-    finally:
-        server.stop()
-        shutil.rmtree(parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
