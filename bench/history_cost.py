@@ -153,7 +153,7 @@ def main() -> None:
     )
     for name, values in sides["empty"].items():
         before, after = statistics.median(values), statistics.median(sides["history"][name])
-        ratio = after / before
+        ratio = after / before if before else (1.0 if not after else float("inf"))
         if name.endswith(HIGHER_IS_BETTER):
             verdict = "" if ratio >= 0.9 else "!"
         elif name.endswith(TIMES):
