@@ -81,13 +81,13 @@ def cpu_seconds(pid: int) -> float:
 def postgres_cpu_seconds(database_url: str) -> float:
     """CPU time the PostgreSQL server of `database_url` has used so far: its postmaster, every
     live backend and worker, and those that have exited (Linux). NaN when the server's files
-    cannot be read here (another machine's server, or another user's without the rights)."""
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute("show data_directory").fetchone()
-    assert row is not None
+    cannot be read here (another machine's server, or no right to read them)."""
     try:
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute("show data_directory").fetchone()
+        assert row is not None
         postmaster = int((Path(str(row[0])) / "postmaster.pid").read_text().split()[0])
-    except OSError:
+    except (OSError, psycopg.errors.InsufficientPrivilege):
         return float("nan")
     total = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
