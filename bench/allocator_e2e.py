@@ -56,13 +56,12 @@ from bench.database import bench_database, slots_held
 from bench.history import add_key_history
 from bench.pgbouncer import find_pgbouncer, running_pgbouncer, through
 from bench.processes import (
-    counters_between,
+    ServerWork,
     cpu_seconds,
     free_port,
     memory_kib,
     part,
-    postgres_cpu_seconds,
-    server_counters,
+    server_work,
     wait_for_port,
 )
 from queuelabs.allocator.v1 import allocator_pb2 as pb
@@ -178,9 +177,7 @@ class Run:
     p99: float
     errors: dict[str, int]
     acknowledged: list[tuple[str, str, str]]
-    server_cpu: float = 0.0  # seconds, the replicas', set by the scenario
-    postgres_cpu: float = 0.0  # seconds, the database server's, set by the scenario
-    counters: dict[str, int] = field(default_factory=dict)  # the server's, set by the scenario
+    server: ServerWork = field(default_factory=ServerWork)  # the database's, set by the scenario
 
     @property
     def rate(self) -> float:
@@ -345,16 +342,12 @@ def measure(
             echo = drive(addresses, "echo", echo_calls(len(calls) if kind != "batch" else 5000))
             echo_cpu += sum(map(cpu_seconds, pids))
             run_cpu = -sum(map(cpu_seconds, pids))
-            postgres_cpu = -postgres_cpu_seconds(database_url)
-            counters = server_counters(database_url)
             groups = -group_totals(metrics_ports[:width])
-            run = drive(addresses, kind, calls, uuid7_ids)
-            run_cpu += sum(map(cpu_seconds, pids))
-            postgres_cpu += postgres_cpu_seconds(database_url)
-            time.sleep(1.0)  # the server's statistics reach the views within a second
-            counted = counters_between(counters, server_counters(database_url))
+            with server_work(database_url) as work:
+                run = drive(addresses, kind, calls, uuid7_ids)
+                run_cpu += sum(map(cpu_seconds, pids))
             groups += group_totals(metrics_ports[:width])
-            run.server_cpu, run.postgres_cpu, run.counters = run_cpu, postgres_cpu, counted
+            run.server = work
             acknowledged.extend(run.acknowledged)
             results[label] = (run, echo)
             print(line(label, run, echo, pids), flush=True)
@@ -363,11 +356,8 @@ def measure(
                 f" this {run_cpu / run.calls * 1e6:.0f} us; client CPU per call: echo"
                 f" {echo.client_cpu / echo.calls * 1e6:.0f} us, this"
                 f" {run.client_cpu / run.calls * 1e6:.0f} us; requests per group"
-                f" {groups.real / max(1, groups.imag):.1f}; PostgreSQL CPU per assignment"
-                f" {postgres_cpu / max(1, run.assignments) * 1e6:.0f} us, WAL"
-                f" {counted['wal'] / max(1, run.assignments):.0f} bytes"
-                f" ({counted['full_pages'] / max(1, run.assignments):.2f} full pages),"
-                f" shared-buffer misses {counted['misses'] / max(1, run.assignments):.2f}",
+                f" {groups.real / max(1, groups.imag):.1f}; per assignment:"
+                f" {work.per(run.assignments)}",
                 flush=True,
             )
             return run

@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -91,3 +91,14 @@ def slots_held(
         ).fetchall()
     assert stacked is not None
     return int(stacked[0]), {content_id: (at, slot) for content_id, at, slot in rows}
+
+
+def count_in(database_url: str, content_ids: Sequence[object], states: Iterable[str]) -> int:
+    """How many of `content_ids` are in one of `states`."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "select count(*) from contents where status = any(%s) and content_id = any(%s::uuid[])",
+            ([str(state) for state in states], list(content_ids)),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])

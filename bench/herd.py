@@ -39,19 +39,12 @@ import psycopg
 from allocator.domain import ContentSpec, Profile, SlotSpec
 from allocator.service import AllocationPolicy, AllocatorService
 from allocator.storage import AllocatorStore
-from bench.database import bench_database
+from bench.database import bench_database, count_in
 from bench.history import add_key_history
-from bench.processes import (
-    counters_between,
-    cpu_seconds,
-    free_port,
-    part,
-    postgres_cpu_seconds,
-    server_counters,
-    wait_for_port,
-)
+from bench.processes import ServerWork, cpu_seconds, free_port, part, server_work, wait_for_port
 from queuelabs.clock import SystemClock
 from queuelabs.database import open_pool
+from queuelabs.lifecycle import ContentState
 from queuelabs.platforms import MediaType, Platform
 
 KEY = "bench-key"
@@ -59,6 +52,7 @@ PLAN = 600  # requests a minute
 PLATFORMS = (Platform.TIKTOK, Platform.INSTAGRAM)
 QUEUELABS = [sys.executable, "-m", "commands"]
 SCENARIO_LIMIT = 15 * 60  # seconds
+SETTLED = (ContentState.UPLOADED, ContentState.FAILED)
 
 
 async def seed(database_url: str, profiles: int) -> list[uuid.UUID]:
@@ -93,17 +87,6 @@ def fall_due(database_url: str, contents: list[uuid.UUID], due_at: datetime) -> 
         )
 
 
-def settled(database_url: str, contents: list[uuid.UUID]) -> int:
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "select count(*) from contents"
-            " where status in ('uploaded', 'failed') and content_id = any(%s)",
-            (contents,),
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 @dataclass
 class Herd:
     seconds: float
@@ -113,8 +96,7 @@ class Herd:
     per_content: Counter[str]
     failed: int
     uploader_cpu: float  # seconds, both replicas, from the herd's instant until all settled
-    postgres_cpu: float  # seconds, the database server, over the same time
-    counters: dict[str, int]  # the server's (bench.processes.server_counters), the same time
+    server: ServerWork  # what the database server did over the same time
 
 
 KEY_HISTORY = 100  # finished contents of each herd key, when the run has a history
@@ -184,17 +166,13 @@ def run_herd(
         time.sleep(max(0.0, (due_at - datetime.now(UTC)).total_seconds()))
         started = time.monotonic()
         uploader_cpu = -sum(map(cpu_seconds, replicas))
-        postgres_cpu = -postgres_cpu_seconds(database_url)
-        counters = server_counters(database_url)
-        while settled(database_url, contents) < total:
-            if time.monotonic() - started > SCENARIO_LIMIT:
-                raise TimeoutError(f"the herd did not settle in {SCENARIO_LIMIT} s")
-            time.sleep(0.5)
-        seconds = time.monotonic() - started
-        uploader_cpu += sum(map(cpu_seconds, replicas))
-        postgres_cpu += postgres_cpu_seconds(database_url)
-        time.sleep(1.0)  # the server's statistics reach the views within a second
-        counted = counters_between(counters, server_counters(database_url))
+        with server_work(database_url) as work:
+            while count_in(database_url, contents, SETTLED) < total:
+                if time.monotonic() - started > SCENARIO_LIMIT:
+                    raise TimeoutError(f"the herd did not settle in {SCENARIO_LIMIT} s")
+                time.sleep(0.5)
+            seconds = time.monotonic() - started
+            uploader_cpu += sum(map(cpu_seconds, replicas))
         with psycopg.connect(database_url) as conn:
             rows = conn.execute(
                 "select c.content_id, c.profile_id, c.scheduled_at, min(a.started_at)"
@@ -223,8 +201,7 @@ def run_herd(
             per_content,
             int(failed_row[0]) if failed_row else 0,
             uploader_cpu,
-            postgres_cpu,
-            counted,
+            work,
         )
 
 
@@ -358,10 +335,7 @@ def main() -> None:
     print(f"  ratio {uploader_rate / bare:.2f} (target >= 0.7)")
     print(
         f"  CPU per content settled: Uploader replicas {free.uploader_cpu / total * 1e3:.2f} ms,"
-        f" PostgreSQL {free.postgres_cpu / total * 1e3:.2f} ms;"
-        f" WAL {free.counters['wal'] / total:.0f} bytes"
-        f" ({free.counters['full_pages'] / total:.2f} full pages), shared-buffer misses"
-        f" {free.counters['misses'] / total:.2f}"
+        f" {free.server.per(total)}"
     )
     counts = Counter(free.per_content.values())
     print(f"  publications per content: {dict(counts)}")

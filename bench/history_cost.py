@@ -58,9 +58,9 @@ def one_side(
         name = label.split()[0]
         figures[f"{name} assignments/s"] = run.rate
         figures[f"{name} x echo"] = run.rate / echo.rate
-        figures[f"{name} PG CPU us/assignment"] = run.postgres_cpu / run.assignments * 1e6
-        figures[f"{name} WAL bytes/assignment"] = run.counters["wal"] / run.assignments
-        figures[f"{name} misses/assignment"] = run.counters["misses"] / run.assignments
+        figures[f"{name} PG CPU us/assignment"] = run.server.cpu / run.assignments * 1e6
+        figures[f"{name} WAL bytes/assignment"] = run.server.wal / run.assignments
+        figures[f"{name} misses/assignment"] = run.server.misses / run.assignments
     profiles = max(1, int(500 * scale))
     with fresh_database(server_url, template) as database_url:
         free = herd.run_herd(
@@ -70,9 +70,9 @@ def one_side(
     figures["herd unpaced settled s"] = free.seconds
     settled = profiles * len(herd.PLATFORMS)
     figures["herd Uploader CPU ms/content"] = free.uploader_cpu / settled * 1e3
-    figures["herd PG CPU ms/content"] = free.postgres_cpu / settled * 1e3
-    figures["herd WAL bytes/content"] = free.counters["wal"] / settled
-    figures["herd misses/content"] = free.counters["misses"] / settled
+    figures["herd PG CPU ms/content"] = free.server.cpu / settled * 1e3
+    figures["herd WAL bytes/content"] = free.server.wal / settled
+    figures["herd misses/content"] = free.server.misses / settled
     if paced:
         with fresh_database(server_url, template) as database_url:
             slow = herd.run_herd(

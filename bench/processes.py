@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -103,10 +104,41 @@ def postgres_cpu_seconds(database_url: str) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def server_counters(database_url: str) -> dict[str, int]:
-    """Where the PostgreSQL server's counters stand: write-ahead log bytes and full-page images
-    written since it began, and blocks of this database read from outside its shared buffers
-    (misses). Subtract two readings for what happened between them."""
+@dataclass
+class ServerWork:
+    """What the PostgreSQL server did over a stretch of time (`server_work`)."""
+
+    cpu: float = 0.0  # seconds (NaN when its processes cannot be read here)
+    wal: int = 0  # bytes written to the write-ahead log
+    full_pages: int = 0  # full-page images among them
+    misses: int = 0  # blocks of the database read from outside the shared buffers
+
+    def per(self, count: int) -> str:
+        """Each figure per one of `count` calls or contents, in words."""
+        count = max(1, count)
+        return (
+            f"PostgreSQL CPU {self.cpu / count * 1e6:.0f} us, WAL {self.wal / count:.0f} bytes"
+            f" ({self.full_pages / count:.2f} full pages), shared-buffer misses"
+            f" {self.misses / count:.2f}"
+        )
+
+
+@contextmanager
+def server_work(database_url: str) -> Iterator[ServerWork]:
+    """Measures what the PostgreSQL server of `database_url` does while the block runs; the
+    figures are filled in when it ends."""
+    work = ServerWork()
+    cpu, before = postgres_cpu_seconds(database_url), _counters(database_url)
+    yield work
+    work.cpu = postgres_cpu_seconds(database_url) - cpu
+    time.sleep(1.0)  # the server's statistics reach the views within a second
+    after = _counters(database_url)
+    work.wal, work.full_pages, work.misses = (a - b for a, b in zip(after, before, strict=True))
+
+
+def _counters(database_url: str) -> tuple[int, int, int]:
+    """Write-ahead log bytes and full-page images written since the server began, and blocks of
+    this database read from outside its shared buffers."""
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
             "select pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0'),"
@@ -114,8 +146,4 @@ def server_counters(database_url: str) -> dict[str, int]:
             "       (select blks_read from pg_stat_database where datname = current_database())"
         ).fetchone()
     assert row is not None
-    return {"wal": int(row[0]), "full_pages": int(row[1]), "misses": int(row[2])}
-
-
-def counters_between(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
-    return {name: after[name] - before[name] for name in before}
+    return int(row[0]), int(row[1]), int(row[2])

@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from bench.database import count_in
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
+from queuelabs.lifecycle import ContentState
 
 WIB_SLOTS = ["02:00", "06:00", "10:00", "14:00", "18:00", "22:00"]
 
@@ -117,10 +119,4 @@ async def due_contents(
 
 
 def count_uploaded(database_url: str, contents: list[str]) -> int:
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "select count(*) from contents where status = 'uploaded'"
-            " and content_id = any(%s::uuid[])",
-            (contents,),
-        ).fetchone()
-    return int(row[0]) if row else 0
+    return count_in(database_url, contents, [ContentState.UPLOADED])
