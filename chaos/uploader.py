@@ -14,6 +14,9 @@ published twice; `queuelabs check` finds nothing; and neither the Upload-Post AP
 bearer token appears in any line a replica or the sandbox logged, nor in any reason or error the
 database holds.
 
+Each kill lands while its victim holds contents mid-publish: the sandbox holds posting requests
+unanswered until the victim has claimed one, then the kill comes, then the requests go on.
+
 The contents are assigned (through the Allocator's API) to slots already past, so they are all
 due at once: a herd. The Allocator runs in this process on a clock two days behind, so a
 content that runs out of retries gets a new slot that is due at once too. Retry waits are
@@ -60,6 +63,7 @@ from queuelabs.security import Security
 from sandbox.faults import EVERY_FAULT
 
 KILL_EVERY = 5.0  # seconds
+HOLD_AT_MOST = 1.5  # seconds a kill waits for its victim to hold a claim: under the read timeout
 FAULT_RATE = 0.2
 PER_KEY = 100  # contents per profile and platform: slots every 10 minutes, two days back
 PLATFORMS = (pb.PLATFORM_INSTAGRAM, pb.PLATFORM_TIKTOK)  # async and synchronous uploads
@@ -231,7 +235,7 @@ async def _drive(
         for replica in replicas:
             replica.start()
         try:
-            await _until_settled(database_url, replicas, contents, limit, tally)
+            await _until_settled(database_url, sandbox, replicas, contents, limit, tally)
         finally:
             tally.seconds = time.monotonic() - started
             for replica in replicas:
@@ -300,18 +304,27 @@ async def _assign(allocator: AllocatorStub, contents: int, token: str) -> None:
 
 
 async def _until_settled(
-    database_url: str, replicas: list[Replica], contents: int, limit: float, tally: Tally
+    database_url: str,
+    sandbox: Replica,
+    replicas: list[Replica],
+    contents: int,
+    limit: float,
+    tally: Tally,
 ) -> None:
     """Kills a replica (taking turns) and starts it again at once: first when a tenth of the
     contents have settled, so that the first kill lands mid-run however fast the machine, then
     KILL_EVERY seconds after the last one restarted is listening again (on a loaded machine a
     restart is slow, and killing on the wall clock alone would keep both replicas down); until
-    every content is uploaded or failed, or `limit` seconds have passed."""
+    every content is uploaded or failed, or `limit` seconds have passed. Each kill lands while
+    the victim holds contents mid-publish (see `_kill_mid_publish`)."""
     deadline = time.monotonic() + limit
     next_kill: float | None = None
     restarting: Replica | None = None
     victims = itertools.cycle(replicas)
-    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+    async with (
+        await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn,
+        httpx.AsyncClient(base_url=f"http://{sandbox.address}", timeout=10) as control,
+    ):
         while time.monotonic() < deadline:
             settled = await _scalar(
                 conn, "select count(*) from contents where status in ('uploaded', 'failed')"
@@ -324,19 +337,38 @@ async def _until_settled(
                 restarting, next_kill = None, time.monotonic() + KILL_EVERY
             if next_kill is not None and time.monotonic() >= next_kill:
                 victim = next(victims)
-                assert victim.process is not None
-                pid = victim.process.pid
-                victim.kill()
+                tally.claims_killed += await _kill_mid_publish(conn, control, victim)
                 tally.kills += 1
-                tally.claims_killed += await _scalar(
-                    conn,
-                    "select count(*) from contents where status = 'uploading'"
-                    " and lease_owner like %s",
-                    f"%:{pid}:%",
-                )
                 victim.start()
                 restarting, next_kill = victim, None
             await asyncio.sleep(0.2)
+
+
+async def _kill_mid_publish(
+    conn: psycopg.AsyncConnection[tuple[int]], control: httpx.AsyncClient, victim: Replica
+) -> int:
+    """SIGKILLs `victim` while it holds contents mid-publish, and returns how many it held.
+    The sandbox holds posting requests unanswered meanwhile, so that a claim the victim has
+    made stays mid-publish until the kill, however fast the machine; the kill comes at once
+    when the victim holds one, else after HOLD_AT_MOST (it had nothing due). Held requests go
+    on when released: the victim's as a post whose sender died, the other replica's as a
+    slow answer."""
+    assert victim.process is not None
+    owner = f"%:{victim.process.pid}:%"
+    held_by_victim: LiteralString = (
+        "select count(*) from contents where status = 'uploading' and lease_owner like %s"
+    )
+    (await control.post("/_sandbox/settings", json={"hold": True})).raise_for_status()
+    try:
+        until = time.monotonic() + HOLD_AT_MOST
+        while not await _scalar(conn, held_by_victim, owner):
+            if time.monotonic() > until:
+                break
+            await asyncio.sleep(0.02)
+        victim.kill()
+        return await _scalar(conn, held_by_victim, owner)
+    finally:
+        (await control.post("/_sandbox/settings", json={"hold": False})).raise_for_status()
 
 
 def _listening(port: int) -> bool:

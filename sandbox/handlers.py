@@ -127,6 +127,7 @@ class Handlers:
         over = self.state.meter.take_post(user, platform)
         if over is not None:
             return _too_many(over)
+        await self.state.released.wait()  # held: unanswered until released
         if self.state.upload_seconds:
             await asyncio.sleep(self.state.upload_seconds)
         scripted = self.state.next_fault(platform)
@@ -270,8 +271,11 @@ class Handlers:
 
     async def settings(self, request: web.Request) -> web.Response:
         """POST /_sandbox/settings {"dedupe": bool, "async_seconds": float, "fault_rate": float,
-        "fault_mix": [fault, ...], "fault_seed": int}."""
+        "fault_mix": [fault, ...], "fault_seed": int, "hold": bool}. While `hold` is true,
+        posting requests wait unanswered (each as if the network stalled) until it is false."""
         body = await request.json()
+        if not isinstance(body.get("hold", False), bool):
+            return web.json_response({"error": "hold must be true or false"}, status=400)
         try:
             if "fault_rate" in body:
                 self.state.random_faults = RandomFaults.parse(
@@ -283,6 +287,11 @@ class Handlers:
             return web.json_response({"error": str(bad)}, status=400)
         self.state.dedupe = bool(body.get("dedupe", self.state.dedupe))
         self.state.async_seconds = float(body.get("async_seconds", self.state.async_seconds))
+        if "hold" in body:
+            if body["hold"]:
+                self.state.released.clear()
+            else:
+                self.state.released.set()
         faults = self.state.random_faults
         return web.json_response(
             {
@@ -291,6 +300,7 @@ class Handlers:
                 "fault_rate": faults.rate,
                 "fault_mix": [s.name for s in faults.mix],
                 "fault_seed": faults.seed,
+                "hold": not self.state.released.is_set(),
             }
         )
 

@@ -3,6 +3,7 @@ per platform, every publication, and every upload request as it arrived (for tes
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections import defaultdict, deque
@@ -59,12 +60,21 @@ class Logged:
     fault: str = ""
 
 
+def _released() -> asyncio.Event:
+    released = asyncio.Event()
+    released.set()
+    return released
+
+
 @dataclass
 class SandboxState:
     api_key: str
     dedupe: bool = True  # Idempotency-Key deduplication, as the real API does
     async_seconds: float = 1.0  # how long an async job takes
     upload_seconds: float = 0.0  # how long a posting request takes to answer
+    # Cleared while posting requests are held (`{"hold": true}`): each waits, unanswered, until
+    # set again. A chaos run holds them to kill a replica surely in mid-publish.
+    released: asyncio.Event = field(default_factory=_released)
     meter: Meter = field(default_factory=lambda: Meter(SandboxLimits()))
     log: list[Logged] = field(default_factory=list)  # every request to /api/, in order
     faults: dict[str, deque[Scripted]] = field(default_factory=lambda: defaultdict(deque))

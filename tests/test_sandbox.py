@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
@@ -189,3 +190,30 @@ async def test_the_settings_endpoint_turns_random_faults_on_and_refuses_bad_ones
         await sandbox.stop()
     assert posted.status_code == 503
     assert sandbox.state.publications == []
+
+
+async def test_held_posting_requests_wait_unanswered_until_released():
+    sandbox = await start_sandbox("127.0.0.1", 0, "key")
+    text = {"user": "u", "platform[]": "x", "title": "t"}
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{sandbox.port}", headers={"Authorization": "Apikey key"}
+        ) as http:
+            held = await http.post("/_sandbox/settings", json={"hold": True})
+            assert held.json()["hold"] is True
+            posting = asyncio.create_task(http.post("/api/upload_text", data=text))
+            while not sandbox.state.requests:  # until it has arrived
+                assert not posting.done()
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)
+            assert not posting.done()  # it waits
+            assert sandbox.state.publications == []
+            bad = await http.post("/_sandbox/settings", json={"hold": "no"})
+            assert (bad.status_code, bad.json()) == (400, {"error": "hold must be true or false"})
+            released = await http.post("/_sandbox/settings", json={"hold": False})
+            assert released.json()["hold"] is False
+            posted = await posting
+    finally:
+        await sandbox.stop()
+    assert posted.status_code == 200
+    assert len(sandbox.state.publications) == 1
