@@ -13,6 +13,9 @@ Scenarios (LinkedIn, 48 slots a day, so its daily cap of 150 is checked on every
   R   100,000 AssignNext over 200 keys: each replica's resident memory after 10,000 and after
       100,000 (--rss-assignments to change the total)
 
+Each content carries texts the size of a real one (a CDN address, a title, a caption: the shapes
+of bench.history), so that the database stores what production stores.
+
 Printed per scenario: assignments/s, p50/p99 latency, the ratio to the echo ceiling, each
 replica's peak RSS. After the run it checks the database: no slot holds two contents, and every
 acknowledged content holds the slot it was told.
@@ -53,7 +56,7 @@ from allocator.domain import ContentSpec, Profile, SlotSpec
 from allocator.service import AllocatorService
 from allocator.storage import AllocatorStore
 from bench.database import bench_database, slots_held
-from bench.history import add_key_history
+from bench.history import CAPTION, MEDIA_URL, TITLE, add_key_history
 from bench.pgbouncer import find_pgbouncer, running_pgbouncer, through
 from bench.processes import (
     ServerWork,
@@ -112,8 +115,9 @@ async def client(spec: dict[str, Any]) -> dict[str, Any]:
             pb.Content(
                 content_id=str(uuid7() if spec.get("uuid7") else uuid.uuid4()),
                 media_type=pb.MEDIA_TYPE_VIDEO,
-                media_url="https://cdn.example.com/clip.mp4",
-                title="t",
+                media_url=MEDIA_URL.format(uuid.uuid4()),
+                title=TITLE.format(i),
+                description=CAPTION,
             )
             for _ in range(call["contents"])
         ]

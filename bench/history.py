@@ -28,6 +28,17 @@ from queuelabs.database import migrate
 
 HISTORY_PROFILE = "history-"  # the name prefix of the profiles the history brings
 
+# The texts of a content as QueueLabs' own are, for the history's contents and the benchmarks'
+# new ones alike: a new content the size of an old one is what production inserts (a smaller
+# one would fit the few bytes left at the end of nearly every page of history, and cost a
+# page write of its own that a real one does not).
+MEDIA_URL = "https://cdn.queuelabs.example/media/{}.mp4"  # {}: a UUID
+TITLE = "Konten harian #{}"  # {}: its number
+CAPTION = (
+    "Caption for the day: what we made, who it is for, and where to find more of it. "
+    "#queuelabs #daily #shorts"
+)
+
 # Takes the new contents (CTE `c`: content_id, profile_id, platform, status, retry_count,
 # scheduled_at, uploaded_at) and writes their attempts and success records in the same
 # statement; the foreign keys are checked at its end, when all three are in.
@@ -88,10 +99,9 @@ _CONTENT_COLUMNS = """
            case when m = 0 then 'removed' when m in (1, 2) then 'failed'
                 else 'uploaded' end,
            gen_random_uuid(), t, 'video',
-           'https://cdn.queuelabs.example/media/' || gen_random_uuid() || '.mp4',
-           'Konten harian #' || n,
-           'Caption for the day: what we made, who it is for, and where to find more of it. '
-               || '#queuelabs #daily #shorts',
+           replace(%(media_url)s, '{}', gen_random_uuid()::text),
+           replace(%(title)s, '{}', n::text),
+           %(caption)s,
            case when m in (1, 2) then 2 when m = 3 then 1 else 0 end,
            case when m in (1, 2)
                 then 'Upload-Post answered 400: video exceeds the length limit' else '' end,
@@ -160,7 +170,13 @@ def _finished(
     )
     row = conn.execute(
         statement,
-        {"prefix": HISTORY_PROFILE + "%", "per_key": per_key},
+        {
+            "prefix": HISTORY_PROFILE + "%",
+            "per_key": per_key,
+            "media_url": MEDIA_URL,
+            "title": TITLE,
+            "caption": CAPTION,
+        },
     ).fetchone()
     assert row is not None
     return int(row[0])
