@@ -14,6 +14,8 @@ Every database is a file copy of a migrated template (the empty one or the seede
 sides start alike. Printed beside each side's rates: PostgreSQL's CPU, write-ahead log bytes and
 shared-buffer misses per assignment or content, which show where a history costs the server
 work. `--uuid7` has the Allocator benchmark's client use time-ordered content ids.
+`--contents 0` runs both sides on empty databases: how far this machine's noise alone moves
+the medians (an A/A comparison).
 
 Run: `uv run python -m bench.history_cost` (BENCH_DATABASE_URL, DATABASE_URL, or an embedded
 PostgreSQL; `--contents`, `--rounds`, `--scale`). Loopback only; it stops by itself.
@@ -108,7 +110,12 @@ def footprint(server_url: str, template: str, contents: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--contents", type=int, default=2_000_000, help="finished contents seeded")
+    parser.add_argument(
+        "--contents",
+        type=int,
+        default=2_000_000,
+        help="finished contents seeded (0: both sides empty, the machine's own noise)",
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scale", type=float, default=1.0, help="every scenario's size times this")
     parser.add_argument("--paced", action="store_true", help="also the paced herd (slow)")
@@ -122,7 +129,8 @@ def main() -> None:
         started = time.monotonic()
         seeded = stack.enter_context(history_template(server_url, args.contents))
         print(f"seeded {args.contents:,} finished contents in {time.monotonic() - started:.0f} s")
-        footprint(server_url, seeded, args.contents)
+        if args.contents:
+            footprint(server_url, seeded, args.contents)
         sides: dict[str, dict[str, list[float]]] = {
             "empty": defaultdict(list),
             "history": defaultdict(list),
