@@ -182,6 +182,7 @@ class Run:
     errors: dict[str, int]
     acknowledged: list[tuple[str, str, str]]
     server: ServerWork = field(default_factory=ServerWork)  # the database's, set by the scenario
+    replica_cpu: float = 0.0  # seconds, the replicas serving it, set by the scenario
 
     @property
     def rate(self) -> float:
@@ -352,6 +353,7 @@ def measure(
                 run_cpu += sum(map(cpu_seconds, pids))
             groups += group_totals(metrics_ports[:width])
             run.server = work
+            run.replica_cpu = run_cpu
             acknowledged.extend(run.acknowledged)
             results[label] = (run, echo)
             print(line(label, run, echo, pids), flush=True)
