@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -56,7 +55,7 @@ from allocator.domain import ContentSpec, Profile, SlotSpec
 from allocator.service import AllocatorService
 from allocator.storage import AllocatorStore
 from bench.database import bench_database, slots_held
-from bench.history import CAPTION, MEDIA_URL, TITLE, add_key_history
+from bench.history import CAPTION, MEDIA_URL, TITLE, add_key_history, uuid7
 from bench.pgbouncer import find_pgbouncer, running_pgbouncer, through
 from bench.processes import (
     ServerWork,
@@ -81,15 +80,6 @@ CLIENT_LIMIT = 600  # seconds one client run may take
 
 
 # The client process: `python -m bench.allocator_e2e client SPEC OUT`
-
-
-def uuid7() -> uuid.UUID:
-    """A version 7 UUID (RFC 9562): milliseconds since the epoch first, then random bits, so
-    ids made one after another sort together."""
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10)) & ((1 << 80) - 1)
-    value = value & ~(0xF << 76) | 0x7 << 76  # version
-    value = value & ~(0x3 << 62) | 0x2 << 62  # variant
-    return uuid.UUID(int=value)
 
 
 async def client(spec: dict[str, Any]) -> dict[str, Any]:

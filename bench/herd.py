@@ -40,7 +40,7 @@ from allocator.domain import ContentSpec, Profile, SlotSpec
 from allocator.service import AllocationPolicy, AllocatorService
 from allocator.storage import AllocatorStore
 from bench.database import bench_database, count_in
-from bench.history import add_key_history
+from bench.history import CAPTION, MEDIA_URL, TITLE, add_key_history, uuid7
 from bench.processes import ServerWork, cpu_seconds, free_port, part, server_work, wait_for_port
 from queuelabs.clock import SystemClock
 from queuelabs.database import open_pool
@@ -55,9 +55,10 @@ SCENARIO_LIMIT = 15 * 60  # seconds
 SETTLED = (ContentState.UPLOADED, ContentState.FAILED)
 
 
-async def seed(database_url: str, profiles: int) -> list[uuid.UUID]:
-    """`profiles` profiles, one content on each platform; returns the contents' ids."""
-    contents = []
+async def seed(database_url: str, profiles: int, uuid7_ids: bool = False) -> list[uuid.UUID]:
+    """`profiles` profiles, one content on each platform (the size of a real one; its id a
+    version 7 UUID if `uuid7_ids`, else a random one); returns the contents' ids."""
+    contents: list[uuid.UUID] = []
     pool = await open_pool(database_url, size=4, wait_seconds=60)
     try:
         service = AllocatorService(
@@ -70,7 +71,11 @@ async def seed(database_url: str, profiles: int) -> list[uuid.UUID]:
             for platform in PLATFORMS:
                 await service.set_schedule(profile.profile_id, platform, slot)
                 spec = ContentSpec(
-                    uuid.uuid4(), MediaType.VIDEO, "https://cdn.example.com/clip.mp4", "t"
+                    uuid7() if uuid7_ids else uuid.uuid4(),
+                    MediaType.VIDEO,
+                    media_url=MEDIA_URL.format(uuid.uuid4()),
+                    title=TITLE.format(len(contents)),
+                    description=CAPTION,
                 )
                 await service.assign_next(profile.profile_id, platform, spec, None)
                 contents.append(spec.content_id)
@@ -103,11 +108,18 @@ KEY_HISTORY = 100  # finished contents of each herd key, when the run has a hist
 
 
 def run_herd(
-    profiles: int, *, paced: bool, in_flight: int, history: int = 0, database_url: str = ""
+    profiles: int,
+    *,
+    paced: bool,
+    in_flight: int,
+    history: int = 0,
+    database_url: str = "",
+    uuid7_ids: bool = False,
 ) -> Herd:
     """Seeds a fresh database (or `database_url`: migrated, holding no herd), starts every
     part, lets the herd fall due, waits for it. `history`: finished contents (bench.history)
-    in the database first, and KEY_HISTORY on each herd key."""
+    in the database first, and KEY_HISTORY on each herd key; `uuid7_ids`: the herd's content
+    ids are version 7 UUIDs (time-ordered), not random."""
     with ExitStack() as parts:
         if not database_url:
             database_url = parts.enter_context(bench_database(history))
@@ -138,7 +150,7 @@ def run_herd(
             )
         )
         wait_for_port(allocator_port, allocator)
-        contents = asyncio.run(seed(database_url, profiles))
+        contents = asyncio.run(seed(database_url, profiles, uuid7_ids))
         if history:
             add_key_history(database_url, KEY_HISTORY)
         due_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=20)
@@ -318,13 +330,28 @@ def main() -> None:
         default=0,
         help=f"seed this many finished contents first (and {KEY_HISTORY} on each herd key)",
     )
+    parser.add_argument(
+        "--uuid7", action="store_true", help="content ids are version 7 UUIDs (time-ordered)"
+    )
     args = parser.parse_args()
     total = args.profiles * len(PLATFORMS)
 
-    paced = run_herd(args.profiles, paced=True, in_flight=args.in_flight, history=args.history)
+    paced = run_herd(
+        args.profiles,
+        paced=True,
+        in_flight=args.in_flight,
+        history=args.history,
+        uuid7_ids=args.uuid7,
+    )
     report_paced(paced, total)
 
-    free = run_herd(args.profiles, paced=False, in_flight=args.in_flight, history=args.history)
+    free = run_herd(
+        args.profiles,
+        paced=False,
+        in_flight=args.in_flight,
+        history=args.history,
+        uuid7_ids=args.uuid7,
+    )
     # Posting throughput, from the sandbox's record: Instagram's async jobs then take their
     # own time to finish, which is the platform's, not the Uploader's.
     uploader_rate = posting_rate(free.requests)

@@ -15,6 +15,8 @@ plan)."""
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,10 +30,20 @@ from queuelabs.database import migrate
 
 HISTORY_PROFILE = "history-"  # the name prefix of the profiles the history brings
 
+
 # The texts of a content as QueueLabs' own are, for the history's contents and the benchmarks'
 # new ones alike: a new content the size of an old one is what production inserts (a smaller
 # one would fit the few bytes left at the end of nearly every page of history, and cost a
 # page write of its own that a real one does not).
+def uuid7() -> uuid.UUID:
+    """A version 7 UUID (RFC 9562): milliseconds since the epoch first, then random bits, so
+    ids made one after another sort together."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10)) & ((1 << 80) - 1)
+    value = value & ~(0xF << 76) | 0x7 << 76  # version
+    value = value & ~(0x3 << 62) | 0x2 << 62  # variant
+    return uuid.UUID(int=value)
+
+
 MEDIA_URL = "https://cdn.queuelabs.example/media/{}.mp4"  # {}: a UUID
 TITLE = "Konten harian #{}"  # {}: its number
 CAPTION = (

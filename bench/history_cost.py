@@ -19,8 +19,9 @@ also runs a second empty database (the control, `--no-control` to skip): control
 what this machine's noise alone gives, printed beside every ratio. Every database is a file
 copy of a migrated template (the empty one or the seeded one), so the sides start alike.
 PostgreSQL's write-ahead log bytes and shared-buffer misses per call are printed too: where a
-history costs the server work. `--uuid7` has the Allocator benchmark's client use
-time-ordered content ids. `--contents 0` seeds nothing (history is then a second empty side).
+history costs the server work. `--uuid7` makes every content id time-ordered (the Allocator
+benchmark's client's and the herd's); `--parts herd` runs only the herd. `--contents 0`
+seeds nothing (history is then a second empty side).
 
 Run: `uv run python -m bench.history_cost` (BENCH_DATABASE_URL, DATABASE_URL, or an embedded
 PostgreSQL; `--contents`, `--rounds`, `--scale`). Loopback only; it stops by itself.
@@ -52,18 +53,24 @@ TARGET = 0.10
 
 
 def one_side(
-    server_url: str, template: str, history: int, scale: float, paced: bool, uuid7_ids: bool
+    server_url: str,
+    template: str,
+    history: int,
+    args: argparse.Namespace,
 ) -> dict[str, float]:
     """Every figure of one side (empty or with history) once, each on a fresh copy."""
     figures: dict[str, float] = {}
-    with fresh_database(server_url, template) as database_url:
-        results = allocator_e2e.measure(
-            database_url,
-            SCENARIOS,
-            scale,
-            key_history=allocator_e2e.KEY_HISTORY if history else 0,
-            uuid7_ids=uuid7_ids,
-        )
+    if "allocator" in args.parts:
+        with fresh_database(server_url, template) as database_url:
+            results = allocator_e2e.measure(
+                database_url,
+                SCENARIOS,
+                args.scale,
+                key_history=allocator_e2e.KEY_HISTORY if history else 0,
+                uuid7_ids=args.uuid7,
+            )
+    else:
+        results = {}
     for label, (run, echo) in results.items():
         name = label.split()[0]
         figures[f"{name} assignments/s"] = run.rate
@@ -73,10 +80,17 @@ def one_side(
         figures[f"{name} PG CPU us/assignment"] = run.server.cpu / run.assignments * 1e6
         figures[f"{name} WAL bytes/assignment"] = run.server.wal / run.assignments
         figures[f"{name} misses/assignment"] = run.server.misses / run.assignments
-    profiles = max(1, int(500 * scale))
+    if "herd" not in args.parts:
+        return figures
+    profiles = max(1, int(500 * args.scale))
     with fresh_database(server_url, template) as database_url:
         free = herd.run_herd(
-            profiles, paced=False, in_flight=100, history=history, database_url=database_url
+            profiles,
+            paced=False,
+            in_flight=100,
+            history=history,
+            database_url=database_url,
+            uuid7_ids=args.uuid7,
         )
     figures["herd unpaced posts/s"] = herd.posting_rate(free.requests)
     figures["herd unpaced settled s"] = free.seconds
@@ -86,10 +100,15 @@ def one_side(
     figures["herd PG CPU ms/content"] = free.server.cpu / settled * 1e3
     figures["herd WAL bytes/content"] = free.server.wal / settled
     figures["herd misses/content"] = free.server.misses / settled
-    if paced:
+    if args.paced:
         with fresh_database(server_url, template) as database_url:
             slow = herd.run_herd(
-                profiles, paced=True, in_flight=100, history=history, database_url=database_url
+                profiles,
+                paced=True,
+                in_flight=100,
+                history=history,
+                database_url=database_url,
+                uuid7_ids=args.uuid7,
             )
         lags = list(slow.lags.values())
         figures["herd paced lag p50 s"] = herd.pct(lags, 0.5)
@@ -173,7 +192,14 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="every scenario's size times this")
     parser.add_argument("--paced", action="store_true", help="also the paced herd (slow)")
     parser.add_argument(
-        "--uuid7", action="store_true", help="the Allocator's content ids are version 7 UUIDs"
+        "--uuid7", action="store_true", help="every content id made is a version 7 UUID"
+    )
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=["allocator", "herd"],
+        default=["allocator", "herd"],
+        help="which benchmarks to run (default both)",
     )
     parser.add_argument(
         "--control",
@@ -200,9 +226,7 @@ def main() -> None:
                     server_url,
                     seeded if side == "history" else empty,
                     args.contents if side == "history" else 0,
-                    args.scale,
-                    args.paced,
-                    args.uuid7,
+                    args,
                 )
                 for name, value in figures.items():
                     sides[side][name].append(value)
