@@ -336,22 +336,18 @@ def main() -> None:
     args = parser.parse_args()
     total = args.profiles * len(PLATFORMS)
 
-    paced = run_herd(
-        args.profiles,
-        paced=True,
-        in_flight=args.in_flight,
-        history=args.history,
-        uuid7_ids=args.uuid7,
-    )
-    report_paced(paced, total)
+    def herd_of(paced: bool) -> Herd:
+        return run_herd(
+            args.profiles,
+            paced=paced,
+            in_flight=args.in_flight,
+            history=args.history,
+            uuid7_ids=args.uuid7,
+        )
 
-    free = run_herd(
-        args.profiles,
-        paced=False,
-        in_flight=args.in_flight,
-        history=args.history,
-        uuid7_ids=args.uuid7,
-    )
+    report_paced(herd_of(paced=True), total)
+
+    free = herd_of(paced=False)
     # Posting throughput, from the sandbox's record: Instagram's async jobs then take their
     # own time to finish, which is the platform's, not the Uploader's.
     uploader_rate = posting_rate(free.requests)

@@ -83,15 +83,19 @@ def one_side(
     if "herd" not in args.parts:
         return figures
     profiles = max(1, int(500 * args.scale))
-    with fresh_database(server_url, template) as database_url:
-        free = herd.run_herd(
-            profiles,
-            paced=False,
-            in_flight=100,
-            history=history,
-            database_url=database_url,
-            uuid7_ids=args.uuid7,
-        )
+
+    def herd_of(paced: bool) -> herd.Herd:
+        with fresh_database(server_url, template) as database_url:
+            return herd.run_herd(
+                profiles,
+                paced=paced,
+                in_flight=100,
+                history=history,
+                database_url=database_url,
+                uuid7_ids=args.uuid7,
+            )
+
+    free = herd_of(paced=False)
     figures["herd unpaced posts/s"] = herd.posting_rate(free.requests)
     figures["herd unpaced settled s"] = free.seconds
     settled = profiles * len(herd.PLATFORMS)
@@ -101,15 +105,7 @@ def one_side(
     figures["herd WAL bytes/content"] = free.server.wal / settled
     figures["herd misses/content"] = free.server.misses / settled
     if args.paced:
-        with fresh_database(server_url, template) as database_url:
-            slow = herd.run_herd(
-                profiles,
-                paced=True,
-                in_flight=100,
-                history=history,
-                database_url=database_url,
-                uuid7_ids=args.uuid7,
-            )
+        slow = herd_of(paced=True)
         lags = list(slow.lags.values())
         figures["herd paced lag p50 s"] = herd.pct(lags, 0.5)
         figures["herd paced lag p99 s"] = herd.pct(lags, 0.99)
@@ -162,7 +158,7 @@ def report(sides: dict[str, dict[str, list[float]]], rounds: int, contents: int)
     )
     print(
         f"{'figure':<34} {'empty':>9} {'history':>9} {'history/empty':>14}"
-        f"{'control/empty':>15}  rounds' ratios"
+        f"{'control/empty' if control else '':>15}  rounds' ratios"
     )
     for name, values in sides["empty"].items():
         ratios = paired(sides["history"][name], values)
