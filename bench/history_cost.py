@@ -9,8 +9,8 @@ history / empty (target: within 10%).
     the echo ceiling of its own run (which takes the machine's drift out), and the CPU the
     whole machine spent per assignment (client, replicas and PostgreSQL).
   Uploader (bench.herd, unpaced): 1,000 contents due at once, 2 replicas: posts/s, the time
-    until all settled, and CPU per content; `--paced` adds the paced herd (dispatch lag p50 /
-    p99, settled).
+    until all settled, and CPU per content (the Uploader replicas' and PostgreSQL's);
+    `--paced` adds the paced herd (dispatch lag p50 / p99, settled).
 
 How it compares: each round runs every side once, back to back in a rotating order, and the
 ratio is taken within the round (history / empty of the same round), so that the machine's
@@ -135,7 +135,7 @@ def footprint(server_url: str, template: str, contents: int) -> None:
 
 
 def verdict(name: str, ratio: float) -> str:
-    """ "!" where a ratio misses the target, "" where it meets it, " " where there is none."""
+    """A ratio's mark: "!" where it misses the target, "" where it meets it, " " with none."""
     if name.endswith(HIGHER_IS_BETTER):
         return "" if ratio >= 1 - TARGET else "!"
     if name.endswith(LOWER_IS_BETTER):
