@@ -35,6 +35,14 @@ HISTORY_PROFILE = "history-"  # the name prefix of the profiles the history brin
 # new ones alike: a new content the size of an old one is what production inserts (a smaller
 # one would fit the few bytes left at the end of nearly every page of history, and cost a
 # page write of its own that a real one does not).
+MEDIA_URL = "https://cdn.queuelabs.example/media/{}.mp4"  # {}: a UUID
+TITLE = "Konten harian #{}"  # {}: its number
+CAPTION = (
+    "Caption for the day: what we made, who it is for, and where to find more of it. "
+    "#queuelabs #daily #shorts"
+)
+
+
 def uuid7() -> uuid.UUID:
     """A version 7 UUID (RFC 9562): milliseconds since the epoch first, then random bits, so
     ids made one after another sort together."""
@@ -43,13 +51,6 @@ def uuid7() -> uuid.UUID:
     value = value & ~(0x3 << 62) | 0x2 << 62  # variant
     return uuid.UUID(int=value)
 
-
-MEDIA_URL = "https://cdn.queuelabs.example/media/{}.mp4"  # {}: a UUID
-TITLE = "Konten harian #{}"  # {}: its number
-CAPTION = (
-    "Caption for the day: what we made, who it is for, and where to find more of it. "
-    "#queuelabs #daily #shorts"
-)
 
 # Takes the new contents (CTE `c`: content_id, profile_id, platform, status, retry_count,
 # scheduled_at, uploaded_at) and writes their attempts and success records in the same

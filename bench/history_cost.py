@@ -135,11 +135,11 @@ def footprint(server_url: str, template: str, contents: int) -> None:
 
 
 def verdict(name: str, ratio: float) -> str:
-    """A ratio's mark: "!" where it misses the target, "" where it meets it, " " with none."""
-    if name.endswith(HIGHER_IS_BETTER):
-        return "" if ratio >= 1 - TARGET else "!"
-    if name.endswith(LOWER_IS_BETTER):
-        return "" if ratio <= 1 + TARGET else "!"
+    """A ratio's mark: "!" where it misses the target, " " where it meets it or has none."""
+    if name.endswith(HIGHER_IS_BETTER) and ratio < 1 - TARGET:
+        return "!"
+    if name.endswith(LOWER_IS_BETTER) and ratio > 1 + TARGET:
+        return "!"
     return " "
 
 
@@ -171,8 +171,7 @@ def report(sides: dict[str, dict[str, list[float]]], rounds: int, contents: int)
         print(
             f"{name:<34} {statistics.median(values):>9.3g}"
             f" {statistics.median(sides['history'][name]):>9.3g}"
-            f" {ratio:>13.2f}{verdict(name, ratio) or ' '}{noise}  "
-            + " ".join(f"{r:.2f}" for r in ratios)
+            f" {ratio:>13.2f}{verdict(name, ratio)}{noise}  " + " ".join(f"{r:.2f}" for r in ratios)
         )
 
 
