@@ -20,6 +20,7 @@ COPY allocator ./allocator
 COPY uploader ./uploader
 COPY sandbox ./sandbox
 COPY commands ./commands
+COPY migrations ./migrations
 RUN uv sync --locked --no-dev --no-editable
 
 FROM python:3.11-slim-bookworm

@@ -19,7 +19,21 @@ from queuelabs.env import ConfigError
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"  # shipped in the wheel
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def migrations_folder(package: Path = _PACKAGE) -> Path:
+    """Alembic's scripts: the copy the wheel carries inside the package, or in a checkout the
+    top-level `migrations/` beside the package (the build maps that folder into the wheel)."""
+    # Judged by env.py, not by the folder: a checkout made before the move may still hold an
+    # old queuelabs/migrations/ with nothing but __pycache__ in it.
+    candidates = (package / "migrations", package.parent / "migrations")
+    for folder in candidates:
+        if (folder / "env.py").is_file():
+            return folder
+    raise FileNotFoundError(
+        "no migrations found: looked for env.py in " + " and ".join(map(str, candidates))
+    )
 
 
 class DatabaseUnreachable(Exception):
@@ -68,7 +82,7 @@ def migrate(database_url: str) -> None:
 
     check_reachable(database_url)
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("script_location", str(migrations_folder()))
     config.attributes["database_url"] = database_url
     command.upgrade(config, "head")
 

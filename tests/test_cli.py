@@ -50,7 +50,7 @@ def test_migrate_started_four_times_at_once_applies_the_schema_once(empty_databa
         _, err = run.communicate(timeout=120)
         assert run.returncode == 0, err
     with psycopg.connect(empty_database_url) as conn:
-        head = sorted((ROOT / "queuelabs" / "migrations" / "versions").glob("0*.py"))[-1].name[:4]
+        head = sorted((ROOT / "migrations" / "versions").glob("0*.py"))[-1].name[:4]
         assert conn.execute("select version_num from alembic_version").fetchall() == [(head,)]
     again = queuelabs("migrate", env={"DATABASE_URL": empty_database_url})
     _, err = again.communicate(timeout=120)

@@ -119,6 +119,7 @@ def test_the_image_is_multi_stage_non_root_and_built_from_the_lock_file():
         "uploader",
         "sandbox",
         "commands",
+        "migrations",
         "protos",
     ):
         assert f"COPY {folder} ./{folder}" in dockerfile

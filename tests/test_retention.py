@@ -43,7 +43,7 @@ def test_a_retention_period_is_days_hours_or_minutes():
 
 
 def test_the_migration_lists_the_finished_states_of_the_lifecycle():
-    migration = import_module("queuelabs.migrations.versions.0006_retention")
+    migration = import_module("migrations.versions.0006_retention")
     listed = ", ".join(f"'{s.value}'" for s in sorted(FINISHED))
     assert listed == migration.FINISHED
 

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import psycopg
@@ -20,24 +21,33 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The `queuelabs` command of a fresh virtual environment holding only the wheel and what
-    it depends on."""
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The server's wheel and the contract's package it depends on (a workspace member)."""
     uv = os.environ.get("UV") or shutil.which("uv")
     assert uv, "uv is needed (the README's test command runs the tests through it)"
-    where = tmp_path_factory.mktemp("wheel")
-    subprocess.run(  # the server and the contract's package it depends on (a workspace member)
-        [uv, "build", "--all-packages", "--wheel", "--out-dir", str(where / "dist"), "-q"],
+    where = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [uv, "build", "--all-packages", "--wheel", "--out-dir", str(where), "-q"],
         check=True,
         timeout=300,
         cwd=ROOT,
     )
-    wheels = [str(w) for w in (where / "dist").glob("queuelabs*.whl")]
-    assert len(wheels) == 2, wheels
+    built = sorted(where.glob("queuelabs*.whl"))
+    assert len(built) == 2, built
+    return built
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory, wheels: list[Path]) -> Path:
+    """The `queuelabs` command of a fresh virtual environment holding only the wheels and what
+    they depend on."""
+    uv = os.environ.get("UV") or shutil.which("uv")
+    assert uv
+    where = tmp_path_factory.mktemp("wheel")
     venv = where / "venv"
     subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
     subprocess.run(
-        [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), *wheels],
+        [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), *map(str, wheels)],
         check=True,
         timeout=600,
     )
@@ -55,7 +65,7 @@ def test_the_installed_command_migrates_an_empty_database(
     installed: Path, databases: DatabaseFactory
 ) -> None:
     url = databases.url(databases.create_empty())
-    head = sorted((ROOT / "queuelabs" / "migrations" / "versions").glob("0*.py"))[-1].name[:4]
+    head = sorted((ROOT / "migrations" / "versions").glob("0*.py"))[-1].name[:4]
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     run = subprocess.run(
         [installed, "migrate", "--database-url", url],
@@ -69,3 +79,23 @@ def test_the_installed_command_migrates_an_empty_database(
     with psycopg.connect(url) as conn:
         row = conn.execute("select version_num from alembic_version").fetchone()
     assert row == (head,)
+
+
+def test_the_server_wheel_carries_the_top_level_migrations_inside_the_package(
+    wheels: list[Path],
+) -> None:
+    [server] = [w for w in wheels if w.name.startswith("queuelabs-")]
+    with zipfile.ZipFile(server) as wheel:
+        shipped = {
+            name.removeprefix("queuelabs/migrations/"): wheel.read(name)
+            for name in wheel.namelist()
+            if name.startswith("queuelabs/migrations/")
+        }
+        assert not [n for n in wheel.namelist() if n.startswith("migrations/")]
+    in_tree = {
+        str(path.relative_to(ROOT / "migrations")): path.read_bytes()
+        for path in (ROOT / "migrations").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    assert "env.py" in in_tree
+    assert shipped == in_tree
