@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import Enum
 from uuid import UUID
 
 from allocator.coalescing import Coalescer, Waiting
@@ -53,6 +54,13 @@ from queuelabs.lifecycle import (
     target,
 )
 from queuelabs.platforms import Platform
+
+# Free instants read for a key beyond one per content to place (a daily cap may pass some over;
+# a placement that runs out reads more).
+PREFILL_MARGIN = 4
+# Attempts at one group before its requests are told to retry (only a content id taken by
+# another key's transaction at that very moment, again and again, exhausts them).
+GROUP_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -183,44 +191,45 @@ class AllocatorService:
         offered (it never should), nothing is written and the group is served again, with the
         inventory of its keys cleaned first."""
         metrics.GROUP_REQUESTS.observe(len(group))
+        asks = [waiting.request for waiting in group]
         for attempt in range(1, GROUP_ATTEMPTS + 1):
-            try:
-                answers = await self._place_group([w.request for w in group], clean=attempt > 1)
-            except _IndexRefused:
-                continue
-            except _NothingToWrite as nothing:  # rolled back: a refusal changes nothing at all
-                answers = nothing.answers
-            for waiting, answer in zip(group, answers, strict=True):
-                waiting.answer_with(answer)
-            return
+            placed = await self._place_group(asks, clean=attempt > 1)
+            if placed.outcome is not _Outcome.INDEX_REFUSED:
+                for waiting, answer in zip(group, placed.answers, strict=True):
+                    waiting.answer_with(answer)
+                return
         raise Conflict("concurrent requests kept taking this request's content ids; retry")
 
-    async def _place_group(
-        self, asks: Sequence[_Ask], clean: bool
-    ) -> list[list[Assignment] | Refusal]:
+    async def _place_group(self, asks: Sequence[_Ask], clean: bool) -> _GroupPlaced:
+        """One attempt at a group, in one transaction holding all its keys: every request's
+        answer, and whether they were written."""
         keys = sorted({ask.key for ask in asks}, key=lambda key: advisory_key(*key))
         async with self._serialized(keys) as tx:
+            rows = await tx.get_contents([c.content_id for a in asks for c in a.contents])
             existing = {
-                row["content_id"]: (Assignment.from_row(row), ContentSpec.from_row(row))
-                for row in (
-                    await tx.get_contents([c.content_id for a in asks for c in a.contents])
-                ).values()
+                content_id: (Assignment.from_row(row), ContentSpec.from_row(row))
+                for content_id, row in rows.items()
             }
-            placements = await self._placements(tx, asks, existing, clean)
+            placements = await self._placements(tx, _wanted(asks, existing), clean)
             placed: dict[UUID, tuple[Assignment, ContentSpec]] = {}
-            answers: list[list[Assignment] | Refusal] = []
-            for ask in asks:
-                answer = await self._answer(ask, placements.get(ask.key), existing, placed)
-                answers.append(answer)
-            ready = [p for p in placements.values() if isinstance(p, Placement)]
-            taken = [taken for p in ready for taken in p.taken()]
+            answers = [
+                await self._answer(ask, placements.get(ask.key), existing, placed) for ask in asks
+            ]
             fresh = [pair for pair in placed.values() if pair[0].content_id not in existing]
             if not fresh:  # refusals and repeats only: not even the inventory's growth is kept
-                raise _NothingToWrite(answers)
+                tx.roll_back()
+                return _GroupPlaced(_Outcome.NOTHING_TO_WRITE, answers)
+            taken = [
+                instant
+                for placement in placements.values()
+                if isinstance(placement, Placement)
+                for instant in placement.taken()
+            ]
             inserted = await tx.take_and_insert(taken, fresh, self._clock.now())
             if len(inserted) != len(fresh):
-                raise _IndexRefused
-        return answers
+                tx.roll_back()
+                return _GroupPlaced(_Outcome.INDEX_REFUSED, answers)
+        return _GroupPlaced(_Outcome.WRITTEN, answers)
 
     async def _answer(
         self,
@@ -241,8 +250,9 @@ class AllocatorService:
                 if earlier is not None:
                     mine.append((_repeated(*earlier, profile_id, platform, content), content))
                     continue
+                assert placement is not None, "a key with new contents has a placement"
                 if not isinstance(placement, Placement):
-                    raise placement or AssertionError("a key with new contents has a placement")
+                    return placement  # why the key takes no contents
                 scheduled_at, slot_id = await placement.take(ask.start)
                 assignment = Assignment(
                     content.content_id,
@@ -262,22 +272,11 @@ class AllocatorService:
         return [assignment for assignment, _ in mine]
 
     async def _placements(
-        self,
-        tx: Transaction,
-        asks: Sequence[_Ask],
-        existing: Mapping[UUID, object],
-        clean: bool,
+        self, tx: Transaction, wanted: Mapping[Key, _Wanted], clean: bool
     ) -> dict[Key, Placement | Refusal]:
         """A placement for each key with contents to place (or why there can be none), each
         knowing its first free instants and what its cap counts: three statements (states, free
         instants, counts) for all keys."""
-        wanted: dict[Key, int] = {}
-        starts: dict[Key, datetime] = {}
-        for ask in asks:
-            new = sum(1 for c in ask.contents if c.content_id not in existing)
-            if new:
-                wanted[ask.key] = wanted.get(ask.key, 0) + new
-                starts[ask.key] = min(ask.start, starts.get(ask.key, ask.start))
         if not wanted:
             return {}
         states = await tx.key_states(list(wanted))
@@ -290,28 +289,8 @@ class AllocatorService:
             if clean:
                 await tx.drop_held_free_slots(*key)
         ready = [p for p in placements.values() if isinstance(p, Placement)]
-        asked = [(p.key, starts[p.key], wanted[p.key] + PREFILL_MARGIN) for p in ready]
-        for placement, found, (_, start, limit) in zip(
-            ready, await tx.free_slots_from(asked), asked, strict=True
-        ):
-            placement.knows_free(start, found, limit)
-        reaches = []
-        for placement in ready:
-            cap = placement.cap
-            if cap is not None:
-                first, last = placement.free_span(starts[placement.key])
-                # The instants only where the count could let the cap bind on these contents.
-                at_least = cap - wanted[placement.key] + 1
-                reaches.append((placement, first - WINDOW, last + WINDOW + READ_AHEAD, at_least))
-        if reaches:
-            counted = await tx.counted_instants_of(
-                [(*p.key, start, until) for p, start, until, _ in reaches],
-                [at_least for *_, at_least in reaches],
-            )
-            for (placement, start, until, _), (count, instants) in zip(
-                reaches, counted, strict=True
-            ):
-                placement.knows_counted(start, until, instants, count)
+        await _read_free(tx, ready, wanted)
+        await _read_counted(tx, ready, wanted)
         return placements
 
     async def reschedule(
@@ -524,21 +503,87 @@ class _Ask:
         return (self.profile_id, self.platform)
 
 
-class _NothingToWrite(Exception):
-    """A group whose every request was refused or repeated: its transaction is rolled back."""
+@dataclass(frozen=True)
+class _Wanted:
+    """What a group asks of one key: how many new contents, and the earliest start of a search."""
 
-    def __init__(self, answers: list[list[Assignment] | Refusal]) -> None:
-        super().__init__("nothing to write")
-        self.answers = answers
-
-
-class _IndexRefused(Exception):
-    """The unique index refused a content the group placed: nothing of the group is written."""
+    contents: int
+    start: datetime
 
 
-# Free instants read for a key beyond one per content to place (a daily cap may pass some over;
-# a placement that runs out reads more).
-PREFILL_MARGIN = 4
-# Attempts at one group before its requests are told to retry (only a content id taken by
-# another key's transaction at that very moment, again and again, exhausts them).
-GROUP_ATTEMPTS = 3
+def _wanted(asks: Sequence[_Ask], existing: Mapping[UUID, object]) -> dict[Key, _Wanted]:
+    """The keys a group places new contents on (a content already assigned takes nothing)."""
+    wanted: dict[Key, _Wanted] = {}
+    for ask in asks:
+        new = sum(1 for c in ask.contents if c.content_id not in existing)
+        if new:
+            before = wanted.get(ask.key)
+            wanted[ask.key] = (
+                _Wanted(before.contents + new, min(before.start, ask.start))
+                if before
+                else _Wanted(new, ask.start)
+            )
+    return wanted
+
+
+async def _read_free(
+    tx: Transaction, placements: Sequence[Placement], wanted: Mapping[Key, _Wanted]
+) -> None:
+    """Hands each placement the first free instants of its key, enough for its contents and a
+    margin, read for all keys in one statement."""
+    asked = [
+        (p.key, wanted[p.key].start, wanted[p.key].contents + PREFILL_MARGIN) for p in placements
+    ]
+    found = await tx.free_slots_from(asked)
+    for placement, instants, (_, start, limit) in zip(placements, found, asked, strict=True):
+        placement.knows_free(start, instants, limit)
+
+
+@dataclass(frozen=True)
+class _CapReach:
+    """Where a key's daily cap could bind on the contents a group places on it: the span
+    [start, until) to count, and how many counted instants make reading them worth it (fewer
+    cannot let the cap bind)."""
+
+    placement: Placement
+    start: datetime
+    until: datetime
+    at_least: int
+
+
+async def _read_counted(
+    tx: Transaction, placements: Sequence[Placement], wanted: Mapping[Key, _Wanted]
+) -> None:
+    """Hands each capped placement what its cap counts around its first free instants, read for
+    all keys in one statement."""
+    reaches = []
+    for placement in placements:
+        if placement.cap is None:
+            continue
+        want = wanted[placement.key]
+        first, last = placement.free_span(want.start)
+        at_least = placement.cap - want.contents + 1
+        reaches.append(_CapReach(placement, first - WINDOW, last + WINDOW + READ_AHEAD, at_least))
+    if not reaches:
+        return
+    counted = await tx.counted_instants_of(
+        [(*r.placement.key, r.start, r.until) for r in reaches], [r.at_least for r in reaches]
+    )
+    for reach, (count, instants) in zip(reaches, counted, strict=True):
+        reach.placement.knows_counted(reach.start, reach.until, instants, count)
+
+
+class _Outcome(Enum):
+    """What one attempt at a group came to."""
+
+    WRITTEN = "written"  # committed: the answers stand
+    NOTHING_TO_WRITE = "nothing to write"  # refusals and repeats only: rolled back, answers stand
+    INDEX_REFUSED = "index refused"  # rolled back; the answers do not stand: place again
+
+
+@dataclass(frozen=True)
+class _GroupPlaced:
+    """One attempt at a group: its outcome, and each request's answer in arrival order."""
+
+    outcome: _Outcome
+    answers: list[list[Assignment] | Refusal]

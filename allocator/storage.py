@@ -1,7 +1,8 @@
 """The Allocator's storage: the only code that runs its SQL (allocator/queries.sql, by name).
 
-`AllocatorStore.locked(...)` opens a transaction that holds the advisory lock of one
-(profile, platform); `AllocatorStore.transaction()` opens one that holds none.
+`AllocatorStore.locked(...)` opens a transaction that holds the advisory locks of some
+(profile, platform) keys; `AllocatorStore.transaction()` opens one that holds none. Either
+commits when its block ends, or rolls back if told to (`Transaction.roll_back`) or on an error.
 """
 
 from __future__ import annotations
@@ -91,6 +92,11 @@ class Transaction(QueryRunner):
     def __init__(self, conn: psycopg.AsyncConnection[Any], seen: SlotsSeen | None = None) -> None:
         super().__init__(conn, QUERIES)
         self._seen = seen or SlotsSeen(size=64)
+        self.rolled_back = False
+
+    def roll_back(self) -> None:
+        """Ends this transaction with a rollback instead of a commit, when its block ends."""
+        self.rolled_back = True
 
     async def lock_keys(self, keys: Iterable[Key]) -> None:
         """Takes the advisory locks of `keys`, in one fixed order (see `lock_keys` in SQL)."""
@@ -380,8 +386,12 @@ class AllocatorStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
+        """A transaction, committed when its block ends, unless told to roll back."""
         async with pooled_transaction(self._pool) as conn:
-            yield Transaction(conn, self._seen)
+            tx = Transaction(conn, self._seen)
+            yield tx
+            if tx.rolled_back:
+                raise psycopg.Rollback  # psycopg's transaction block rolls back and goes on
 
     @asynccontextmanager
     async def locked(self, keys: Sequence[Key]) -> AsyncIterator[Transaction]:
