@@ -1,4 +1,5 @@
-"""The README's grpcurl calls, and the ones `queuelabs dev` prints, work as written."""
+"""The grpcurl calls the README and the API guide (docs/api.md) show, and the ones `queuelabs dev`
+prints, work as written."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 import signal
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import astuple
 from importlib.util import find_spec
 from pathlib import Path
@@ -17,7 +19,9 @@ import pytest
 from commands.dev import DevPorts
 from tests.support.processes import free_dev_ports, read_until, start_dev
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+API_GUIDE = ROOT / "docs" / "api.md"
 
 
 def grpcurl_dir() -> str:
@@ -27,18 +31,18 @@ def grpcurl_dir() -> str:
     return str(Path(spec.origin).parent / "lib")
 
 
-def readme_examples() -> str:
-    text = README.read_text()
-    block = re.search(r"<!-- grpcurl-examples.*?-->\n```bash\n(.*?)```", text, re.DOTALL)
-    assert block, "the README lost its grpcurl examples"
-    return block.group(1)
+def marked_block(page: Path, marker: str) -> str:
+    """The bash block after the page's `<!-- marker: ... -->` comment."""
+    found = re.search(rf"<!-- {marker}:.*?-->\n```bash\n(.*?)```", page.read_text(), re.DOTALL)
+    assert found, f"{page.name} lost its {marker} block"
+    return found.group(1)
 
 
-@pytest.fixture
-def dev_stack(tmp_path: Path) -> Iterator[tuple[DevPorts, str]]:
+@contextmanager
+def running_dev(data_dir: Path) -> Iterator[tuple[DevPorts, str]]:
     """`queuelabs dev` on a fresh embedded database; yields its ports and banner."""
     ports = free_dev_ports()
-    dev = start_dev(tmp_path / "pgdata", ports)
+    dev = start_dev(data_dir, ports)
     try:
         yield ports, read_until(dev, "Ctrl-C stops everything", 120)
     finally:
@@ -47,6 +51,20 @@ def dev_stack(tmp_path: Path) -> Iterator[tuple[DevPorts, str]]:
             dev.wait(timeout=30)
         except subprocess.TimeoutExpired:
             dev.kill()
+
+
+@pytest.fixture(scope="module")
+def shared_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevPorts, str]]:
+    """One stack for the documented calls: each makes its own contents, so they share it."""
+    with running_dev(tmp_path_factory.mktemp("dev") / "pgdata") as stack:
+        yield stack
+
+
+@pytest.fixture
+def dev_stack(tmp_path: Path) -> Iterator[tuple[DevPorts, str]]:
+    """A stack of its own, for a test that counts what happened on it."""
+    with running_dev(tmp_path / "pgdata") as stack:
+        yield stack
 
 
 def run_shell(script: str, ports: DevPorts) -> str:
@@ -65,10 +83,20 @@ def run_shell(script: str, ports: DevPorts) -> str:
     return done.stdout
 
 
-def test_the_readme_grpcurl_calls_work_as_written(dev_stack):
-    port, _ = dev_stack
-    out = run_shell(readme_examples(), port)
-    again = run_shell(readme_examples(), port)  # pasting it twice works too
+def test_the_readme_first_call_works_as_written(shared_dev):
+    ports, _ = shared_dev
+    out = run_shell(marked_block(README, "first-call"), ports)
+    assert '"scheduled_at"' in out  # AssignNext
+    assert '"state": "UPLOAD_STATE_UPLOADED"' in out  # assigned to uploaded, as the README says
+    assert '"request_id"' in out  # every attempt with its request id
+    assert '"post_url"' in out
+
+
+def test_the_api_guide_grpcurl_calls_work_as_written(shared_dev):
+    ports, _ = shared_dev
+    tour = marked_block(API_GUIDE, "grpcurl-examples")
+    out = run_shell(tour, ports)
+    again = run_shell(tour, ports)  # pasting it twice works too
     assert again.count('"state": "UPLOAD_STATE_UPLOADED"') >= 1
     assert "queuelabs.allocator.v1.Allocator" in out  # list
     assert "rpc UploadNow ( .queuelabs.uploader.v1.UploadNowRequest )" in out  # describe
