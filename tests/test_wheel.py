@@ -99,3 +99,10 @@ def test_the_server_wheel_carries_the_top_level_migrations_inside_the_package(
     }
     assert "env.py" in in_tree
     assert shipped == in_tree
+
+
+def test_no_wheel_carries_the_contract_baseline(wheels: list[Path]) -> None:
+    # protos/released.binpb is for CI and the tests, not for anyone who installs the package.
+    for built in wheels:
+        with zipfile.ZipFile(built) as wheel:
+            assert not [n for n in wheel.namelist() if n.endswith(".binpb")], built.name
