@@ -7,6 +7,7 @@ the state lists `queuelabs/sql.py` fills in from the sets below). The README dra
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -107,12 +108,20 @@ FINAL: frozenset[ContentState] = frozenset({_S.UPLOADED, _S.REMOVED})
 FINISHED: frozenset[ContentState] = frozenset({_S.UPLOADED, _S.FAILED, _S.REMOVED})
 
 
+def needs_one_of(
+    subject: str, current: ContentState, action: str, allowed: Iterable[ContentState]
+) -> str:
+    """Why `action` cannot happen to `subject` (a content, named as the caller likes) in state
+    `current`, and the states it could happen in: every such refusal reads the same."""
+    listed = ", ".join(sorted(s.value for s in allowed))
+    return f"{subject} is {current.value}; {action} needs one of: {listed}"
+
+
 class IllegalMove(Exception):
     """An event that cannot happen to a content in its current state."""
 
     def __init__(self, current: ContentState, event: Event) -> None:
-        allowed = ", ".join(sorted(s.value for s in sources(event)))
-        super().__init__(f"content is {current.value}; {event.value} needs one of: {allowed}")
+        super().__init__(needs_one_of("content", current, event.value, sources(event)))
         self.current = current
         self.event = event
 

@@ -128,3 +128,11 @@ def test_an_illegal_move_says_what_would_be_allowed():
     assert str(refused.value) == (
         "content is uploaded; release needs one of: awaiting_slot, failed, retry_pending, scheduled"
     )
+
+
+def test_a_refusal_for_the_wrong_state_is_worded_in_one_place():
+    # needs_one_of builds it; the services and IllegalMove call it rather than spell it again.
+    for package in ("queuelabs", "allocator", "uploader", "sandbox", "commands"):
+        for path in (ROOT / package).rglob("*.py"):
+            if path != ROOT / "queuelabs" / "lifecycle.py":
+                assert "needs one of" not in path.read_text(), f"{path} words it again"

@@ -172,6 +172,10 @@ async def test_operators_can_look_pause_publish_now_cancel_and_retry(database_ur
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await stack.uploader.UploadNow(upb.UploadNowRequest(content_id=first.content_id))
         assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert refused.value.details() == (
+            f"content {first.content_id} is uploaded; UploadNow needs one of: "
+            "retry_pending, scheduled"
+        )
 
         cancelled = await stack.uploader.CancelUpload(
             upb.CancelUploadRequest(content_id=second.content_id, reason="pulled")

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from queuelabs.caps import WINDOW, cap_variable, first_allowed
 from queuelabs.clock import Clock
-from queuelabs.lifecycle import RETRYABLE_BY_HAND, Event, sources
+from queuelabs.lifecycle import RETRYABLE_BY_HAND, Event, needs_one_of, sources
 from queuelabs.platforms import Platform
 from uploader.allocator_client import AllocatorGateway
 from uploader.domain import PauseState, UploadQuery, UploadView
@@ -57,8 +57,7 @@ class UploaderService:
             ):
                 view = await _view(tx, content_id)  # as it is now: it may have moved meanwhile
                 raise WrongState(
-                    f"content {content_id} is {view.state.value}; UploadNow needs one of: "
-                    + ", ".join(sorted(s.value for s in claimable)),
+                    needs_one_of(f"content {content_id}", view.state, "UploadNow", claimable),
                     content_id=content_id,
                     state=view.state.value,
                 )
@@ -70,9 +69,8 @@ class UploaderService:
         """Puts a failed content back in line, in the earliest free slot from now."""
         view = await self.get_upload(content_id)
         if view.state not in RETRYABLE_BY_HAND:
-            allowed = ", ".join(sorted(s.value for s in RETRYABLE_BY_HAND))
             raise WrongState(
-                f"content {content_id} is {view.state.value}; RetryUpload needs one of: {allowed}",
+                needs_one_of(f"content {content_id}", view.state, "RetryUpload", RETRYABLE_BY_HAND),
                 content_id=content_id,
                 state=view.state.value,
             )
