@@ -1,6 +1,6 @@
 """The docs say what the code does: the lifecycle diagram is the lifecycle table, the retry table
-is the policies, every relative link and anchor leads somewhere, and the README keeps the
-commands CI runs."""
+is the policies, the settings and the error reasons are the ones the code reads and gives, every
+relative link and anchor leads somewhere, and the README keeps the commands CI runs."""
 
 from __future__ import annotations
 
@@ -201,6 +201,72 @@ def test_every_doc_is_linked_from_the_readme():
     linked = {(README.parent / t.partition("#")[0]).resolve() for t in relative_links(README)}
     unlinked = [p.name for p in PAGES[1:] if p.resolve() not in linked]
     assert not unlinked, f"docs the README does not link: {unlinked}"
+
+
+# --- the settings and the error reasons -------------------------------------------------------
+
+UPPER_NAME = r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+"
+
+
+def product_sources() -> list[str]:
+    return [
+        source.read_text()
+        for package in ("queuelabs", "allocator", "uploader", "sandbox", "commands")
+        for source in sorted((ROOT / package).rglob("*.py"))
+        if "/v1/" not in str(source)  # generated code
+    ]
+
+
+def reasons_given_by_the_code() -> set[str]:
+    """Every ErrorInfo reason: a refusal's `reason = "X"`, or one noted as it is sent."""
+    found: set[str] = set()
+    for text in product_sources():
+        found |= set(re.findall(rf'\breason = "({UPPER_NAME})"', text))
+        found |= set(re.findall(rf'\bnote_reason\("({UPPER_NAME})"', text))
+    return found
+
+
+def reasons_documented() -> set[str]:
+    """The first column of docs/api.md's table of reasons."""
+    text = (ROOT / "docs" / "api.md").read_text()
+    table = text.split("| reason | status |", 1)[1].split("\n\n", 1)[0]
+    return set(re.findall(rf"^\| `({UPPER_NAME})` \|", table, re.MULTILINE))
+
+
+def test_every_error_reason_the_code_gives_is_documented_and_no_other():
+    given, documented = reasons_given_by_the_code(), reasons_documented()
+    assert "NO_FREE_SLOT" in given  # the search finds reasons at all
+    assert not given - documented, f"reasons not in docs/api.md: {sorted(given - documented)}"
+    assert not documented - given, f"documented, never given: {sorted(documented - given)}"
+
+
+def settings_read_by_the_code() -> set[str]:
+    """Every variable the product reads: a name handed to a call (`env.seconds("X", ...)`,
+    `os.environ.get("X")`), a default argument naming one, or a per-platform family
+    (`f"X_{platform}"`, written `X_<PLATFORM>`)."""
+    found: set[str] = set()
+    for text in product_sources():
+        found |= set(re.findall(rf'[(\[]\s*"({UPPER_NAME})"', text))
+        found |= set(re.findall(rf'\bname: str = "({UPPER_NAME})"', text))
+        found |= {f"{name}_<PLATFORM>" for name in re.findall(rf'\bf"({UPPER_NAME})_{{', text)}
+    return found - reasons_given_by_the_code()  # a reason handed to a call is no setting
+
+
+def settings_documented() -> set[str]:
+    """The names in the first column of docs/configuration.md's table."""
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    cells = re.findall(r"^\| (`[^|]*) \|", text, re.MULTILINE)
+    return {
+        name for cell in cells for name in re.findall(rf"`({UPPER_NAME}(?:_<PLATFORM>)?)`", cell)
+    }
+
+
+def test_every_setting_the_code_reads_is_documented_and_every_documented_one_is_read():
+    read, documented = settings_read_by_the_code(), settings_documented()
+    assert "UPLOADER_LEASE_SECONDS" in read  # the search finds settings at all
+    assert "UPLOAD_POST_DAILY_CAP_<PLATFORM>" in read
+    assert not read - documented, f"not in docs/configuration.md: {sorted(read - documented)}"
+    assert not documented - read, f"documented, never read: {sorted(documented - read)}"
 
 
 # --- the README's commands -----------------------------------------------------------------------
