@@ -1,15 +1,19 @@
 """Named SQL: statements live in .sql files under `-- name --` headers and are run by name.
 
-A statement may name a set of states as `{name}`; `load_queries` writes the set out as a literal
-list from the lifecycle table, so the SQL never spells a state list of its own and the planner
-still sees constants (which a partial index's predicate needs to be matched).
+Every stored value a statement filters on (a set of states, an attempt's kind) reaches the SQL
+one way: the statement names it as `{name}`, and `load_queries` writes it out as constants from
+the enum or set the code defines it by (queuelabs/lifecycle.py for states). The SQL never spells
+a value of its own, and the planner still sees constants, which a partial index's predicate
+needs to be matched (a parameter would hide them).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Mapping
+from collections.abc import Set as AbstractSet
 from contextlib import asynccontextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +25,26 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from queuelabs import tracing
 from queuelabs.database import lock_timeout_ms
 from queuelabs.errors import Conflict, DatabaseUnavailable
-from queuelabs.lifecycle import ContentState
 
-StateList = ContentState | frozenset[ContentState]
+# One stored value, or a set of them (a state, the states an event may happen in).
+SqlValues = StrEnum | AbstractSet[StrEnum]
 
 
-def load_queries(path: Path, states: Mapping[str, StateList] | None = None) -> dict[str, str]:
-    """The statements of `path` by name, each `{name}` replaced by the states named so."""
+def sql_values(values: SqlValues) -> str:
+    """`values` as a comma-separated list of SQL string constants, sorted: what `in (...)` takes."""
+    chosen = [values] if isinstance(values, StrEnum) else sorted(values)
+    if not chosen:
+        raise ValueError("an empty set has no SQL list (`in ()` is not SQL)")
+    return ", ".join("'" + str(value.value).replace("'", "''") + "'" for value in chosen)
+
+
+def load_queries(path: Path, values: Mapping[str, SqlValues] | None = None) -> dict[str, str]:
+    """The statements of `path` by name, each `{name}` replaced by the values named so."""
     parts = re.split(r"^-- (\w+) --$", path.read_text(), flags=re.MULTILINE)
-    lists = states or {}
+    named = values or {}
 
     def literal(match: re.Match[str]) -> str:
-        value = lists[match.group(1)]  # KeyError: the SQL names a list nobody gave
-        chosen = [value] if isinstance(value, ContentState) else sorted(value)
-        return ", ".join(f"'{state.value}'" for state in chosen)
+        return sql_values(named[match.group(1)])  # KeyError: the SQL names a list nobody gave
 
     return {
         name: re.sub(r"\{([a-z_]+)\}", literal, body.strip())

@@ -14,8 +14,8 @@ from queuelabs.lifecycle import CLAIMS, ContentState, Event, next_state, sources
 from queuelabs.platforms import MediaType, Platform
 from uploader import decisions
 from uploader.allocator_client import AllocatorGateway
-from uploader.decisions import ALLOCATOR_BACKOFF, Decision, Step
-from uploader.domain import Claimed
+from uploader.decisions import ALLOCATOR_BACKOFF, Decision
+from uploader.domain import AttemptKind, Claimed
 from uploader.outcomes import CallResult, Outcome
 from uploader.policies import RetryPolicy, WhenExhausted
 
@@ -197,13 +197,13 @@ def test_exhausted_retries_fail_instead_when_the_policy_says_so():
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        (claimed(S.SCHEDULED), Step.PUBLISH),
-        (claimed(S.RETRY_PENDING, 2, scheduled_at=NOW - timedelta(hours=5)), Step.PUBLISH),
-        (claimed(S.UNKNOWN_OUTCOME), Step.RECONCILE),
-        (claimed(S.SCHEDULED, scheduled_at=NOW - timedelta(minutes=59)), Step.PUBLISH),
+        (claimed(S.SCHEDULED), AttemptKind.PUBLISH),
+        (claimed(S.RETRY_PENDING, 2, scheduled_at=NOW - timedelta(hours=5)), AttemptKind.PUBLISH),
+        (claimed(S.UNKNOWN_OUTCOME), AttemptKind.RECONCILE),
+        (claimed(S.SCHEDULED, scheduled_at=NOW - timedelta(minutes=59)), AttemptKind.PUBLISH),
         (
             claimed(S.SCHEDULED, scheduled_at=NOW - timedelta(hours=2), upload_now=True),
-            Step.PUBLISH,
+            AttemptKind.PUBLISH,
         ),
         (
             claimed(S.SCHEDULED, scheduled_at=NOW - timedelta(hours=2)),
@@ -232,10 +232,10 @@ def test_on_claim(content, expected):
     ("previous", "interrupted", "event"),
     [
         (S.SCHEDULED, [], Event.HAND_BACK),
-        (S.SCHEDULED, ["publish"], Event.LOSE_TRACK),
+        (S.SCHEDULED, [AttemptKind.PUBLISH], Event.LOSE_TRACK),
         (S.RETRY_PENDING, [], Event.RETRY_LATER),
-        (S.RETRY_PENDING, ["publish"], Event.LOSE_TRACK),
-        (S.UNKNOWN_OUTCOME, ["reconcile"], Event.CHECK_LATER),
+        (S.RETRY_PENDING, [AttemptKind.PUBLISH], Event.LOSE_TRACK),
+        (S.UNKNOWN_OUTCOME, [AttemptKind.RECONCILE], Event.CHECK_LATER),
         (S.AWAITING_SLOT, [], Event.ASK_SLOT_LATER),
     ],
 )

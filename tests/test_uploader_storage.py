@@ -21,7 +21,7 @@ from queuelabs.lifecycle import ContentState, Event
 from queuelabs.platforms import MediaType, Platform
 from tests.conftest import T0
 from uploader.budget import RequestBudget
-from uploader.domain import Claimed
+from uploader.domain import AttemptKind, Claimed, Unanswered
 from uploader.pacing import Limits
 from uploader.publisher import Publisher
 from uploader.storage import UploaderStore
@@ -147,7 +147,9 @@ async def test_an_expired_lease_becomes_an_unknown_outcome_never_due_again_direc
     harness.clock.advance(timedelta(hours=1))
     [held] = await harness.claim(worker="dead")
     async with harness.store.transaction() as tx:
-        await tx.start_attempt(content, "publish", "req-1", held.idempotency_key, "dead", T0)
+        await tx.start_attempt(
+            content, AttemptKind.PUBLISH, "req-1", held.idempotency_key, "dead", T0
+        )
     rescuer = Rescuer(harness.store, harness.clock)
     assert await rescuer.rescue_expired() == []  # the lease still runs
     harness.clock.advance(LEASE + timedelta(seconds=1))
@@ -156,7 +158,9 @@ async def test_an_expired_lease_becomes_an_unknown_outcome_never_due_again_direc
     async with harness.store.transaction() as tx:
         view = await tx.view(content)
     assert view is not None
-    assert [(a.outcome, a.finished_at) for a in view.attempts] == [("lost", harness.clock.now())]
+    assert [(a.outcome, a.finished_at) for a in view.attempts] == [
+        (Unanswered.LOST, harness.clock.now())
+    ]
     assert await rescuer.rescue_expired() == []  # once
 
 

@@ -13,6 +13,7 @@ import logging
 from datetime import timedelta
 
 from queuelabs.clock import Clock
+from uploader.domain import RequestKind
 from uploader.outcomes import CallResult
 from uploader.pacing import Limits, Room, room
 from uploader.storage import Transaction, UploaderStore
@@ -37,7 +38,7 @@ class RequestBudget:
         sent, oldest, blocked_until = await tx.budget_state(now)
         return room(self.limits, now, sent, oldest, blocked_until)
 
-    async def spend(self, tx: Transaction, requests: list[tuple[str | None, str]]) -> None:
+    async def spend(self, tx: Transaction, requests: list[tuple[str | None, RequestKind]]) -> None:
         """Counts requests (upload_post_user or None, kind) as sent now."""
         await tx.record_requests(requests, self._worker, self._clock.now())
 
@@ -47,7 +48,7 @@ class RequestBudget:
             async with self._store.transaction() as tx:
                 left = await self.room(tx)
                 if left.look_ups > 0:
-                    await self.spend(tx, [(None, "look_up")])
+                    await self.spend(tx, [(None, RequestKind.LOOK_UP)])
                     return
             now = self._clock.now()
             wait = (left.frees_at or now + _RECHECK) - now

@@ -67,11 +67,12 @@ def page_out(query: UploadQuery, views: list[UploadView], more: bool) -> pb.List
 
 
 def attempt_out(attempt: AttemptRecord) -> pb.Attempt:
+    came_to = "in flight" if attempt.outcome is None else attempt.outcome.value
     return pb.Attempt(
         number=attempt.number,
         started_at=timestamp_out(attempt.started_at),
         finished_at=timestamp_out(attempt.finished_at),
-        outcome=f"{attempt.kind}: {attempt.outcome or 'in flight'}",
+        outcome=f"{attempt.kind.value}: {came_to}",
         http_status=attempt.http_status or 0,
         request_id=attempt.request_id,
         error=attempt.error,

@@ -18,22 +18,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from queuelabs.lifecycle import ContentState, Event
-from uploader.domain import Claimed
+from uploader.domain import AttemptKind, Claimed
 from uploader.outcomes import CallResult, Outcome
 from uploader.policies import RetryPolicy, WhenExhausted, retry_delay
 
 # How long to wait before asking an unreachable Allocator again.
 ALLOCATOR_BACKOFF = timedelta(seconds=30)
-
-
-class Step(StrEnum):
-    """What a worker does with a claim that calls Upload-Post."""
-
-    PUBLISH = "publish"
-    RECONCILE = "reconcile"
 
 
 @dataclass(frozen=True)
@@ -49,10 +41,11 @@ class Decision:
     ask_for_slot: bool = False
 
 
-def on_claim(claimed: Claimed, now: datetime, max_lateness: timedelta) -> Step | Decision:
-    """What a freshly claimed content is due for."""
+def on_claim(claimed: Claimed, now: datetime, max_lateness: timedelta) -> AttemptKind | Decision:
+    """What a freshly claimed content is due for: a call to Upload-Post (of that kind), or a
+    move."""
     if claimed.previous_state is ContentState.UNKNOWN_OUTCOME:
-        return Step.RECONCILE
+        return AttemptKind.RECONCILE
     if claimed.previous_state is ContentState.AWAITING_SLOT:
         # The Allocator could not be asked before: ask again.
         return _need_slot(claimed, Event.ASK_SLOT_LATER, now, claimed.reason)
@@ -63,7 +56,7 @@ def on_claim(claimed: Claimed, now: datetime, max_lateness: timedelta) -> Step |
         and late > max_lateness
     ):
         return _need_slot(claimed, Event.NEED_SLOT, now, f"missed its slot by {late}")
-    return Step.PUBLISH
+    return AttemptKind.PUBLISH
 
 
 def after_call(
@@ -148,15 +141,15 @@ def slot_refused(claimed: Claimed, why: str, refusal: str) -> Decision:
     return Decision(Event.FAIL, claimed.retry_count, None, claimed.generation, reason)
 
 
-def at_shutdown(claimed: Claimed, interrupted: Sequence[str], now: datetime) -> Decision:
+def at_shutdown(claimed: Claimed, interrupted: Sequence[AttemptKind], now: datetime) -> Decision:
     """Hands a claim back so that no lease is left to expire. `interrupted` holds the kinds of
-    the calls cut short (publish, reconcile)."""
+    the calls cut short."""
     match claimed.previous_state:
         case ContentState.UNKNOWN_OUTCOME:
             event = Event.CHECK_LATER
         case ContentState.AWAITING_SLOT:
             event = Event.ASK_SLOT_LATER
-        case _ if "publish" in interrupted:
+        case _ if AttemptKind.PUBLISH in interrupted:
             event = Event.LOSE_TRACK  # it may have gone out: reconcile, never re-send blindly
         case ContentState.RETRY_PENDING:
             event = Event.RETRY_LATER  # back where it was, its retries counted as they were

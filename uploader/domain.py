@@ -4,11 +4,45 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
 from queuelabs.lifecycle import ContentState
 from queuelabs.platforms import MediaType, Platform
+from uploader.outcomes import Outcome
+
+
+class AttemptKind(StrEnum):
+    """What an attempt asks Upload-Post, as stored in `upload_attempts.kind`."""
+
+    PUBLISH = "publish"  # the post itself
+    RECONCILE = "reconcile"  # what became of an earlier publish (status, history)
+
+
+class Unanswered(StrEnum):
+    """How an attempt ends with no answer to record: beside Upload-Post's `Outcome`s, the
+    other values of `upload_attempts.outcome`."""
+
+    LOST = "lost"  # its worker's lease expired mid-call (the rescuer closed it)
+    INTERRUPTED = "interrupted"  # its worker shut down mid-call
+
+
+# What a finished attempt's row says it came to (None while the call is in flight).
+AttemptOutcome = Outcome | Unanswered
+
+
+def attempt_outcome(stored: str) -> AttemptOutcome:
+    """The stored `upload_attempts.outcome` as its enum."""
+    unanswered = {u.value: u for u in Unanswered}
+    return unanswered[stored] if stored in unanswered else Outcome(stored)
+
+
+class RequestKind(StrEnum):
+    """A request to Upload-Post as the shared budget counts it (`upload_post_requests.kind`)."""
+
+    POST = "post"  # a publish: counted against its profile's posting rate too
+    LOOK_UP = "look_up"  # a status or history look-up
 
 
 @dataclass(frozen=True)
@@ -80,12 +114,12 @@ class Claimed:
 @dataclass(frozen=True)
 class AttemptRecord:
     number: int
-    kind: str  # publish or reconcile
+    kind: AttemptKind
     request_id: str
     upstream_request_id: str | None  # Upload-Post's id of the job, when not ours
     started_at: datetime
     finished_at: datetime | None
-    outcome: str | None
+    outcome: AttemptOutcome | None  # None while the call is in flight
     http_status: int | None
     error: str
 
@@ -93,12 +127,12 @@ class AttemptRecord:
     def from_row(cls, row: dict[str, Any]) -> AttemptRecord:
         return cls(
             number=row["number"],
-            kind=row["kind"],
+            kind=AttemptKind(row["kind"]),
             request_id=row["request_id"],
             upstream_request_id=row["upstream_request_id"],
             started_at=row["started_at"],
             finished_at=row["finished_at"],
-            outcome=row["outcome"],
+            outcome=None if row["outcome"] is None else attempt_outcome(row["outcome"]),
             http_status=row["http_status"],
             error=row["error"],
         )

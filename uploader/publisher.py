@@ -20,8 +20,8 @@ from queuelabs.platforms import Platform
 from uploader import decisions
 from uploader.allocator_client import AllocatorGateway
 from uploader.budget import RequestBudget
-from uploader.decisions import Decision, Step
-from uploader.domain import AttemptRecord, Claimed
+from uploader.decisions import Decision
+from uploader.domain import AttemptKind, AttemptRecord, Claimed
 from uploader.outcomes import CallResult, Outcome
 from uploader.policies import RetryPolicy
 from uploader.settler import Call, Settler
@@ -55,9 +55,9 @@ class Publisher:
     async def handle(self, claimed: Claimed) -> None:
         """Does what a claimed content is due for: publish, reconcile, or move."""
         match decisions.on_claim(claimed, self._clock.now(), self._max_lateness):
-            case Step.PUBLISH:
+            case AttemptKind.PUBLISH:
                 await self.publish(claimed)
-            case Step.RECONCILE:
+            case AttemptKind.RECONCILE:
                 await self.reconcile(claimed)
             case Decision() as decision:
                 await self._settler.carry_out(claimed, decision)
@@ -67,7 +67,7 @@ class Publisher:
         async with self._store.transaction() as tx:
             done = await tx.success_of(claimed.content_id)
             if done is None:
-                call = await self._begin(tx, claimed, "publish", str(uuid.uuid4()))
+                call = await self._begin(tx, claimed, AttemptKind.PUBLISH, str(uuid.uuid4()))
         if claimed.previous_state is ContentState.SCHEDULED:
             lag = (self._clock.now() - claimed.scheduled_at).total_seconds()
             metrics.DISPATCH_LAG_SECONDS.labels(claimed.platform.value).observe(max(0.0, lag))
@@ -120,7 +120,7 @@ class Publisher:
                 else []
             )
             if calls:
-                look_up = await self._begin(tx, claimed, "reconcile", _job_of(calls[0]))
+                look_up = await self._begin(tx, claimed, AttemptKind.RECONCILE, _job_of(calls[0]))
         if done is not None:
             await self._settler.carry_out(
                 claimed, decisions.already_published(claimed), done["post_url"]
@@ -162,7 +162,9 @@ class Publisher:
             extra=claimed.log_context(self._worker),
         )
 
-    async def _begin(self, tx: Transaction, claimed: Claimed, kind: str, request_id: str) -> Call:
+    async def _begin(
+        self, tx: Transaction, claimed: Claimed, kind: AttemptKind, request_id: str
+    ) -> Call:
         """The intent, committed before the call: an open attempt under the current key."""
         started = self._clock.now()
         number = await tx.start_attempt(

@@ -35,7 +35,7 @@ returning c.*, due.previous_status,
 with recent as (
     select upload_post_user, count(*) as posts
       from upload_post_requests
-     where kind = 'post' and sent_at > %(window_start)s
+     where kind = {post} and sent_at > %(window_start)s
      group by upload_post_user),
 ranked as (
     select c.content_id,
@@ -128,7 +128,7 @@ returning content_id;
 
 -- close_lost_attempts --
 update upload_attempts
-   set finished_at = %(now)s, outcome = 'lost', error = %(error)s
+   set finished_at = %(now)s, outcome = {lost_call}, error = %(error)s
  where content_id = any(%(content_ids)s) and finished_at is null;
 
 -- start_attempt --
@@ -148,7 +148,7 @@ update upload_attempts
 -- publish_attempts_under_key --
 -- Every call made under one idempotency key, newest first: any of them may have made the post.
 select * from upload_attempts
- where content_id = %(content_id)s and kind = 'publish' and idempotency_key = %(key)s
+ where content_id = %(content_id)s and kind = {publish} and idempotency_key = %(key)s
  order by number desc;
 
 -- attempts_of --
@@ -223,7 +223,7 @@ delete from paused_keys where profile_id = %(profile_id)s and platform = %(platf
 
 -- interrupt_attempts --
 update upload_attempts
-   set finished_at = %(now)s, outcome = 'interrupted', error = %(error)s
+   set finished_at = %(now)s, outcome = {interrupted_call}, error = %(error)s
  where content_id = %(content_id)s and finished_at is null
 returning number, kind;
 

@@ -51,7 +51,7 @@ class Settler:
             await tx.finish_attempt(
                 claimed.content_id,
                 call.number,
-                result.outcome.value,
+                result.outcome,
                 result.http_status,
                 result.error,
                 now,

@@ -23,18 +23,31 @@ from queuelabs.lifecycle import (
     target,
 )
 from queuelabs.platforms import Platform
-from queuelabs.sql import QueryRunner, StateList, load_queries, pooled_transaction
-from uploader.domain import AttemptRecord, Claimed, UploadQuery, UploadView
+from queuelabs.sql import QueryRunner, SqlValues, load_queries, pooled_transaction
+from uploader.domain import (
+    AttemptKind,
+    AttemptRecord,
+    Claimed,
+    RequestKind,
+    Unanswered,
+    UploadQuery,
+    UploadView,
+)
+from uploader.outcomes import Outcome
 from uploader.pacing import WINDOW as PACING_WINDOW
 
-# The state lists the SQL names, each taken from the lifecycle table.
-STATE_LISTS: dict[str, StateList] = {
+# The values the SQL names: state lists from the lifecycle table, kinds and outcomes from theirs.
+STATE_LISTS: dict[str, SqlValues] = {
     "in_line": IN_LINE,
     "to_publish": sources(Event.CLAIM),
     "to_hold": sources(Event.CLAIM_TO_RECONCILE) | sources(Event.CLAIM_TO_MOVE),
     "claimed": target(Event.CLAIM),
     "leased": LEASED,
     "lost": target(Event.LOSE_TRACK),
+    "post": RequestKind.POST,
+    "publish": AttemptKind.PUBLISH,
+    "lost_call": Unanswered.LOST,
+    "interrupted_call": Unanswered.INTERRUPTED,
 }
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"), STATE_LISTS)
 
@@ -105,14 +118,14 @@ class Transaction(QueryRunner):
         return int(row["sent"]), row["oldest"], row["blocked_until"]
 
     async def record_requests(
-        self, requests: Sequence[tuple[str | None, str]], worker: str, now: datetime
+        self, requests: Sequence[tuple[str | None, RequestKind]], worker: str, now: datetime
     ) -> None:
-        """Counts requests (upload_post_user or None, kind: post or look_up) as sent now."""
+        """Counts requests (upload_post_user or None, kind) as sent now."""
         if requests:
             await self._rows(
                 "record_requests",
                 users=[user for user, _ in requests],
-                kinds=[kind for _, kind in requests],
+                kinds=[kind.value for _, kind in requests],
                 worker=worker,
                 now=now,
             )
@@ -153,12 +166,18 @@ class Transaction(QueryRunner):
     # Attempts
 
     async def start_attempt(
-        self, content_id: UUID, kind: str, request_id: str, key: str, worker: str, now: datetime
+        self,
+        content_id: UUID,
+        kind: AttemptKind,
+        request_id: str,
+        key: str,
+        worker: str,
+        now: datetime,
     ) -> int:
         row = await self._row(
             "start_attempt",
             content_id=content_id,
-            kind=kind,
+            kind=kind.value,
             request_id=request_id,
             idempotency_key=key,
             worker=worker,
@@ -171,7 +190,7 @@ class Transaction(QueryRunner):
         self,
         content_id: UUID,
         number: int,
-        outcome: str,
+        outcome: Outcome,
         http_status: int,
         error: str,
         now: datetime,
@@ -181,17 +200,19 @@ class Transaction(QueryRunner):
             "finish_attempt",
             content_id=content_id,
             number=number,
-            outcome=outcome,
+            outcome=outcome.value,
             http_status=http_status or None,
             error=error,
             now=now,
             upstream_request_id=upstream_request_id,
         )
 
-    async def interrupt_attempts(self, content_id: UUID, error: str, now: datetime) -> list[str]:
-        """Closes the content's open attempts; returns their kinds (publish, reconcile)."""
+    async def interrupt_attempts(
+        self, content_id: UUID, error: str, now: datetime
+    ) -> list[AttemptKind]:
+        """Closes the content's open attempts; returns their kinds."""
         rows = await self._rows("interrupt_attempts", content_id=content_id, error=error, now=now)
-        return [r["kind"] for r in rows]
+        return [AttemptKind(r["kind"]) for r in rows]
 
     async def publish_attempts_under_key(self, content_id: UUID, key: str) -> list[AttemptRecord]:
         """Every call made under `key`, newest first."""

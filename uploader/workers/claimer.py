@@ -20,7 +20,7 @@ from queuelabs import tracing
 from queuelabs.clock import Clock
 from queuelabs.lifecycle import Event
 from uploader.budget import RequestBudget
-from uploader.domain import Claimed
+from uploader.domain import Claimed, RequestKind
 from uploader.publisher import Publisher
 from uploader.storage import UploaderStore
 
@@ -83,8 +83,8 @@ class Claimer:
             )
             await self._budget.spend(
                 tx,
-                [(None, "look_up") for _ in look_ups]
-                + [(c.upload_post_user, "post") for c in posts],
+                [(None, RequestKind.LOOK_UP) for _ in look_ups]
+                + [(c.upload_post_user, RequestKind.POST) for c in posts],
             )
         self._budget_frees_at = budget.frees_at
         claimed = look_ups + moves + posts
