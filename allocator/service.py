@@ -8,6 +8,7 @@ and, as the last line of defence, the partial unique index `contents_one_active_
 from __future__ import annotations
 
 import calendar
+import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -55,12 +56,17 @@ from queuelabs.lifecycle import (
 )
 from queuelabs.platforms import Platform
 
+log = logging.getLogger(__name__)
+
 # Free instants read for a key beyond one per content to place (a daily cap may pass some over;
 # a placement that runs out reads more).
 PREFILL_MARGIN = 4
 # Attempts at one group before its requests are told to retry (only a content id taken by
 # another key's transaction at that very moment, again and again, exhausts them).
 GROUP_ATTEMPTS = 3
+# What a replica logs each time the unique index refuses what it placed under its locks (the
+# locks make that impossible; a line means one of them is missing). The chaos run counts them.
+INDEX_REFUSED = "the unique index refused a slot taken under the locks"
 
 
 @dataclass(frozen=True)
@@ -198,6 +204,8 @@ class AllocatorService:
                 for waiting, answer in zip(group, placed.answers, strict=True):
                     waiting.answer_with(answer)
                 return
+            metrics.INDEX_REFUSALS.inc()
+            log.warning("%s; placing the group again (attempt %d)", INDEX_REFUSED, attempt + 1)
         raise Conflict("concurrent requests kept taking this request's content ids; retry")
 
     async def _place_group(self, asks: Sequence[_Ask], clean: bool) -> _GroupPlaced:
@@ -318,6 +326,8 @@ class AllocatorService:
                     return moved
                 # The inventory offered a held instant (it cannot, but the index says so): the
                 # instant is gone from the inventory now; take the next.
+                metrics.INDEX_REFUSALS.inc()
+                log.warning("%s; moving the content to the next free slot", INDEX_REFUSED)
 
     async def release(self, content_id: UUID, reason: str) -> tuple[Assignment, datetime]:
         """Takes a content out of line for good and frees its slot. Repeating it is harmless."""

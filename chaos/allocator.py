@@ -6,8 +6,9 @@ up to two minutes a content.
 What must hold, counted from the database at the end: no slot holds two contents; every
 acknowledged content holds the slot it was told (none moved, none lost); a content
 acknowledged twice (a retry of a call whose answer was lost) was told the same slot both
-times; `queuelabs check` finds nothing; and the bearer token every call carries appears in no
-line any replica logged.
+times; `queuelabs check` finds nothing; the unique index never had to refuse a slot (every
+replica logs each refusal; the locks make them impossible, so a line means a lock is missing);
+and the bearer token every call carries appears in no line any replica logged.
 
 Run: `uv run python -m chaos.allocator --contents 100000` (BENCH_DATABASE_URL, DATABASE_URL, or
 an embedded PostgreSQL; a database of its own, dropped at the end). Contents start at `--rate`
@@ -33,6 +34,7 @@ from pathlib import Path
 
 import grpc
 
+from allocator.service import INDEX_REFUSED
 from bench.database import bench_database, slots_held
 from chaos.replica import Replica
 from queuelabs.allocator.v1 import allocator_pb2 as pb
@@ -69,6 +71,7 @@ class Tally:
     lost: int = -1
     audit_findings: int = -1
     log_lines: int = 0
+    index_refusals: int = -1  # slots the unique index refused, as the replicas logged them
     secrets_in_logs: int = -1
     seconds: float = 0.0
 
@@ -79,6 +82,7 @@ class Tally:
             and self.lost == 0
             and self.told_twice_differently == 0
             and self.audit_findings == 0
+            and self.index_refusals == 0
             and self.secrets_in_logs == 0
             and not self.refused
             and self.not_acknowledged == 0
@@ -92,7 +96,8 @@ class Tally:
             f" acknowledged and lost: {self.lost}; told two slots for one content:"
             f" {self.told_twice_differently}; not acknowledged within {PATIENCE:.0f} s:"
             f" {self.not_acknowledged}; refusals: {self.refused or 'none'};"
-            f" queuelabs check findings: {self.audit_findings}\n"
+            f" queuelabs check findings: {self.audit_findings}; slots the unique index refused:"
+            f" {self.index_refusals}\n"
             f"log lines written by the replicas: {self.log_lines:,}; holding the token:"
             f" {self.secrets_in_logs}"
         )
@@ -113,6 +118,9 @@ def run(database_url: str, contents: int, rate: float = 250, limit: float = 1800
                 replica.stop()
         lines = [line for replica in replicas for line in replica.lines()]
     tally.log_lines = len(lines)
+    # Counted from the logs, not the replicas' metrics: a SIGKILL takes a replica's counters with
+    # it, while each line was written before the group was placed again.
+    tally.index_refusals = sum(1 for line in lines if INDEX_REFUSED in line)
     tally.secrets_in_logs = sum(1 for line in lines if token in line)
     _count(database_url, tally)
     return tally

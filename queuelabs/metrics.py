@@ -32,6 +32,11 @@ LOCK_WAIT_SECONDS = Histogram(
     buckets=_LATENCY,
 )
 ASSIGNMENTS = Counter("queuelabs_assignments_total", "Contents placed, by outcome.", ["outcome"])
+INDEX_REFUSALS = Counter(
+    "queuelabs_assignment_index_refusals",
+    "Slots the unique index refused although they were chosen under the locks (0 unless a lock "
+    "is missing: the group or the move is then placed again).",
+)
 GROUP_REQUESTS = Histogram(
     "queuelabs_assignment_group_requests",
     "AssignNext and BatchAssign requests served together in one transaction.",

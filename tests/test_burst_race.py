@@ -16,7 +16,14 @@ import pytest
 
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
-from tests.support.burst import BurstResult, fire, grpc_worker, naive_worker
+from tests.support.burst import (
+    BurstResult,
+    fire,
+    grpc_worker,
+    index_refusals,
+    naive_worker,
+    watched_allocators,
+)
 from tests.support.calls import WIB_SLOTS, instant, stamp, video, wib_slots_after
 from tests.support.processes import allocator_replicas
 
@@ -74,11 +81,13 @@ def report(label: str, burst: BurstResult) -> None:
 
 def test_parallel_burst_for_one_profile_never_stacks(database_url, db):
     not_before = next_wib_midnight()
-    with allocator_replicas(database_url, 2, ALLOCATOR_DB_POOL_SIZE="8") as addresses:
+    with watched_allocators(database_url, 2, ALLOCATOR_DB_POOL_SIZE="8") as replicas:
+        addresses = [replica.address for replica in replicas]
         create_infoketua(addresses[0])
         burst = fire(
             grpc_worker, PROCESSES, PER_PROCESS, (addresses, CONNECTIONS, INFOKETUA, not_before)
         )
+        refused_by_the_index = index_refusals(replicas)
     report("Allocator burst", burst)
     total = PROCESSES * PER_PROCESS
     assert [o.error for o in burst.outcomes if o.error] == []
@@ -89,6 +98,9 @@ def test_parallel_burst_for_one_profile_never_stacks(database_url, db):
     assert sorted(instants) == wib_slots_after(not_before, total)  # the earliest, no gaps
     assert stacked(db) == []
     assert db.execute("select count(*) from contents").fetchone() == (total,)
+    # The locks serialized every placement: the index, the last line of defence, never had to
+    # refuse one (without the advisory lock it refuses some, and their groups are placed again).
+    assert refused_by_the_index == 0
 
 
 @pytest.fixture
@@ -131,7 +143,8 @@ def test_the_unique_index_alone_turns_stacking_into_errors(database_url, db):
 
 async def test_batches_racing_single_assignments_never_overlap_and_repeat_exactly(database_url, db):
     not_before = next_wib_midnight()
-    with allocator_replicas(database_url, 2) as addresses:
+    with watched_allocators(database_url, 2) as replicas:
+        addresses = [replica.address for replica in replicas]
         create_infoketua(addresses[0])
         channels = [
             grpc.aio.insecure_channel(
@@ -170,6 +183,7 @@ async def test_batches_racing_single_assignments_never_overlap_and_repeat_exactl
             repeated = await everything()
         finally:
             await asyncio.gather(*(c.close() for c in channels))
+        assert index_refusals(replicas) == 0
 
     assert repeated == (batch_results, single_results)  # retries change nothing
     expected = wib_slots_after(not_before, 200)

@@ -28,6 +28,7 @@ def test_allocator_replicas_killed_every_two_seconds_lose_move_or_stack_nothing(
     assert tally.told_twice_differently == 0
     assert tally.refused == {}
     assert tally.audit_findings == 0
+    assert tally.index_refusals == 0  # the locks serialized every placement
     assert tally.log_lines > 2000  # an access line a call at least: the grep had lines to read
     assert tally.secrets_in_logs == 0
 

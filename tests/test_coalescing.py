@@ -19,11 +19,12 @@ from typing import Any
 
 import grpc
 import pytest
+from prometheus_client import REGISTRY
 
 from allocator.coalescing import Coalescer, Waiting
 from allocator.domain import Assignment, ContentSpec, Profile, SlotSpec
 from allocator.errors import ContentIdInUse, InvalidArgument, NoSchedule
-from allocator.service import AllocationPolicy, AllocatorService
+from allocator.service import INDEX_REFUSED, AllocationPolicy, AllocatorService
 from allocator.storage import AllocatorStore
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
@@ -38,6 +39,7 @@ from tests.support.processes import allocator_processes
 T0 = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
 FREE_OF = "select count(*) from free_slots where profile_id = %s"
 EVERY_HOUR = [SlotSpec(time(h, 0), frozenset()) for h in range(24)]
+REFUSALS = "queuelabs_assignment_index_refusals_total"
 
 
 # The coalescer alone
@@ -325,6 +327,27 @@ async def test_a_database_failure_mid_group_writes_nothing_and_answers_every_mem
     db.execute("drop trigger fail_insert on contents")
     after = await service.assign_next(profile_id, Platform.TIKTOK, clip(), None)
     assert after.scheduled_at == hour(1)  # nothing of the failed group was kept
+
+
+async def test_a_slot_the_unique_index_refuses_is_counted_and_the_group_placed_again(
+    service, db, caplog
+):
+    profile_id = await profile_with_hourly_slots(service)
+    first = await service.assign_next(profile_id, Platform.TIKTOK, clip(), None)
+    # An inventory that lost track (the locks make that impossible): it offers again the instant
+    # the first content holds.
+    db.execute(
+        "insert into free_slots (profile_id, platform, scheduled_at, slot_id)"
+        " values (%s, 'tiktok', %s, %s)",
+        (profile_id, first.scheduled_at, first.slot_id),
+    )
+    before = REGISTRY.get_sample_value(REFUSALS) or 0.0
+    second = await service.assign_next(profile_id, Platform.TIKTOK, clip(), None)
+    assert second.scheduled_at == hour(2)  # placed again, on an inventory cleaned first
+    assert REGISTRY.get_sample_value(REFUSALS) == before + 1
+    assert INDEX_REFUSED in caplog.text
+    held = db.execute(FREE_OF + " and scheduled_at = %s", (profile_id, first.scheduled_at))
+    assert held.fetchone() == (0,)  # the instant held is gone from the inventory
 
 
 def test_a_replica_killed_mid_burst_keeps_every_acknowledged_assignment(database_url, db):

@@ -11,20 +11,24 @@ import asyncio
 import multiprocessing
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
 import grpc
+import httpx
 import psycopg
+from prometheus_client.parser import text_string_to_metric_families
 
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from tests.support.calls import stamp, video
 from tests.support.naive import naive_assign
+from tests.support.processes import allocator_process, free_port
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,40 @@ class BurstResult:
     @property
     def succeeded(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.scheduled_at is not None]
+
+
+@dataclass(frozen=True)
+class Watched:
+    """An Allocator replica process whose /metrics the test reads."""
+
+    address: str
+    metrics: str  # HOST:PORT
+
+
+@contextmanager
+def watched_allocators(database_url: str, count: int, **env: str) -> Iterator[list[Watched]]:
+    """`count` Allocator server processes on one database, each serving /metrics."""
+    with ExitStack() as stack:
+        replicas = []
+        for _ in range(count):
+            metrics = f"127.0.0.1:{free_port()}"
+            address = stack.enter_context(
+                allocator_process(database_url, METRICS_LISTEN=metrics, **env)
+            )
+            replicas.append(Watched(address, metrics))
+        yield replicas
+
+
+def index_refusals(replicas: list[Watched]) -> int:
+    """How many slots the unique index refused the replicas, summed from their /metrics: 0
+    while their locks serialize every (profile, platform)."""
+    total = 0.0
+    for replica in replicas:
+        page = httpx.get(f"http://{replica.metrics}/metrics", timeout=10).text
+        for family in text_string_to_metric_families(page):
+            if family.name == "queuelabs_assignment_index_refusals":
+                total += sum(s.value for s in family.samples if s.name.endswith("_total"))
+    return int(total)
 
 
 def fire(
