@@ -1,15 +1,18 @@
-"""The runner every Uploader worker runs on: turns at its interval or sooner when asked, woken
-early, carrying on past errors, stopping when told. Assertions count turns, never time them."""
+"""The runner every Uploader worker runs on: turns at its interval on the injected clock or sooner
+when asked, woken early, carrying on past errors, stopping when told. Time is a FakeClock's:
+assertions count turns, never time them, and nothing waits on the wall clock."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+from queuelabs.clock import FakeClock
 from queuelabs.errors import DatabaseUnavailable
 from uploader.workers.periodic import run_periodically
 
-LONG = timedelta(hours=1)  # an interval no test waits out
+T0 = datetime(2026, 3, 26, 6, 0, tzinfo=UTC)
+INTERVAL = timedelta(minutes=1)
 
 
 class Turns:
@@ -29,35 +32,61 @@ class Turns:
         return self.pause
 
     async def next(self) -> int:
+        # The bound is a safety net for a broken runner, not a timing: each turn comes at once.
         return await asyncio.wait_for(self.done.get(), 10)
 
 
-async def test_a_turn_that_asks_for_a_short_pause_runs_again_soon_then_stops_when_told():
-    turns, stop = Turns(pause=timedelta(0)), asyncio.Event()
-    runner = asyncio.create_task(run_periodically("test", turns.turn, LONG, stop))
-    assert [await turns.next() for _ in range(3)] == [1, 2, 3]
-    stop.set()
-    await asyncio.wait_for(runner, 10)
-
-
-async def test_waking_starts_the_next_turn_before_the_interval():
-    turns, stop, wake = Turns(), asyncio.Event(), asyncio.Event()
-    runner = asyncio.create_task(run_periodically("test", turns.turn, LONG, stop, wake))
+async def test_the_next_turn_comes_when_the_interval_has_passed_on_the_clock():
+    clock, turns, stop = FakeClock(T0), Turns(), asyncio.Event()
+    runner = asyncio.create_task(run_periodically("test", turns.turn, INTERVAL, clock, stop))
     assert await turns.next() == 1
-    wake.set()
+    await clock.until_sleeping()
+    clock.advance(INTERVAL - timedelta(seconds=1))
+    await asyncio.sleep(0)  # the loop runs once: a woken runner would start its turn here
+    assert turns.count == 1
+    clock.advance(timedelta(seconds=1))
     assert await turns.next() == 2
     stop.set()
     await asyncio.wait_for(runner, 10)
 
 
-async def test_errors_are_logged_and_the_duty_carries_on(caplog):
+async def test_a_turn_that_asks_for_a_short_pause_runs_after_it_never_after_the_interval():
+    clock, turns, stop = FakeClock(T0), Turns(pause=timedelta(seconds=5)), asyncio.Event()
+    runner = asyncio.create_task(run_periodically("test", turns.turn, INTERVAL, clock, stop))
+    assert await turns.next() == 1
+    await clock.until_sleeping()
+    assert clock.next_deadline() == T0 + timedelta(seconds=5)
+    turns.pause = timedelta(hours=1)  # longer than the interval: the interval wins
+    clock.advance(timedelta(seconds=5))
+    assert await turns.next() == 2
+    await clock.until_sleeping()
+    assert clock.next_deadline() == clock.now() + INTERVAL
+    stop.set()
+    await asyncio.wait_for(runner, 10)
+    assert clock.sleeping == 0  # stopping leaves no waiter behind
+
+
+async def test_waking_starts_the_next_turn_before_the_interval():
+    clock, turns, stop, wake = FakeClock(T0), Turns(), asyncio.Event(), asyncio.Event()
+    runner = asyncio.create_task(run_periodically("test", turns.turn, INTERVAL, clock, stop, wake))
+    assert await turns.next() == 1
+    wake.set()
+    assert await turns.next() == 2
+    assert clock.now() == T0  # no time passed
+    stop.set()
+    await asyncio.wait_for(runner, 10)
+
+
+async def test_errors_are_logged_and_the_duty_carries_on_after_its_interval(caplog):
     unreachable = DatabaseUnavailable("the database is unreachable; retry")
-    turns = Turns(errors=(unreachable, RuntimeError("a bug")))
-    stop, wake = asyncio.Event(), asyncio.Event()
-    runner = asyncio.create_task(run_periodically("flaky", turns.turn, LONG, stop, wake))
+    clock, stop = FakeClock(T0), asyncio.Event()
+    turns = Turns(pause=timedelta(0), errors=(unreachable, RuntimeError("a bug")))
+    runner = asyncio.create_task(run_periodically("flaky", turns.turn, INTERVAL, clock, stop))
     for expected in (1, 2):
         assert await turns.next() == expected
-        wake.set()  # after an error it waits its interval: wake it instead of waiting that out
+        await clock.until_sleeping()  # after an error it waits its interval, not its pause
+        assert clock.next_deadline() == clock.now() + INTERVAL
+        clock.advance(INTERVAL)
     assert await turns.next() == 3
     stop.set()
     await asyncio.wait_for(runner, 10)

@@ -171,7 +171,7 @@ async def test_async_mode_is_accepted_then_polled_to_the_end(sandbox, client):
     request = video(Platform.INSTAGRAM, async_upload=True)
     assert (await client.publish(request, 5)).outcome is Outcome.ACCEPTED
     assert (await client.status(request.request_id, Platform.INSTAGRAM)).outcome is Outcome.PENDING
-    await asyncio.sleep(0.4)
+    await asyncio.sleep(0.4)  # real: the sandbox ends its async job (0.2 s) on its own clock
     done = await client.status(request.request_id, Platform.INSTAGRAM)
     assert done.outcome is Outcome.PUBLISHED
     history = await client.find_in_history(request.request_id, Platform.INSTAGRAM)
@@ -182,7 +182,7 @@ async def test_an_async_job_that_fails_says_so_and_ends_its_key(sandbox, client)
     sandbox.state.queue_faults("instagram", "async_fail")
     request = video(Platform.INSTAGRAM, async_upload=True)
     assert (await client.publish(request, 5)).outcome is Outcome.ACCEPTED
-    await asyncio.sleep(0.4)
+    await asyncio.sleep(0.4)  # real: the sandbox ends its async job (0.2 s) on its own clock
     done = await client.status(request.request_id, Platform.INSTAGRAM)
     assert done.outcome is Outcome.RETRYABLE
     assert done.job_ended

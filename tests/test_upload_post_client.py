@@ -22,12 +22,12 @@ NOW = datetime(2026, 3, 26, 6, 0, tzinfo=UTC)
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-def client(handler: Handler, *, tries: int = 3) -> UploadPostClient:
+def client(handler: Handler, *, tries: int = 3, clock: FakeClock | None = None) -> UploadPostClient:
     return UploadPostClient(
         "https://upload-post.test/api",
         KEY,
         transport=httpx.MockTransport(handler),
-        clock=FakeClock(NOW),
+        clock=clock or FakeClock(NOW),
         connect_tries=tries,
     )
 
@@ -56,10 +56,12 @@ def answer(status: int, body: object = None, **headers: str) -> Handler:
     return handle
 
 
-async def publish(handler: Handler) -> CallResult:
-    up = client(handler)
+async def publish(handler: Handler, clock: FakeClock | None = None) -> CallResult:
+    """Publishes once; the pauses between connection tries pass on the fake clock at once."""
+    clock = clock or FakeClock(NOW)
+    up = client(handler, clock=clock)
     try:
-        return await up.publish(REQUEST, read_timeout=5)
+        return await clock.skip_waits(up.publish(REQUEST, read_timeout=5))
     finally:
         await up.close()
 
@@ -229,10 +231,12 @@ def raising(error: Exception, *, then: Handler | None = None, count: list[int]) 
 
 async def test_a_connection_that_never_opened_is_retried_on_the_spot_then_called_retryable():
     tries: list[int] = []
-    result = await publish(raising(httpx.ConnectError("refused"), count=tries))
+    clock = FakeClock(NOW)
+    result = await publish(raising(httpx.ConnectError("refused"), count=tries), clock)
     assert result.outcome is Outcome.RETRYABLE
     assert "could not reach Upload-Post" in result.error
     assert len(tries) == 3
+    assert clock.now() - NOW == timedelta(seconds=0.2 + 0.4)  # the back-off, on the clock
 
 
 async def test_a_connection_that_opens_on_the_second_try_publishes():

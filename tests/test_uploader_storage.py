@@ -4,7 +4,7 @@ claim, rescue, settle, the backlog gauge and the claimer, each pinned without th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta
 from typing import cast
 from uuid import UUID, uuid4
@@ -289,7 +289,7 @@ async def test_the_claimer_renews_the_lease_while_it_works_and_not_after(harness
     [content] = await harness.assign(profile_id, 1)
     harness.clock.advance(timedelta(hours=1))
     publisher = RecordingPublisher()
-    lease = timedelta(seconds=0.3)  # renewed every 0.1 s of real time, from the fake clock
+    lease = timedelta(minutes=3)  # renewed every minute of the fake clock
     claimer = Claimer(
         harness.store,
         as_publisher(publisher),
@@ -301,14 +301,16 @@ async def test_the_claimer_renews_the_lease_while_it_works_and_not_after(harness
     )
     [held] = await claimer.claim_due()
     rescuer = Rescuer(harness.store, harness.clock)
-    for _ in range(3):  # a handling that lasts many leases keeps its content
-        harness.clock.advance(timedelta(minutes=1))
-        await eventually(lambda: lease_ends_after(harness, content, harness.clock.now()))
+    await harness.clock.until_sleeping()  # the renewer waits its first third of a lease
+    for _ in range(4):  # a handling that outlasts its first lease keeps its content
+        harness.clock.advance(timedelta(minutes=1))  # the renewer wakes, renews, waits again
+        await asyncio.wait_for(harness.clock.until_sleeping(), 10)
+        assert await lease_ends_after(harness, content, harness.clock.now() + timedelta(minutes=2))
         assert await rescuer.rescue_expired() == []
     publisher.release.set()
     await claimer.drain(grace=5)
-    harness.clock.advance(timedelta(minutes=1))
-    await asyncio.sleep(0.5)  # five renewal periods: none comes once the handling ended
+    assert harness.clock.sleeping == 0  # no renewer left once the handling ended
+    harness.clock.advance(lease + timedelta(seconds=1))
     assert await rescuer.rescue_expired() == [(held.content_id, "w1")]
 
 
@@ -320,10 +322,3 @@ async def lease_ends_after(harness: Harness, content_id: UUID, moment: datetime)
             )
         ).fetchone()
     return row is not None and row[0] is not None and row[0] > moment
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], patience: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + patience
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, f"not within {patience} s"
-        await asyncio.sleep(0.02)

@@ -8,7 +8,6 @@ uploader/pacing.py says how much may go; this module keeps the books.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 
@@ -52,7 +51,7 @@ class RequestBudget:
                     return
             now = self._clock.now()
             wait = (left.frees_at or now + _RECHECK) - now
-            await asyncio.sleep(min(max(wait, timedelta(0)), _RECHECK).total_seconds())
+            await self._clock.sleep(min(max(wait, timedelta(0)), _RECHECK))
 
     async def heed(self, result: CallResult) -> None:
         """Upload-Post said to send nothing for a while (no requests left in its window, or a

@@ -110,14 +110,14 @@ async def start_uploader(settings: UploaderSettings, clock: Clock | None = None)
     stop = asyncio.Event()
     workers = [
         asyncio.create_task(
-            run_periodically("claimer", claimer.turn, settings.idle, stop, claimer.woken)
+            run_periodically("claimer", claimer.turn, settings.idle, clock, stop, claimer.woken)
         ),
         asyncio.create_task(
-            run_periodically("rescuer", Rescuer(store, clock).turn, rescuer.INTERVAL, stop)
+            run_periodically("rescuer", Rescuer(store, clock).turn, rescuer.INTERVAL, clock, stop)
         ),
         asyncio.create_task(
             run_periodically(
-                "backlog gauge", BacklogGauge(store, clock).turn, backlog.INTERVAL, stop
+                "backlog gauge", BacklogGauge(store, clock).turn, backlog.INTERVAL, clock, stop
             )
         ),
     ]

@@ -183,6 +183,7 @@ class UploadPostClient:
             retry=retry_if_exception_type(_NotSent),
             stop=stop_after_attempt(self._connect_tries),
             wait=wait_exponential(multiplier=0.2, max=2),
+            sleep=self._clock.sleep,
             reraise=True,
         ):
             with attempt:

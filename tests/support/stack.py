@@ -1,10 +1,11 @@
 """The whole system in the test's own process: Allocator, Upload-Post sandbox and Uploader,
 over loopback, on the test's database.
 
-The Uploader runs on a FakeClock set `ahead` of the Allocator's real one (so assigned slots are
-due at once), and tests drive it: `settled()` moves it straight to the moment a waiting content
-is next due, so the production retry ladders and polling rhythms run in fake time, not on the
-wall clock."""
+The Uploader's `now()` is a FakeClock's, set `ahead` of the Allocator's real one (so assigned
+slots are due at once), and tests drive it: `settled()` moves it straight to the moment a waiting
+content is next due, so the production retry ladders and polling rhythms run in fake time, not on
+the wall clock. Its waits (the workers' idle pauses) run on real time, like everything around it
+here (gRPC, the sandbox's HTTP, read timeouts): see SteeredClock."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from allocator.server import RunningAllocator, start_allocator
 from allocator.settings import AllocatorSettings
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from queuelabs.caps import DEFAULT_DAILY_CAPS
-from queuelabs.clock import FakeClock, SystemClock
+from queuelabs.clock import FakeClock, SystemClock, seconds
 from queuelabs.platforms import Platform
 from queuelabs.uploader.v1 import uploader_pb2 as upb
 from queuelabs.uploader.v1.uploader_pb2_grpc import UploaderStub
@@ -39,6 +40,16 @@ def production_policies(read_timeout: float = 2.0) -> dict[Platform, RetryPolicy
     """Production's ladders and polling rhythm (they run in fake time); a short read timeout,
     which is real."""
     return {p: replace(policy, read_timeout=read_timeout) for p, policy in DEFAULT_POLICIES.items()}
+
+
+class SteeredClock(FakeClock):
+    """A FakeClock whose `now()` the test sets but whose waits take real time. The whole system
+    here runs on real servers and real sockets; were the workers' waits fake, every loop would
+    stand until the test moved the clock in step with I/O it cannot see. Unit and storage tests
+    use the FakeClock itself, whose waits are fake."""
+
+    async def sleep(self, delay: timedelta | float) -> None:
+        await asyncio.sleep(max(0.0, seconds(delay)))
 
 
 @dataclass
@@ -84,7 +95,7 @@ async def settled(
         if time.monotonic() > deadline:
             raise AssertionError(f"still {upb.UploadState.Name(upload.state)}:\n{upload}")
         await stack.advance_to_next_due(content_id)
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)  # real: polls real servers over gRPC (see SteeredClock)
 
 
 @asynccontextmanager
@@ -124,7 +135,7 @@ async def running_stack(
         daily_caps=caps,
     )
     settings = replace(settings, **uploader_overrides)  # type: ignore[arg-type]
-    clock = FakeClock(datetime.now(UTC) + ahead)
+    clock = SteeredClock(datetime.now(UTC) + ahead)
     uploader = await start_uploader(settings, clock)
     allocator_channel = grpc.aio.insecure_channel(f"127.0.0.1:{allocator.port}")
     uploader_channel = grpc.aio.insecure_channel(f"127.0.0.1:{uploader.port}")

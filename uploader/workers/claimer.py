@@ -152,9 +152,9 @@ class Claimer:
     async def _keep_lease(self, content: Claimed) -> None:
         """Renews the lease every third of a lease until the handling ends or the lease is
         no longer this worker's (settled, or taken by the rescuer)."""
-        every = self._lease.total_seconds() / 3
+        every = self._lease / 3
         while True:
-            await asyncio.sleep(every)
+            await self._clock.sleep(every)
             try:
                 async with self._store.transaction() as tx:
                     held = await tx.renew_lease(

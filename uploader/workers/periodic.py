@@ -1,6 +1,6 @@
-"""Runs one duty again and again until told to stop: every `interval`, sooner when the duty asks
-(it returns how long to wait) or when woken. An error is logged and the duty carries on: one bad
-turn must not stop a replica's work."""
+"""Runs one duty again and again until told to stop: every `interval` on the injected clock,
+sooner when the duty asks (it returns how long to wait) or when woken. An error is logged and the
+duty carries on: one bad turn must not stop a replica's work."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from queuelabs.clock import Clock
 from queuelabs.errors import Refusal
 
 log = logging.getLogger(__name__)
@@ -18,6 +19,7 @@ async def run_periodically(
     name: str,
     turn: Callable[[], Awaitable[timedelta | None]],
     interval: timedelta,
+    clock: Clock,
     stop: asyncio.Event,
     wake: asyncio.Event | None = None,
 ) -> None:
@@ -35,8 +37,11 @@ async def run_periodically(
             log.exception("%s: unexpected error; carrying on", name)
             pause = None
         wake.clear()
-        seconds = min(interval, pause if pause is not None else interval).total_seconds()
-        waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())]
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        waiters = [
+            asyncio.ensure_future(clock.sleep(min(interval, interval if pause is None else pause))),
+            asyncio.ensure_future(wake.wait()),
+            asyncio.ensure_future(stop.wait()),
+        ]
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         for waiter in waiters:
             waiter.cancel()
