@@ -1,18 +1,17 @@
 """The stubs package as a calling team gets it: the queuelabs-api wheel, built from this tree,
 installed into an empty virtual environment (with mypy and the grpcio/protobuf type stubs, as a
-typed client project has them), a small client in sync and asyncio form checked with
-`mypy --strict`, then run against a real Allocator."""
+typed client project has them, all at the lock's versions), a small client in sync and asyncio
+form checked with `mypy --strict`, then run against a real Allocator."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.locked import build_wheels, fresh_environment, install
 from tests.support.processes import service_process
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,45 +99,11 @@ with grpc.insecure_channel("127.0.0.1:1") as channel:
 
 @pytest.fixture(scope="module")
 def client_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty virtual environment with the queuelabs-api wheel and a typed client's tools."""
-    uv = os.environ.get("UV") or shutil.which("uv")
-    assert uv, "uv is needed (the README's test command runs the tests through it)"
+    """An empty virtual environment with the queuelabs-api wheel and a typed client's tools (the
+    lock's `api-client` group: mypy and the grpcio/protobuf type stubs), all at locked versions."""
     where = tmp_path_factory.mktemp("client")
-    subprocess.run(
-        [
-            uv,
-            "build",
-            "--package",
-            "queuelabs-api",
-            "--wheel",
-            "--out-dir",
-            str(where / "dist"),
-            "-q",
-        ],
-        check=True,
-        timeout=300,
-        cwd=ROOT,
-    )
-    [wheel] = (where / "dist").glob("queuelabs_api-*.whl")
-    venv = where / "venv"
-    subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
-    python = str(venv / "bin" / "python")
-    subprocess.run(
-        [
-            uv,
-            "pip",
-            "install",
-            "-q",
-            "--python",
-            python,
-            str(wheel),
-            "mypy",
-            "types-protobuf",
-            "types-grpcio",
-        ],
-        check=True,
-        timeout=600,
-    )
+    [wheel] = build_wheels(where / "dist", "--package", "queuelabs-api")
+    install(fresh_environment(where / "venv"), [wheel], groups=["api-client"])
     (where / "client.py").write_text(CLIENT)
     (where / "wrong.py").write_text(WRONG)
     return where

@@ -1,13 +1,12 @@
 """The package as a user installs it: the wheels (the server and queuelabs-api), built from this
-tree, installed into an empty virtual environment; its `queuelabs` command says its version and
-migrates a database (the migrations ship inside the package)."""
+tree, installed into an empty virtual environment with their dependencies at the lock's versions;
+its `queuelabs` command says its version and migrates a database (the migrations ship inside the
+package)."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 import tomllib
 import zipfile
 from pathlib import Path
@@ -16,6 +15,7 @@ import psycopg
 import pytest
 
 from tests.support.databases import DatabaseFactory
+from tests.support.locked import build_wheels, fresh_environment, install, locked_versions
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,35 +23,18 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """The server's wheel and the contract's package it depends on (a workspace member)."""
-    uv = os.environ.get("UV") or shutil.which("uv")
-    assert uv, "uv is needed (the README's test command runs the tests through it)"
-    where = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [uv, "build", "--all-packages", "--wheel", "--out-dir", str(where), "-q"],
-        check=True,
-        timeout=300,
-        cwd=ROOT,
-    )
-    built = sorted(where.glob("queuelabs*.whl"))
-    assert len(built) == 2, built
+    built = build_wheels(tmp_path_factory.mktemp("dist"), "--all-packages")
+    assert [w.name.split("-")[0] for w in built] == ["queuelabs", "queuelabs_api"], built
     return built
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory, wheels: list[Path]) -> Path:
     """The `queuelabs` command of a fresh virtual environment holding only the wheels and what
-    they depend on."""
-    uv = os.environ.get("UV") or shutil.which("uv")
-    assert uv
-    where = tmp_path_factory.mktemp("wheel")
-    venv = where / "venv"
-    subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
-    subprocess.run(
-        [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), *map(str, wheels)],
-        check=True,
-        timeout=600,
-    )
-    return venv / "bin" / "queuelabs"
+    they depend on, at the lock's versions."""
+    python = fresh_environment(tmp_path_factory.mktemp("wheel") / "venv")
+    install(python, wheels)
+    return python.parent / "queuelabs"
 
 
 def test_the_installed_command_says_its_version(installed: Path) -> None:
@@ -106,3 +89,11 @@ def test_no_wheel_carries_the_contract_baseline(wheels: list[Path]) -> None:
     for built in wheels:
         with zipfile.ZipFile(built) as wheel:
             assert not [n for n in wheel.namelist() if n.endswith(".binpb")], built.name
+
+
+def test_the_wheels_are_built_by_the_locked_backend(wheels: list[Path]) -> None:
+    [hatchling] = locked_versions()["hatchling"]
+    for built in wheels:
+        with zipfile.ZipFile(built) as wheel:
+            [info] = [n for n in wheel.namelist() if n.endswith(".dist-info/WHEEL")]
+            assert f"Generator: hatchling {hatchling}\n" in wheel.read(info).decode(), built.name
