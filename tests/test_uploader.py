@@ -72,28 +72,6 @@ async def test_a_504_after_the_upload_went_through_ends_uploaded_once(database_u
         assert upload.attempts[0].request_id == upload.attempts[1].request_id
 
 
-async def test_an_instagram_504_storm_follows_the_ladder_async_then_publishes_once(database_url):
-    async with running_stack(database_url) as stack:
-        stack.sandbox.state.queue_faults("instagram", *["504_before"] * 3)
-        profile_id = await make_profile(stack.allocator, platform=apb.PLATFORM_INSTAGRAM)
-        content = await assign(stack.allocator, profile_id, platform=apb.PLATFORM_INSTAGRAM)
-        upload = await settled(stack, content.content_id)
-    assert upload.state == UPLOADED
-    assert published(stack) == Counter({content.content_id: 1})
-    publishes = [a for a in upload.attempts if a.outcome.startswith("publish")]
-    assert [a.outcome for a in publishes] == ["publish: unknown"] * 3 + ["publish: accepted"]
-    assert all(r["form"]["async_upload"] == "true" for r in stack.sandbox.state.requests)
-    # Each new try waited at least its step of the incident plan's ladder: 30, 60, 120 s.
-    reconciled = [a for a in upload.attempts if a.outcome == "reconcile: not_found"]
-    gaps = [
-        publishes[i + 1].started_at.ToDatetime() - reconciled[i].finished_at.ToDatetime()
-        for i in range(3)
-    ]
-    for gap, step in zip(gaps, (30, 60, 120), strict=True):
-        assert gap >= timedelta(seconds=step)
-    assert upload.retry_count == 3
-
-
 @pytest.mark.parametrize("status", ["400", "401", "403"])
 async def test_a_permanent_refusal_fails_at_once_with_the_reason(database_url, status):
     async with running_stack(database_url) as stack:
@@ -109,19 +87,6 @@ async def test_a_permanent_refusal_fails_at_once_with_the_reason(database_url, s
     assert len(again.attempts) == 1
     assert again.retry_count == 0
     assert published(stack) == Counter()
-
-
-async def test_a_rate_limit_is_honoured_before_the_next_attempt(database_url):
-    async with running_stack(database_url) as stack:
-        stack.sandbox.state.queue_faults("tiktok", "429:2")
-        profile_id = await make_profile(stack.allocator)
-        content = await assign(stack.allocator, profile_id)
-        upload = await settled(stack, content.content_id)
-    first, second = upload.attempts
-    assert (first.outcome, first.http_status) == ("publish: retryable", 429)
-    wait = second.started_at.ToDatetime() - first.finished_at.ToDatetime()
-    assert wait >= timedelta(seconds=2)
-    assert upload.state == UPLOADED
 
 
 async def test_exhausted_retries_move_the_content_through_the_allocator_then_publish(
@@ -149,8 +114,9 @@ async def test_an_unreachable_allocator_leaves_the_content_awaiting_a_slot_not_l
         upload = await settled(stack, content.content_id, states=(AWAITING_SLOT,))
     assert len(upload.attempts) == 4
     assert upload.retry_count == 3  # the ladder's length: nothing pushed past it
-    # Asked again after the backoff, not before.
-    assert upload.next_retry_at.ToDatetime() > upload.attempts[-1].finished_at.ToDatetime()
+    # Asked again after the documented 30 s (stored times on the Uploader's standing clock).
+    asked_at = upload.attempts[-1].finished_at.ToDatetime()
+    assert upload.next_retry_at.ToDatetime() == asked_at + timedelta(seconds=30)
 
 
 async def test_operators_can_look_pause_publish_now_cancel_and_retry(database_url):
