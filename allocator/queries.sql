@@ -100,10 +100,6 @@ on conflict do nothing;
 update schedules set materialized_until = %(until)s
  where profile_id = %(profile_id)s and platform = %(platform)s;
 
--- prune_free_slots --
-delete from free_slots
- where profile_id = %(profile_id)s and platform = %(platform)s and scheduled_at < %(before)s;
-
 -- return_free_slot --
 insert into free_slots (profile_id, platform, scheduled_at, slot_id)
 values (%(profile_id)s, %(platform)s, %(scheduled_at)s, %(slot_id)s)

@@ -1,4 +1,5 @@
-"""The Allocator's storage: the only code that runs its SQL (allocator/queries.sql, by name).
+"""The Allocator's storage: the only code that runs its SQL (allocator/queries.sql, by name, and
+the inventory's pruning, whose one statement is `queuelabs prune`'s in queuelabs/retention.sql).
 
 `AllocatorStore.locked(...)` opens a transaction that holds the advisory locks of some
 (profile, platform) keys; `AllocatorStore.transaction()` opens one that holds none. Either
@@ -31,6 +32,7 @@ from allocator.domain import (
 )
 from allocator.errors import WrongState
 from allocator.slots import SlotRule
+from queuelabs import retention
 from queuelabs.counting import Reach, counted_instants, counted_instants_of
 from queuelabs.lifecycle import SLOT_HOLDING, SPENDS_SLOT, TRANSITIONS, ContentState, Event
 from queuelabs.platforms import Platform
@@ -39,7 +41,7 @@ from queuelabs.sql import QueryRunner, load_queries, pooled_transaction
 QUERIES = load_queries(
     Path(__file__).with_name("queries.sql"),
     {"spends_slot": SPENDS_SLOT, "scheduled": ContentState.SCHEDULED},
-)
+) | {"prune_free_slots": retention.QUERIES["prune_free_slots"]}  # one rule, `queuelabs prune`'s
 _HOLDING = [s.value for s in sorted(SLOT_HOLDING)]
 
 
@@ -272,7 +274,19 @@ class Transaction(QueryRunner):
             moving=moving,
         )
         await self._rows("set_materialized_until", **key, until=until)
-        await self._rows("prune_free_slots", **key, before=prune_before)
+        await self._prune_free_slots(profile_id, platform, prune_before)
+
+    async def _prune_free_slots(
+        self, profile_id: UUID, platform: Platform, before: datetime
+    ) -> None:
+        """Drops the key's instants before `before` (no search starts there), batch by batch."""
+        key = {"profile_id": profile_id, "platform": platform.value}
+        while True:
+            pruned = await self._rows(
+                "prune_free_slots", **key, before=before, batch=retention.PRUNE_BATCH
+            )
+            if len(pruned) < retention.PRUNE_BATCH:
+                return
 
     async def return_free_slot(
         self, profile_id: UUID, platform: Platform, scheduled_at: datetime, slot_id: UUID

@@ -3,6 +3,9 @@ removed) past a retention period, with its attempts and success records, and the
 instants already past, in small batches (each its own short transaction), never waiting for a
 lock the services hold (SKIP LOCKED). Safe to run again, and from cron on every replica at
 once: two prunes skip each other's rows. Content in line, in flight or recent is never touched.
+
+The inventory's rule is the Allocator's too: it runs the same statement (`prune_free_slots`)
+for the key whose inventory it extends.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from queuelabs.lifecycle import FINISHED
 from queuelabs.sql import load_queries
 
 QUERIES = load_queries(Path(__file__).with_name("retention.sql"), {"finished": FINISHED})
+# Rows one statement deletes at most (a short transaction; never a long hold on the table).
+PRUNE_BATCH = 1000
 _UNITS = {"d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
 
 
@@ -36,13 +41,17 @@ def retention_period(text: str) -> timedelta:
     return int(found.group(1)) * _UNITS[found.group(2)]
 
 
-def prune(database_url: str, before: datetime, now: datetime, batch: int = 1000) -> Pruned:
+def prune(database_url: str, before: datetime, now: datetime, batch: int = PRUNE_BATCH) -> Pruned:
     """Deletes contents finished before `before` and inventory instants before `now`."""
     done = Pruned()
     with connect(database_url, autocommit=True) as conn:  # a transaction per batch
         for name, params in (
             ("prune_contents", {"before": before, "batch": batch}),
-            ("prune_free_slots", {"now": now, "batch": batch}),
+            # every key's past instants (the Allocator runs it for one key: see the SQL)
+            (
+                "prune_free_slots",
+                {"before": now, "batch": batch, "profile_id": None, "platform": None},
+            ),
         ):
             while True:
                 deleted = len(conn.execute(QUERIES[name], params).fetchall())

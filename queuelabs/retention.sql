@@ -17,10 +17,15 @@ delete from contents where content_id in (select content_id from doomed)
 returning content_id;
 
 -- prune_free_slots --
--- Inventory instants already past: no assignment can take them any more.
+-- A batch of inventory instants already past (no assignment can take them any more): of every
+-- key (`queuelabs prune`), or of one (the Allocator, as it extends that key's inventory under
+-- the key's lock). SKIP LOCKED: it never waits for a row a service or another prune holds; what
+-- it skips goes in a later batch or a later prune.
 with past as (
     select profile_id, platform, scheduled_at from free_slots
-     where scheduled_at < %(now)s
+     where scheduled_at < %(before)s
+       and (%(profile_id)s::uuid is null  -- every key
+            or (profile_id = %(profile_id)s::uuid and platform = %(platform)s::text))
      limit %(batch)s
        for update skip locked)
 delete from free_slots f

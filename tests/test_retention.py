@@ -14,11 +14,12 @@ from importlib import import_module
 
 import pytest
 
+from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.env import ConfigError
 from queuelabs.lifecycle import FINISHED
-from queuelabs.retention import prune, retention_period
+from queuelabs.retention import PRUNE_BATCH, prune, retention_period
 from tests.support.burst import fire, grpc_worker
-from tests.support.calls import make_profile
+from tests.support.calls import assign, make_profile
 from tests.support.processes import QUEUELABS, allocator_replicas
 from tests.test_burst_race import (
     CONNECTIONS,
@@ -217,6 +218,30 @@ def test_pruning_under_a_running_burst_changes_no_live_content_and_stacks_nothin
     assert pruned  # at least one round ran while the burst was on
     left = prune(database_url, NOW - timedelta(days=90), NOW).contents
     assert sum(pruned) + left == 5000
+
+
+async def test_the_allocator_prunes_the_past_instants_of_the_key_it_extends_and_no_other(
+    allocator, clock, db
+):
+    # 48 LinkedIn slots a day: the first extension lists 35 days of them, more than a batch.
+    half_hours = [f"{h:02d}:{m:02d}" for h in range(24) for m in (0, 30)]
+    mine, other = [
+        await make_profile(allocator, "UTC", half_hours, pb.PLATFORM_LINKEDIN) for _ in range(2)
+    ]
+
+    def past(profile_id: str) -> int:
+        row = db.execute(
+            "select count(*) from free_slots where profile_id = %s and scheduled_at < %s",
+            (profile_id, clock.now()),
+        ).fetchone()
+        return int(row[0])
+
+    clock.advance(timedelta(days=40))  # every listed instant is past now
+    assert past(mine) == past(other) > PRUNE_BATCH
+    others = past(other)
+    await assign(allocator, mine, platform=pb.PLATFORM_LINKEDIN)  # extends the inventory
+    assert past(mine) == 0  # every batch of them
+    assert past(other) == others  # left to `queuelabs prune`
 
 
 def test_the_prune_command_says_what_it_did(database_url):
