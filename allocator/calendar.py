@@ -19,6 +19,7 @@ from queuelabs.counting import counting_params
 from queuelabs.database import connect
 from queuelabs.lifecycle import SLOT_HOLDING
 from queuelabs.platforms import Platform
+from queuelabs.sql import sql_values
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,8 @@ def read_entries(
     contents = cur.execute(
         "select content_id, scheduled_at, status, title, post_url, status_reason from contents"
         " where profile_id = %s and platform = %s and scheduled_at >= %s and scheduled_at < %s"
-        " order by scheduled_at, status = any(%s) desc",  # the slot's holder first
-        (profile_id, platform.value, start, end, [s.value for s in SLOT_HOLDING]),
+        f" order by scheduled_at, status in ({sql_values(SLOT_HOLDING)}) desc",  # holder first
+        (profile_id, platform.value, start, end),
     ).fetchall()
     zone = ZoneInfo(str(profile["timezone"]))
     by_instant: dict[datetime, list[Entry]] = {}

@@ -92,7 +92,7 @@ select %(profile_id)s, %(platform)s, c.scheduled_at, c.slot_id
  where not exists (
        select 1 from contents
         where profile_id = %(profile_id)s and platform = %(platform)s
-          and scheduled_at = c.scheduled_at and status = any(%(spent)s)
+          and scheduled_at = c.scheduled_at and status in ({spends_slot})
           and content_id is distinct from %(moving)s::uuid)
 on conflict do nothing;
 
@@ -136,26 +136,28 @@ on conflict do nothing
 returning content_id;
 
 -- move_content --
+-- Run for Event.RESCHEDULE (one statement per event: see queuelabs/sql.py).
 update contents
-   set status = %(status)s, slot_id = %(slot_id)s, scheduled_at = %(scheduled_at)s,
+   set status = {target}, slot_id = %(slot_id)s, scheduled_at = %(scheduled_at)s,
        retry_count = 0, next_retry_at = null, reschedule_count = reschedule_count + 1,
        lease_owner = null, lease_expires_at = null,  -- a moved content is nobody's claim
        status_reason = %(reason)s, updated_at = %(now)s
- where content_id = %(content_id)s and status = any(%(allowed)s)
+ where content_id = %(content_id)s and status in ({sources})
 returning *;
 
 -- remove_content --
+-- Run for Event.RELEASE.
 update contents
-   set status = %(status)s, removed_at = %(now)s, status_reason = %(reason)s, updated_at = %(now)s,
+   set status = {target}, removed_at = %(now)s, status_reason = %(reason)s, updated_at = %(now)s,
        lease_owner = null, lease_expires_at = null
- where content_id = %(content_id)s and status = any(%(allowed)s)
+ where content_id = %(content_id)s and status in ({sources})
 returning *;
 
 -- list_assignments --
 select * from contents
  where profile_id = %(profile_id)s
    and (%(platform)s::text is null or platform = %(platform)s)
-   and status = any(%(holding)s)
+   and status in ({slot_holding})
    and scheduled_at >= coalesce(%(start_time)s::timestamptz, '-infinity')
    and scheduled_at < coalesce(%(end_time)s::timestamptz, 'infinity')
    and (%(after_at)s::timestamptz is null

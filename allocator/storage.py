@@ -34,19 +34,18 @@ from allocator.errors import WrongState
 from allocator.slots import SlotRule
 from queuelabs import retention
 from queuelabs.counting import Reach, counted_instants, counted_instants_of
-from queuelabs.lifecycle import SLOT_HOLDING, SPENDS_SLOT, TRANSITIONS, ContentState, Event
+from queuelabs.lifecycle import SLOT_HOLDING, SPENDS_SLOT, ContentState, Event
 from queuelabs.platforms import Platform
-from queuelabs.sql import QueryRunner, load_queries, pooled_transaction
+from queuelabs.sql import QueryRunner, by_event, load_queries, pooled_transaction
 
 QUERIES = load_queries(
     Path(__file__).with_name("queries.sql"),
-    {"spends_slot": SPENDS_SLOT, "scheduled": ContentState.SCHEDULED},
+    {
+        "spends_slot": SPENDS_SLOT,
+        "slot_holding": SLOT_HOLDING,
+        "scheduled": ContentState.SCHEDULED,
+    },
 ) | {"prune_free_slots": retention.QUERIES["prune_free_slots"]}  # one rule, `queuelabs prune`'s
-_HOLDING = [s.value for s in sorted(SLOT_HOLDING)]
-
-
-def _values(states: Iterable[ContentState]) -> list[str]:
-    return sorted(s.value for s in states)
 
 
 def _changed_meanwhile(content_id: UUID) -> WrongState:
@@ -270,7 +269,6 @@ class Transaction(QueryRunner):
             **key,
             instants=[at for at, _ in pairs],
             slot_ids=[slot for _, slot in pairs],
-            spent=[s.value for s in sorted(SPENDS_SLOT)],
             moving=moving,
         )
         await self._rows("set_materialized_until", **key, until=until)
@@ -339,14 +337,11 @@ class Transaction(QueryRunner):
         self, content_id: UUID, scheduled_at: datetime, slot_id: UUID, reason: str, now: datetime
     ) -> Assignment | None:
         """Moves a content to another slot; None when a content already holds that slot."""
-        sources, target = TRANSITIONS[Event.RESCHEDULE]
         try:
             async with self._conn.transaction():  # a savepoint: a clash undoes only this
                 row = await self._row(
-                    "move_content",
+                    by_event("move_content", Event.RESCHEDULE),
                     content_id=content_id,
-                    status=target.value,
-                    allowed=_values(sources),
                     slot_id=slot_id,
                     scheduled_at=scheduled_at,
                     reason=reason,
@@ -363,12 +358,9 @@ class Transaction(QueryRunner):
     async def remove_content(
         self, content_id: UUID, reason: str, now: datetime
     ) -> tuple[Assignment, datetime]:
-        sources, target = TRANSITIONS[Event.RELEASE]
         row = await self._row(
-            "remove_content",
+            by_event("remove_content", Event.RELEASE),
             content_id=content_id,
-            status=target.value,
-            allowed=_values(sources),
             reason=reason,
             now=now,
         )
@@ -381,7 +373,6 @@ class Transaction(QueryRunner):
             "list_assignments",
             profile_id=query.profile_id,
             platform=query.platform.value if query.platform else None,
-            holding=_HOLDING,
             start_time=query.start_time,
             end_time=query.end_time,
             after_at=query.after[0] if query.after else None,

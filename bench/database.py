@@ -19,6 +19,7 @@ from psycopg.conninfo import make_conninfo
 from bench.history import history_template
 from queuelabs.database import EmbeddedPostgres, migrate
 from queuelabs.lifecycle import SLOT_HOLDING
+from queuelabs.sql import sql_values
 
 
 @contextmanager
@@ -80,9 +81,9 @@ def slots_held(
     each of `content_ids`, by content id."""
     with psycopg.connect(database_url) as conn:
         stacked = conn.execute(
-            "select count(*) from (select 1 from contents where status = any(%s)"
-            " group by profile_id, platform, scheduled_at having count(*) > 1) s",
-            ([s.value for s in SLOT_HOLDING],),
+            "select count(*) from (select 1 from contents"
+            f" where status in ({sql_values(SLOT_HOLDING)})"
+            " group by profile_id, platform, scheduled_at having count(*) > 1) s"
         ).fetchone()
         rows = conn.execute(
             "select content_id::text, scheduled_at, slot_id::text from contents"

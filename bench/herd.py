@@ -46,6 +46,8 @@ from queuelabs.clock import SystemClock
 from queuelabs.database import open_pool
 from queuelabs.lifecycle import ContentState
 from queuelabs.platforms import MediaType, Platform
+from queuelabs.sql import sql_values
+from uploader.domain import AttemptKind
 
 KEY = "bench-key"
 PLAN = 600  # requests a minute
@@ -189,11 +191,13 @@ def run_herd(
             rows = conn.execute(
                 "select c.content_id, c.profile_id, c.scheduled_at, min(a.started_at)"
                 "  from contents c join upload_attempts a using (content_id)"
-                " where a.kind = 'publish' and c.content_id = any(%s) group by c.content_id",
+                f" where a.kind = {sql_values(AttemptKind.PUBLISH)} and c.content_id = any(%s)"
+                " group by c.content_id",
                 (contents,),
             ).fetchall()
             failed_row = conn.execute(
-                "select count(*) from contents where status = 'failed' and content_id = any(%s)",
+                "select count(*) from contents"
+                f" where status = {sql_values(ContentState.FAILED)} and content_id = any(%s)",
                 (contents,),
             ).fetchone()
         lags = {str(cid): (first - at).total_seconds() for cid, _, at, first in rows}

@@ -4,7 +4,9 @@ Every stored value a statement filters on (a set of states, an attempt's kind) r
 one way: the statement names it as `{name}`, and `load_queries` writes it out as constants from
 the enum or set the code defines it by (queuelabs/lifecycle.py for states). The SQL never spells
 a value of its own, and the planner still sees constants, which a partial index's predicate
-needs to be matched (a parameter would hide them).
+needs to be matched (a parameter would hide them). A statement that carries out an event,
+whichever it is, names `{sources}` and `{target}`: it is loaded once per event, and run by the
+name `by_event(name, event)` gives.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from queuelabs import tracing
 from queuelabs.database import lock_timeout_ms
 from queuelabs.errors import Conflict, DatabaseUnavailable
+from queuelabs.lifecycle import Event, sources, target
 
 # One stored value, or a set of them (a state, the states an event may happen in).
 SqlValues = StrEnum | AbstractSet[StrEnum]
@@ -38,18 +41,32 @@ def sql_values(values: SqlValues) -> str:
     return ", ".join("'" + str(value.value).replace("'", "''") + "'" for value in chosen)
 
 
+def by_event(name: str, event: Event) -> str:
+    """The name statement `name` is run by when it carries out `event`."""
+    return f"{name}/{event.name.lower()}"
+
+
 def load_queries(path: Path, values: Mapping[str, SqlValues] | None = None) -> dict[str, str]:
-    """The statements of `path` by name, each `{name}` replaced by the values named so."""
+    """The statements of `path` by name, each `{name}` replaced by the values named so; one that
+    names `{sources}` or `{target}` once per event, under the name `by_event` gives."""
     parts = re.split(r"^-- (\w+) --$", path.read_text(), flags=re.MULTILINE)
     named = values or {}
 
-    def literal(match: re.Match[str]) -> str:
-        return sql_values(named[match.group(1)])  # KeyError: the SQL names a list nobody gave
+    def filled(body: str, values: Mapping[str, SqlValues]) -> str:
+        def literal(match: re.Match[str]) -> str:
+            return sql_values(values[match.group(1)])  # KeyError: the SQL names a list nobody gave
 
-    return {
-        name: re.sub(r"\{([a-z_]+)\}", literal, body.strip())
-        for name, body in zip(parts[1::2], parts[2::2], strict=True)
-    }
+        return re.sub(r"\{([a-z_]+)\}", literal, body.strip())
+
+    queries: dict[str, str] = {}
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
+        if "{sources}" in body or "{target}" in body:
+            for event in Event:
+                moves = {**named, "sources": sources(event), "target": target(event)}
+                queries[by_event(name, event)] = filled(body, moves)
+        else:
+            queries[name] = filled(body, named)
+    return queries
 
 
 @asynccontextmanager

@@ -1,16 +1,16 @@
 -- Every statement the Uploader runs, by name. uploader/storage.py is the only code that runs them.
 
 -- claim_to_hold --
--- Takes up to `limit` due contents in `states` for this worker (unknown outcomes to reconcile,
--- or contents waiting for a slot), skipping rows another worker holds. The content keeps its
--- state; its next_retry_at moves to the lease's end so that nobody else takes it meanwhile, and
--- so that it is due again should this worker vanish. (Every state list here comes from
--- queuelabs/lifecycle.py: see uploader/storage.py; the literal one lets the planner use the
--- partial index.)
+-- Takes up to `limit` due contents for this worker by a claim that calls nothing (unknown
+-- outcomes to reconcile, or contents waiting for a slot: one statement per event), skipping
+-- rows another worker holds. The content keeps its state; its next_retry_at moves to the lease's
+-- end so that nobody else takes it meanwhile, and so that it is due again should this worker
+-- vanish. (Every state list here comes from queuelabs/lifecycle.py, written out as constants so
+-- that the planner uses the partial index: see queuelabs/sql.py.)
 with due as (
     select c.content_id, c.status as previous_status
       from contents c
-     where c.status in ({to_hold}) and c.status = any(%(states)s)
+     where c.status in ({sources})
        and coalesce(c.next_retry_at, c.scheduled_at) <= %(now)s
        and not exists (select 1 from paused_keys p
                         where p.profile_id = c.profile_id and p.platform = c.platform)
@@ -165,12 +165,12 @@ on conflict do nothing;
 select * from upload_successes where content_id = %(content_id)s;
 
 -- settle --
--- Moves a content this worker holds to its next state, giving the lease up (or keeping it while
--- the worker still acts on the content: it asks the Allocator for a slot). Nothing happens when
--- the lease was lost (the rescuer took the content) or the state moved on: the caller then
--- leaves it alone.
+-- Moves a content this worker holds by an event (one statement per event), giving the lease up
+-- (or keeping it while the worker still acts on the content: it asks the Allocator for a slot).
+-- Nothing happens when the lease was lost (the rescuer took the content) or the state moved on:
+-- the caller then leaves it alone.
 update contents
-   set status = %(status)s,
+   set status = {target},
        retry_count = %(retry_count)s,
        next_retry_at = %(next_retry_at)s,
        idempotency_generation = %(generation)s,
@@ -182,7 +182,7 @@ update contents
        lease_expires_at = case when %(keep_lease)s then lease_expires_at end,
        updated_at = %(now)s
  where content_id = %(content_id)s
-   and status = any(%(from_states)s)
+   and status in ({sources})
    and lease_owner = %(worker)s
 returning *;
 
@@ -191,6 +191,7 @@ select c.*, p.upload_post_user from contents c join profiles p using (profile_id
  where c.content_id = %(content_id)s;
 
 -- list_contents --
+-- The states are the caller's filter (ListUploads), not a set of the lifecycle's.
 select c.* from contents c
  where c.profile_id = %(profile_id)s
    and (%(platform)s::text is null or c.platform = %(platform)s)
@@ -204,9 +205,10 @@ select c.* from contents c
 select * from upload_attempts where content_id = any(%(content_ids)s) order by content_id, number;
 
 -- upload_now --
+-- Only a content a claim to publish takes: it goes at the claimer's next turn.
 update contents
    set next_retry_at = %(now)s, upload_now = true, updated_at = %(now)s
- where content_id = %(content_id)s and status = any(%(from_states)s)
+ where content_id = %(content_id)s and status in ({to_publish})
 returning content_id;
 
 -- get_profile --

@@ -52,9 +52,7 @@ class UploaderService:
             view = await _view(tx, content_id)
             if view.state in claimable:
                 await self._check_daily_cap(tx, view, now)
-            if view.state not in claimable or not await tx.upload_now(
-                content_id, sorted(claimable), now
-            ):
+            if view.state not in claimable or not await tx.upload_now(content_id, now):
                 view = await _view(tx, content_id)  # as it is now: it may have moved meanwhile
                 raise WrongState(
                     needs_one_of(f"content {content_id}", view.state, "UploadNow", claimable),

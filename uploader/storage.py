@@ -23,7 +23,7 @@ from queuelabs.lifecycle import (
     target,
 )
 from queuelabs.platforms import Platform
-from queuelabs.sql import QueryRunner, SqlValues, load_queries, pooled_transaction
+from queuelabs.sql import QueryRunner, SqlValues, by_event, load_queries, pooled_transaction
 from uploader.domain import (
     AttemptKind,
     AttemptRecord,
@@ -40,7 +40,6 @@ from uploader.pacing import WINDOW as PACING_WINDOW
 STATE_LISTS: dict[str, SqlValues] = {
     "in_line": IN_LINE,
     "to_publish": sources(Event.CLAIM),
-    "to_hold": sources(Event.CLAIM_TO_RECONCILE) | sources(Event.CLAIM_TO_MOVE),
     "claimed": target(Event.CLAIM),
     "leased": LEASED,
     "lost": target(Event.LOSE_TRACK),
@@ -73,8 +72,7 @@ class Transaction(QueryRunner):
         if limit <= 0:
             return []
         rows = await self._rows(
-            "claim_to_hold",
-            states=sorted(s.value for s in sources(event)),
+            by_event("claim_to_hold", event),
             limit=limit,
             worker=worker,
             now=now,
@@ -259,10 +257,8 @@ class Transaction(QueryRunner):
         """Moves a content `worker` holds by `event`; False when it is no longer ours or no
         longer there. `keep_lease`: the worker still acts on it (asks the Allocator)."""
         row = await self._row(
-            "settle",
+            by_event("settle", event),
             content_id=content_id,
-            status=target(event).value,
-            from_states=sorted(s.value for s in sources(event)),
             worker=worker,
             now=now,
             retry_count=retry_count,
@@ -299,15 +295,9 @@ class Transaction(QueryRunner):
             attempts[a["content_id"]].append(AttemptRecord.from_row(a))
         return [UploadView.from_row(r, tuple(attempts[r["content_id"]])) for r in rows]
 
-    async def upload_now(
-        self, content_id: UUID, from_states: Sequence[ContentState], now: datetime
-    ) -> bool:
-        row = await self._row(
-            "upload_now",
-            content_id=content_id,
-            from_states=sorted(s.value for s in from_states),
-            now=now,
-        )
+    async def upload_now(self, content_id: UUID, now: datetime) -> bool:
+        """Makes a content a claim to publish takes due now; False when it is not one."""
+        row = await self._row("upload_now", content_id=content_id, now=now)
         return row is not None
 
     async def counted_instants(
