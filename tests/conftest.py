@@ -22,6 +22,7 @@ from queuelabs.allocator.v1 import allocator_pb2_grpc
 from queuelabs.clock import FakeClock
 from queuelabs.database import migrate
 from tests.support.databases import DatabaseFactory
+from tests.support.harness import Harness, open_harness
 
 # Thursday 2026-03-26, 00:00 UTC: a few days before Europe's spring-forward change.
 T0 = datetime(2026, 3, 26, 0, 0, tzinfo=UTC)
@@ -86,3 +87,10 @@ def db(database_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
     """A plain autocommit connection to this test's database, for looking at what is stored."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture
+async def harness(database_url: str) -> AsyncIterator[Harness]:
+    """The Uploader's storage on this test's database, a FakeClock and an Allocator to fill it."""
+    async with open_harness(database_url) as opened:
+        yield opened

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from queuelabs.clock import FakeClock
 from queuelabs.errors import DatabaseUnavailable
-from uploader.workers.periodic import run_periodically
+from uploader.workers.periodic import Duty, run_periodically
 
 T0 = datetime(2026, 3, 26, 6, 0, tzinfo=UTC)
 INTERVAL = timedelta(minutes=1)
@@ -31,6 +31,9 @@ class Turns:
             raise self.errors.pop(0)
         return self.pause
 
+    def duty(self, name: str = "test", wake: asyncio.Event | None = None) -> Duty:
+        return Duty(name, self.turn, INTERVAL, None, wake)
+
     async def next(self) -> int:
         # The bound is a safety net for a broken runner, not a timing: each turn comes at once.
         return await asyncio.wait_for(self.done.get(), 10)
@@ -38,7 +41,7 @@ class Turns:
 
 async def test_the_next_turn_comes_when_the_interval_has_passed_on_the_clock():
     clock, turns, stop = FakeClock(T0), Turns(), asyncio.Event()
-    runner = asyncio.create_task(run_periodically("test", turns.turn, INTERVAL, clock, stop))
+    runner = asyncio.create_task(run_periodically(turns.duty(), clock, stop))
     assert await turns.next() == 1
     await clock.until_sleeping()
     clock.advance(INTERVAL - timedelta(seconds=1))
@@ -52,7 +55,7 @@ async def test_the_next_turn_comes_when_the_interval_has_passed_on_the_clock():
 
 async def test_a_turn_that_asks_for_a_short_pause_runs_after_it_never_after_the_interval():
     clock, turns, stop = FakeClock(T0), Turns(pause=timedelta(seconds=5)), asyncio.Event()
-    runner = asyncio.create_task(run_periodically("test", turns.turn, INTERVAL, clock, stop))
+    runner = asyncio.create_task(run_periodically(turns.duty(), clock, stop))
     assert await turns.next() == 1
     await clock.until_sleeping()
     assert clock.next_deadline() == T0 + timedelta(seconds=5)
@@ -68,7 +71,7 @@ async def test_a_turn_that_asks_for_a_short_pause_runs_after_it_never_after_the_
 
 async def test_waking_starts_the_next_turn_before_the_interval():
     clock, turns, stop, wake = FakeClock(T0), Turns(), asyncio.Event(), asyncio.Event()
-    runner = asyncio.create_task(run_periodically("test", turns.turn, INTERVAL, clock, stop, wake))
+    runner = asyncio.create_task(run_periodically(turns.duty(wake=wake), clock, stop))
     assert await turns.next() == 1
     wake.set()
     assert await turns.next() == 2
@@ -81,7 +84,7 @@ async def test_errors_are_logged_and_the_duty_carries_on_after_its_interval(capl
     unreachable = DatabaseUnavailable("the database is unreachable; retry")
     clock, stop = FakeClock(T0), asyncio.Event()
     turns = Turns(pause=timedelta(0), errors=(unreachable, RuntimeError("a bug")))
-    runner = asyncio.create_task(run_periodically("flaky", turns.turn, INTERVAL, clock, stop))
+    runner = asyncio.create_task(run_periodically(turns.duty("flaky"), clock, stop))
     for expected in (1, 2):
         assert await turns.next() == expected
         await clock.until_sleeping()  # after an error it waits its interval, not its pause

@@ -96,7 +96,17 @@ on conflict (singleton) do update
        reason = excluded.reason;
 
 -- prune_requests --
-delete from upload_post_requests where sent_at < %(before)s;
+-- A batch of the request log older than `before` (the budget reads only the last minute). The
+-- log has no key: a row is named by its ctid, stable while this transaction holds its lock.
+-- SKIP LOCKED: two replicas pruning at once share the rows instead of waiting on each other.
+with doomed as (
+    delete from upload_post_requests
+     where ctid = any(array(select ctid from upload_post_requests
+                             where sent_at < %(before)s
+                             limit %(batch)s
+                               for update skip locked))
+    returning 1)
+select count(*) as pruned from doomed;
 
 -- next_due --
 select min(coalesce(c.next_retry_at, c.scheduled_at)) as due
@@ -107,10 +117,12 @@ select min(coalesce(c.next_retry_at, c.scheduled_at)) as due
 
 -- rescue_expired --
 -- A worker that stopped mid-publish may have published: its content becomes an unknown
--- outcome to reconcile, never straight back to due. Returns who held each lease.
+-- outcome to reconcile, never straight back to due. Returns who held each lease. A batch at a
+-- time; SKIP LOCKED: replicas rescuing at once share the rows, each rescued once.
 with expired as (
     select content_id, lease_owner from contents
      where status in ({leased}) and lease_expires_at < %(now)s
+     limit %(batch)s
        for update skip locked)
 update contents c
    set status = {lost}, next_retry_at = %(now)s, lease_owner = null,

@@ -1,5 +1,5 @@
-"""Runs the Uploader: the gRPC server (health, reflection) and its workers (claimer, rescuer,
-backlog gauge), in one process."""
+"""Runs the Uploader: the gRPC server (health, reflection) and its background duties (the one
+list in uploader/workers/duties.py), in one process."""
 
 from __future__ import annotations
 
@@ -25,11 +25,9 @@ from uploader.servicer import UploaderServicer
 from uploader.settings import UploaderSettings
 from uploader.storage import UploaderStore
 from uploader.upload_post import UploadPostClient
-from uploader.workers import backlog, rescuer
-from uploader.workers.backlog import BacklogGauge
 from uploader.workers.claimer import Claimer
+from uploader.workers.duties import uploader_duties
 from uploader.workers.periodic import run_periodically
-from uploader.workers.rescuer import Rescuer
 
 log = logging.getLogger(__name__)
 
@@ -109,17 +107,8 @@ async def start_uploader(settings: UploaderSettings, clock: Clock | None = None)
         raise
     stop = asyncio.Event()
     workers = [
-        asyncio.create_task(
-            run_periodically("claimer", claimer.turn, settings.idle, clock, stop, claimer.woken)
-        ),
-        asyncio.create_task(
-            run_periodically("rescuer", Rescuer(store, clock).turn, rescuer.INTERVAL, clock, stop)
-        ),
-        asyncio.create_task(
-            run_periodically(
-                "backlog gauge", BacklogGauge(store, clock).turn, backlog.INTERVAL, clock, stop
-            )
-        ),
+        asyncio.create_task(run_periodically(duty, clock, stop))
+        for duty in uploader_duties(store, clock, claimer, settings)
     ]
     await server.mark_serving(settings.database_url)
     log.info(

@@ -131,8 +131,11 @@ class Transaction(QueryRunner):
     async def pause_requests(self, until: datetime, reason: str) -> None:
         await self._rows("pause_requests", until=until, reason=reason)
 
-    async def prune_requests(self, before: datetime) -> None:
-        await self._rows("prune_requests", before=before)
+    async def prune_requests(self, before: datetime, batch: int) -> int:
+        """Deletes up to `batch` rows of the request log older than `before`; how many."""
+        row = await self._row("prune_requests", before=before, batch=batch)
+        assert row is not None
+        return int(row["pruned"])
 
     async def next_due(self) -> datetime | None:
         row = await self._row("next_due")
@@ -142,9 +145,10 @@ class Transaction(QueryRunner):
         rows = await self._rows("due_backlog", now=now)
         return {Platform(r["platform"]): int(r["due"]) for r in rows}
 
-    async def rescue_expired(self, now: datetime) -> list[tuple[UUID, str]]:
-        """Expired leases become unknown outcomes; returns (content, the worker that held it)."""
-        rows = await self._rows("rescue_expired", now=now)
+    async def rescue_expired(self, now: datetime, batch: int) -> list[tuple[UUID, str]]:
+        """Up to `batch` expired leases become unknown outcomes; returns (content, the worker
+        that held it)."""
+        rows = await self._rows("rescue_expired", now=now, batch=batch)
         if rows:
             await self._rows(
                 "close_lost_attempts",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from queuelabs.clock import Clock
@@ -14,31 +15,38 @@ from queuelabs.errors import Refusal
 
 log = logging.getLogger(__name__)
 
+Turn = Callable[[], Awaitable[timedelta | None]]
 
-async def run_periodically(
-    name: str,
-    turn: Callable[[], Awaitable[timedelta | None]],
-    interval: timedelta,
-    clock: Clock,
-    stop: asyncio.Event,
-    wake: asyncio.Event | None = None,
-) -> None:
-    """Calls `turn` until `stop` is set; between turns waits what `turn` returned (None: the
-    `interval`), never more than `interval`, and less when `wake` is set."""
-    wake = wake or asyncio.Event()
-    log.debug("%s started", name)
+
+@dataclass(frozen=True)
+class Duty:
+    """One of the Uploader's background duties (uploader/workers/duties.py lists them all)."""
+
+    name: str
+    turn: Turn  # one pass; may return how long until it wants its next (never past `interval`)
+    interval: timedelta
+    batch: int | None  # the most rows one of its transactions touches; None: one aggregate read
+    wake: asyncio.Event | None = None  # set to start the next turn now
+
+
+async def run_periodically(duty: Duty, clock: Clock, stop: asyncio.Event) -> None:
+    """Calls the duty's turn until `stop` is set; between turns waits what the turn returned
+    (None: the interval), never more than the interval, and less when woken."""
+    wake = duty.wake or asyncio.Event()
+    log.debug("%s started", duty.name)
     while not stop.is_set():
         try:
-            pause = await turn()
+            pause = await duty.turn()
         except Refusal as trouble:  # the database is away: keep trying, calmly
-            log.warning("%s: %s", name, trouble)
+            log.warning("%s: %s", duty.name, trouble)
             pause = None
         except Exception:
-            log.exception("%s: unexpected error; carrying on", name)
+            log.exception("%s: unexpected error; carrying on", duty.name)
             pause = None
         wake.clear()
+        interval = duty.interval
         waiters = [
-            asyncio.ensure_future(clock.sleep(min(interval, interval if pause is None else pause))),
+            asyncio.ensure_future(clock.sleep(interval if pause is None else min(interval, pause))),
             asyncio.ensure_future(wake.wait()),
             asyncio.ensure_future(stop.wait()),
         ]

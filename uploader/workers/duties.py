@@ -1,0 +1,31 @@
+"""The Uploader's background duties in one list: what each replica runs, at which interval, in
+batches of how many rows. uploader/server.py starts exactly these, and tests/test_duties.py
+holds every worker module to being in it (a duty nobody starts is a duty that does not run)."""
+
+from __future__ import annotations
+
+from queuelabs.clock import Clock
+from uploader.settings import UploaderSettings
+from uploader.storage import UploaderStore
+from uploader.workers import backlog, pruner, rescuer
+from uploader.workers.backlog import BacklogGauge
+from uploader.workers.claimer import Claimer
+from uploader.workers.periodic import Duty
+from uploader.workers.pruner import RequestLogPruner
+from uploader.workers.rescuer import Rescuer
+
+
+def uploader_duties(
+    store: UploaderStore, clock: Clock, claimer: Claimer, settings: UploaderSettings
+) -> list[Duty]:
+    """Every duty of one replica. Rescuer and pruner run on every replica: their batches take
+    rows FOR UPDATE SKIP LOCKED, so replicas share the work and none waits on another."""
+    rescuing = Rescuer(store, clock)
+    pruning = RequestLogPruner(store, clock)
+    return [
+        # Claims due contents; at most max_in_flight per turn (its room), woken on demand.
+        Duty("claimer", claimer.turn, settings.idle, settings.max_in_flight, claimer.woken),
+        Duty("rescuer", rescuing.turn, rescuer.INTERVAL, rescuing.batch),
+        Duty("request-log pruner", pruning.turn, pruner.INTERVAL, pruning.batch),
+        Duty("backlog gauge", BacklogGauge(store, clock).turn, backlog.INTERVAL, None),
+    ]
