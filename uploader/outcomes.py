@@ -8,6 +8,9 @@ from enum import StrEnum
 
 
 class Outcome(StrEnum):
+    """What an answer came to; also what a finished attempt stores in `upload_attempts.outcome`
+    (beside uploader.domain.Unanswered, the ends without an answer)."""
+
     PUBLISHED = "published"  # Upload-Post says the post is live
     ACCEPTED = "accepted"  # async job started: poll its status
     PENDING = "pending"  # (status) the job is still running

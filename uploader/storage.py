@@ -37,7 +37,7 @@ from uploader.outcomes import Outcome
 from uploader.pacing import WINDOW as PACING_WINDOW
 
 # The values the SQL names: state lists from the lifecycle table, kinds and outcomes from theirs.
-STATE_LISTS: dict[str, SqlValues] = {
+SQL_VALUES: dict[str, SqlValues] = {
     "in_line": IN_LINE,
     "to_publish": sources(Event.CLAIM),
     "claimed": target(Event.CLAIM),
@@ -48,7 +48,7 @@ STATE_LISTS: dict[str, SqlValues] = {
     "lost_call": Unanswered.LOST,
     "interrupted_call": Unanswered.INTERRUPTED,
 }
-QUERIES = load_queries(Path(__file__).with_name("queries.sql"), STATE_LISTS)
+QUERIES = load_queries(Path(__file__).with_name("queries.sql"), SQL_VALUES)
 
 # The advisory lock of the request budget: one key for the whole database.
 BUDGET_LOCK = int.from_bytes(
