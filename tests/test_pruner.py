@@ -7,19 +7,12 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
-from typing import cast
 
-from tests.support.harness import LEASE, Harness
+from tests.support.harness import Harness, listed_duty
 from tests.support.stack import running_stack
-from uploader.budget import RequestBudget
 from uploader.domain import RequestKind
-from uploader.pacing import Limits
-from uploader.publisher import Publisher
-from uploader.settings import UploaderSettings
 from uploader.workers import pruner
-from uploader.workers.claimer import Claimer
-from uploader.workers.duties import uploader_duties
-from uploader.workers.periodic import Duty, run_periodically
+from uploader.workers.periodic import run_periodically
 from uploader.workers.pruner import KEEP, RequestLogPruner
 
 
@@ -33,19 +26,6 @@ async def logged(harness: Harness) -> int:
         row = await (await conn.execute("select count(*) from upload_post_requests")).fetchone()
     assert row is not None
     return int(row[0])
-
-
-def pruner_duty(harness: Harness) -> Duty:
-    """The pruner as the server starts it: taken from the one list of duties."""
-    budget = RequestBudget(harness.store, Limits(), harness.clock, "w1")
-    nobody = cast(Publisher, None)  # nothing is due here: the claimer never publishes
-    claimer = Claimer(
-        harness.store, nobody, budget, harness.clock, "w1", max_in_flight=1, lease=LEASE
-    )
-    settings = UploaderSettings(database_url="", allocator_addr="", upload_post_api_key="")
-    duties = uploader_duties(harness.store, harness.clock, claimer, settings)
-    [duty] = [d for d in duties if d.turn.__module__ == pruner.__name__]
-    return duty
 
 
 async def test_the_log_older_than_an_hour_goes_a_batch_per_transaction_and_the_hour_stays(
@@ -62,7 +42,7 @@ async def test_the_log_older_than_an_hour_goes_a_batch_per_transaction_and_the_h
 
 
 async def test_the_pruner_runs_from_the_list_of_duties_at_its_interval_on_the_clock(harness):
-    duty = pruner_duty(harness)
+    duty = listed_duty(harness.store, harness.clock, "pruner")
     assert (duty.interval, duty.batch) == (pruner.INTERVAL, pruner.BATCH)
     await record(harness, 5, harness.clock.now() - KEEP - timedelta(minutes=1))
     stop = asyncio.Event()

@@ -115,6 +115,18 @@ select min(coalesce(c.next_retry_at, c.scheduled_at)) as due
    and not exists (select 1 from paused_keys p
                     where p.profile_id = c.profile_id and p.platform = c.platform);
 
+-- lead_duty --
+-- Takes or keeps the lead of a duty that needs one runner at a time, for `worker` until `until`:
+-- when nobody holds it, when it is this worker's already, or when its holder's term ran out. A
+-- row comes back to the leader only. Replicas electing at once queue on the row (or on the key
+-- of a first insert), and each sees the winner's term when its turn comes.
+insert into duty_leaders as l (duty, holder, expires_at)
+values (%(duty)s, %(worker)s, %(until)s)
+on conflict (duty) do update
+   set holder = excluded.holder, expires_at = excluded.expires_at
+ where l.holder = excluded.holder or l.expires_at <= %(now)s
+returning holder;
+
 -- rescue_expired --
 -- A worker that stopped mid-publish may have published: its content becomes an unknown
 -- outcome to reconcile, never straight back to due. Returns who held each lease. A batch at a

@@ -27,7 +27,7 @@ from uploader.storage import UploaderStore
 from uploader.upload_post import UploadPostClient
 from uploader.workers.claimer import Claimer
 from uploader.workers.duties import uploader_duties
-from uploader.workers.periodic import run_periodically
+from uploader.workers.periodic import Leadership, run_periodically
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +106,9 @@ async def start_uploader(settings: UploaderSettings, clock: Clock | None = None)
         await pool.close()
         raise
     stop = asyncio.Event()
+    leadership = Leadership(store, clock, worker)
     workers = [
-        asyncio.create_task(run_periodically(duty, clock, stop))
+        asyncio.create_task(run_periodically(duty, clock, stop, leadership))
         for duty in uploader_duties(store, clock, claimer, settings)
     ]
     await server.mark_serving(settings.database_url)

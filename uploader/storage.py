@@ -145,6 +145,12 @@ class Transaction(QueryRunner):
         rows = await self._rows("due_backlog", now=now)
         return {Platform(r["platform"]): int(r["due"]) for r in rows}
 
+    async def lead_duty(self, duty: str, worker: str, now: datetime, until: datetime) -> bool:
+        """Whether `worker` leads `duty` (taken or kept until `until`): it alone runs it."""
+        return (
+            await self._row("lead_duty", duty=duty, worker=worker, now=now, until=until) is not None
+        )
+
     async def rescue_expired(self, now: datetime, batch: int) -> list[tuple[UUID, str]]:
         """Up to `batch` expired leases become unknown outcomes; returns (content, the worker
         that held it)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, time, timedelta
+from typing import cast
 from uuid import UUID, uuid4
 
 from psycopg_pool import AsyncConnectionPool
@@ -17,8 +18,15 @@ from queuelabs.clock import FakeClock
 from queuelabs.database import open_pool
 from queuelabs.lifecycle import ContentState, Event
 from queuelabs.platforms import MediaType, Platform
+from uploader.budget import RequestBudget
 from uploader.domain import Claimed
+from uploader.pacing import Limits
+from uploader.publisher import Publisher
+from uploader.settings import UploaderSettings
 from uploader.storage import UploaderStore
+from uploader.workers.claimer import Claimer
+from uploader.workers.duties import uploader_duties
+from uploader.workers.periodic import Duty
 
 # Thursday 2026-03-26, 00:30 UTC: the hourly slots fall at 01:00, 02:00, ...
 START = datetime(2026, 3, 26, 0, 30, tzinfo=UTC)
@@ -82,3 +90,14 @@ async def open_harness(database_url: str) -> AsyncIterator[Harness]:
         yield Harness(pool, UploaderStore(pool), allocator, clock)
     finally:
         await pool.close()
+
+
+def listed_duty(store: UploaderStore, clock: FakeClock, module: str) -> Duty:
+    """The duty of uploader/workers/`module`.py as the server starts it: from the one list."""
+    budget = RequestBudget(store, Limits(), clock, "w1")
+    nobody = cast(Publisher, None)  # nothing is due in these tests: the claimer never publishes
+    claimer = Claimer(store, nobody, budget, clock, "w1", max_in_flight=1, lease=LEASE)
+    settings = UploaderSettings(database_url="", allocator_addr="", upload_post_api_key="")
+    duties = uploader_duties(store, clock, claimer, settings)
+    [duty] = [d for d in duties if d.turn.__module__ == f"uploader.workers.{module}"]
+    return duty

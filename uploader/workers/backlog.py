@@ -1,5 +1,7 @@
 """The backlog gauge: how many contents are due and not yet claimed, per platform, for
-`queuelabs_due_backlog`. A growing figure means the Uploader falls behind."""
+`queuelabs_due_backlog`. A growing figure means the Uploader falls behind. The backlog is the
+whole database's, so one replica reports it (the one that leads the duty) and the others
+withhold theirs: summed across replicas, the figure is counted once."""
 
 from __future__ import annotations
 
@@ -27,3 +29,8 @@ class BacklogGauge:
 
     async def turn(self) -> None:
         await self.measure()
+
+    def withhold(self) -> None:
+        """Reports nothing: another replica leads the gauge (a figure this one reported while
+        it led would go stale)."""
+        metrics.DUE_BACKLOG.clear()

@@ -19,13 +19,23 @@ def uploader_duties(
     store: UploaderStore, clock: Clock, claimer: Claimer, settings: UploaderSettings
 ) -> list[Duty]:
     """Every duty of one replica. Rescuer and pruner run on every replica: their batches take
-    rows FOR UPDATE SKIP LOCKED, so replicas share the work and none waits on another."""
+    rows FOR UPDATE SKIP LOCKED, so replicas share the work and none waits on another (and a
+    replica's death is caught by any other). The backlog gauge runs on one replica at a time."""
     rescuing = Rescuer(store, clock)
     pruning = RequestLogPruner(store, clock)
+    gauge = BacklogGauge(store, clock)
     return [
         # Claims due contents; at most max_in_flight per turn (its room), woken on demand.
         Duty("claimer", claimer.turn, settings.idle, settings.max_in_flight, claimer.woken),
         Duty("rescuer", rescuing.turn, rescuer.INTERVAL, rescuing.batch),
         Duty("request-log pruner", pruning.turn, pruner.INTERVAL, pruning.batch),
-        Duty("backlog gauge", BacklogGauge(store, clock).turn, backlog.INTERVAL, None),
+        # The whole database's backlog: reported by one replica, not summed over all of them.
+        Duty(
+            "backlog gauge",
+            gauge.turn,
+            backlog.INTERVAL,
+            None,
+            one_runner=True,
+            stand_down=gauge.withhold,
+        ),
     ]

@@ -1,6 +1,7 @@
 """Runs one duty again and again until told to stop: every `interval` on the injected clock,
 sooner when the duty asks (it returns how long to wait) or when woken. An error is logged and the
-duty carries on: one bad turn must not stop a replica's work."""
+duty carries on: one bad turn must not stop a replica's work. A duty that needs one runner at a
+time runs only on the replica that leads it (`Leadership`); the others stand down."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from datetime import timedelta
 
 from queuelabs.clock import Clock
 from queuelabs.errors import Refusal
+from uploader.storage import UploaderStore
 
 log = logging.getLogger(__name__)
 
@@ -27,16 +29,51 @@ class Duty:
     interval: timedelta
     batch: int | None  # the most rows one of its transactions touches; None: one aggregate read
     wake: asyncio.Event | None = None  # set to start the next turn now
+    one_runner: bool = False  # only the replica that leads it runs it (see Leadership)
+    stand_down: Callable[[], None] | None = None  # what a replica that does not lead does
 
 
-async def run_periodically(duty: Duty, clock: Clock, stop: asyncio.Event) -> None:
+# A leader that stops is replaced once its term runs out: this many of the duty's intervals.
+TERM_IN_TURNS = 3
+
+
+class Leadership:
+    """Who runs the duties that need one runner at a time: a row per duty in `duty_leaders`,
+    held for a term of a few turns and renewed each turn. A row, not an advisory lock: a
+    transaction's lock only keeps out turns that overlap in time (replicas a few seconds apart
+    would each win), and a session's lock does not survive PgBouncer's transaction pooling."""
+
+    def __init__(self, store: UploaderStore, clock: Clock, worker: str) -> None:
+        self._store = store
+        self._clock = clock
+        self._worker = worker
+
+    async def leads(self, duty: Duty) -> bool:
+        """Takes or keeps the lead of `duty` for this replica; whether it has it."""
+        now = self._clock.now()
+        until = now + TERM_IN_TURNS * duty.interval
+        async with self._store.transaction() as tx:
+            return await tx.lead_duty(duty.name, self._worker, now, until)
+
+
+async def run_periodically(
+    duty: Duty, clock: Clock, stop: asyncio.Event, leadership: Leadership | None = None
+) -> None:
     """Calls the duty's turn until `stop` is set; between turns waits what the turn returned
-    (None: the interval), never more than the interval, and less when woken."""
+    (None: the interval), never more than the interval, and less when woken. A duty for one
+    runner takes its turn only while this replica leads it, and stands down otherwise."""
+    if duty.one_runner and leadership is None:
+        raise ValueError(f"{duty.name} needs one runner at a time: give it a Leadership")
     wake = duty.wake or asyncio.Event()
     log.debug("%s started", duty.name)
     while not stop.is_set():
         try:
-            pause = await duty.turn()
+            if leadership is not None and duty.one_runner and not await leadership.leads(duty):
+                if duty.stand_down is not None:
+                    duty.stand_down()
+                pause = None
+            else:
+                pause = await duty.turn()
         except Refusal as trouble:  # the database is away: keep trying, calmly
             log.warning("%s: %s", duty.name, trouble)
             pause = None
