@@ -54,7 +54,7 @@ async def test_the_claimer_keeps_at_most_its_limit_in_flight(harness):
     )
     assert len(await claimer.claim_due()) == 2
     assert await claimer.claim_due() == []  # no room until one finishes
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # no time passes: the loop runs the handlings just started
     assert len(publisher.handled) == 2
     publisher.release.set()
     await asyncio.wait_for(claimer.woken.wait(), 10)  # a finished publish wakes it for the next

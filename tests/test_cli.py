@@ -174,7 +174,7 @@ def test_dev_runs_on_an_embedded_database_keeps_its_data_and_stops_cleanly(tmp_p
         # A terminal's Ctrl-C under `uv run` arrives twice (uv passes its own on): the second
         # must not interrupt the first's clean stop.
         dev.send_signal(signal.SIGINT)
-        time.sleep(0.1)
+        time.sleep(0.1)  # real: a real process, its second Ctrl-C a moment after the first
         dev.send_signal(signal.SIGINT)
         assert dev.wait(timeout=60) == 0, dev_log(data_dir).read_text()[-3000:]
 

@@ -34,7 +34,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
     while not await check():
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"not within {PATIENCE} s: {what}")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # real: real servers notice the database on their own
 
 
 @pytest.fixture

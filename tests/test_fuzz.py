@@ -143,7 +143,7 @@ class Target:
                         rows = conn.execute(f"select * from {table} order by 1, 2, 3").fetchall()
                         digest.update(repr(rows).encode())
                     return digest.hexdigest()
-            time.sleep(0.05)
+            time.sleep(0.05)  # real: polls a real system until it is quiet
 
 
 @pytest.fixture(scope="module")

@@ -130,7 +130,7 @@ async def test_an_uploader_publishes_each_due_content_once_through_pgbouncer(bou
             deadline = time.monotonic() + 120
             while count_uploaded(database_url, contents) < len(contents):
                 assert time.monotonic() < deadline, "not every due content was published"
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.2)  # real: real Uploaders behind a real PgBouncer
             published = Counter(p.idempotency_key.split(":")[1] for p in sandbox.state.publications)
     finally:
         await sandbox.stop()

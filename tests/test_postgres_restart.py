@@ -163,14 +163,14 @@ async def _ride_out(
                     await answer(
                         f"health {name}", stub.Check(health_pb2.HealthCheckRequest(), timeout=5)
                     )
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.1)  # real: a steady load on real servers
 
         running = asyncio.create_task(load())
-        await asyncio.sleep(2)
+        await asyncio.sleep(2)  # real: the load runs on real servers before the outage
         phase[0] = "stopping"
         await asyncio.to_thread(server.stop)
         phase[0] = "down"
-        await asyncio.sleep(OUTAGE)
+        await asyncio.sleep(OUTAGE)  # real: a real PostgreSQL stays down this long
         phase[0] = "starting"
         await asyncio.to_thread(server.start_again)
         phase[0] = "back"
@@ -181,7 +181,7 @@ async def _ride_out(
             for what in ("AssignNext", "GetUpload", "health allocator", "health uploader")
         ):
             assert time.monotonic() < deadline, f"not recovered within {PATIENCE} s: {seen.codes}"
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.2)  # real: polls real servers as they recover
         recovered = time.monotonic() - back
         stop_load.set()
         await running
@@ -204,7 +204,7 @@ async def _ride_out(
         deadline = time.monotonic() + PATIENCE
         while (uploaded := count_uploaded(url, due)) < len(due):
             assert time.monotonic() < deadline, f"{uploaded} of {len(due)} uploaded"
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.2)  # real: real Uploaders publish on their own clock
         with psycopg.connect(url) as conn:
             held: dict[str, datetime] = dict(
                 conn.execute(

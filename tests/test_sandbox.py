@@ -204,8 +204,8 @@ async def test_held_posting_requests_wait_unanswered_until_released():
             posting = asyncio.create_task(http.post("/api/upload_text", data=text))
             while not sandbox.state.requests:  # until it has arrived
                 assert not posting.done()
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.1)
+                await asyncio.sleep(0.01)  # real: the sandbox is a real HTTP server
+            await asyncio.sleep(0.1)  # real: a held request is still held a moment later
             assert not posting.done()  # it waits
             assert sandbox.state.publications == []
             bad = await http.post("/_sandbox/settings", json={"hold": "no"})

@@ -95,7 +95,7 @@ async def test_a_published_content_is_one_trace_down_to_the_upload_post_call(dat
         deadline = time.monotonic() + 30
         while not named(list(spans.get_finished_spans()), "uploader handles a content"):
             assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # real: a real server ends its spans on its own loop
         found = list(spans.get_finished_spans())
 
     assert upload.state == upb.UPLOAD_STATE_UPLOADED

@@ -225,7 +225,7 @@ async def test_a_slot_missed_by_too_much_is_moved_through_the_allocator_not_publ
         deadline = time.monotonic() + 20
         moved = 0
         while moved == 0 and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # real: polls the real stack (see SteeredClock)
             (moved,) = db.execute(
                 "select reschedule_count from contents where content_id = %s",
                 (content.content_id,),

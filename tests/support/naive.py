@@ -40,7 +40,7 @@ def naive_assign(conn: psycopg.Connection[Any], profile_id: str, not_before: dat
             (profile_id, not_before),
         )
     }
-    time.sleep(READ_TO_WRITE)
+    time.sleep(READ_TO_WRITE)  # real: the old function's gap, where the race it lost happens
     for at, slot_id in instants_between(rules, zone, not_before, not_before + timedelta(days=365)):
         if at not in taken:
             conn.execute(
