@@ -1,7 +1,8 @@
 """The request budget every Uploader replica shares, kept in PostgreSQL (the one thing replicas
 share): a log of the requests sent in the last minute, read and written under one advisory lock,
 and Upload-Post's own word on when to send again. A request is counted before it is sent; the
-row ages out by itself, so a replica killed while holding budget leaks none of it.
+row leaves the minute by itself, so a replica killed while holding budget leaks none of it (the
+request-log pruner, a duty in uploader/workers/duties.py, deletes it after an hour).
 
 uploader/pacing.py says how much may go; this module keeps the books.
 """
