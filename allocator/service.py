@@ -205,7 +205,9 @@ class AllocatorService:
                     waiting.answer_with(answer)
                 return
             metrics.INDEX_REFUSALS.inc()
-            log.warning("%s; placing the group again (attempt %d)", INDEX_REFUSED, attempt + 1)
+            log.warning(
+                "%s (attempt %d of %d at the group)", INDEX_REFUSED, attempt, GROUP_ATTEMPTS
+            )
         raise Conflict("concurrent requests kept taking this request's content ids; retry")
 
     async def _place_group(self, asks: Sequence[_Ask], clean: bool) -> _GroupPlaced:
