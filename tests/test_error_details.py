@@ -1,7 +1,7 @@
 """Refusals carry gRPC's rich error details (AIP-193), read here as a calling service reads them
 (grpcio-status): a google.rpc.ErrorInfo with a stable reason, the domain `queuelabs` and the ids
 involved; a google.rpc.BadRequest naming the field at fault; a google.rpc.RetryInfo when asking
-again later may succeed. The README lists every reason."""
+again later may succeed. docs/api.md lists every reason."""
 
 from __future__ import annotations
 
