@@ -51,10 +51,9 @@ class Replica:
             listed.stand_down()
 
         duty = replace(listed, turn=reporting, stand_down=standing_down)
+        self.leadership = Leadership(store, clock, name)
         self.stop = asyncio.Event()
-        self.runner = asyncio.create_task(
-            run_periodically(duty, clock, self.stop, Leadership(store, clock, name))
-        )
+        self.runner = asyncio.create_task(run_periodically(duty, clock, self.stop, self.leadership))
 
     async def halt(self) -> None:
         self.stop.set()
@@ -89,6 +88,29 @@ async def test_of_two_replicas_one_reports_the_backlog_and_the_other_takes_over_
         clock.advance(backlog.INTERVAL)
         await asyncio.wait_for(clock.until_sleeping(1), 10)
         assert other.reports == [{Platform.TIKTOK: 2}]
+    finally:
+        for replica in replicas:
+            await replica.halt()
+        for pool in pools:
+            await pool.close()
+
+
+async def test_a_leader_that_stops_and_resigns_is_replaced_at_the_next_turn(harness, database_url):
+    profile_id = await harness.profile()
+    await harness.assign(profile_id, 1)
+    clock = harness.clock
+    clock.advance(timedelta(hours=3))
+    pools = [await open_pool(database_url, 2, 5) for _ in range(2)]
+    replicas = [Replica(name, pool, clock) for name, pool in zip("ab", pools, strict=True)]
+    try:
+        await asyncio.wait_for(clock.until_sleeping(2), 10)
+        [leader] = [r for r in replicas if r.reports]
+        [other] = [r for r in replicas if r is not leader]
+        await leader.halt()
+        await leader.leadership.resign()  # as RunningUploader.stop does
+        clock.advance(backlog.INTERVAL)
+        await asyncio.wait_for(clock.until_sleeping(1), 10)
+        assert other.reports == [{Platform.TIKTOK: 1}]  # not a term later
     finally:
         for replica in replicas:
             await replica.halt()

@@ -127,6 +127,11 @@ on conflict (duty) do update
  where l.holder = excluded.holder or l.expires_at <= %(now)s
 returning holder;
 
+-- resign_duties --
+-- A replica that stops gives up what it leads: another takes each duty at its next turn, not
+-- once the term has run out.
+delete from duty_leaders where holder = %(worker)s;
+
 -- rescue_expired --
 -- A worker that stopped mid-publish may have published: its content becomes an unknown
 -- outcome to reconcile, never straight back to due. Returns who held each lease. A batch at a

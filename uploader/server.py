@@ -44,6 +44,7 @@ class RunningUploader:
     client: UploadPostClient
     allocator: AllocatorGateway
     worker: str
+    leadership: Leadership
 
     @property
     def port(self) -> int:
@@ -54,6 +55,7 @@ class RunningUploader:
         await self.grpc.health.enter_graceful_shutdown()
         self.stop_workers.set()
         await asyncio.gather(*self.workers)
+        await self.leadership.resign()
         await asyncio.gather(self.claimer.drain(grace), self.grpc.stop(grace))
         await self.client.close()
         await self.allocator.close()
@@ -119,4 +121,6 @@ async def start_uploader(settings: UploaderSettings, clock: Clock | None = None)
         server.port,
         settings.upload_post_base_url,
     )
-    return RunningUploader(server, pool, claimer, workers, stop, client, allocator, worker)
+    return RunningUploader(
+        server, pool, claimer, workers, stop, client, allocator, worker, leadership
+    )

@@ -151,6 +151,9 @@ class Transaction(QueryRunner):
             await self._row("lead_duty", duty=duty, worker=worker, now=now, until=until) is not None
         )
 
+    async def resign_duties(self, worker: str) -> None:
+        await self._rows("resign_duties", worker=worker)
+
     async def rescue_expired(self, now: datetime, batch: int) -> list[tuple[UUID, str]]:
         """Up to `batch` expired leases become unknown outcomes; returns (content, the worker
         that held it)."""

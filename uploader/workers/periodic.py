@@ -55,6 +55,15 @@ class Leadership:
         async with self._store.transaction() as tx:
             return await tx.lead_duty(duty.name, self._worker, now, until)
 
+    async def resign(self) -> None:
+        """Gives up every duty this replica leads (it stops): another replica takes each at its
+        next turn. Should the database be away, the terms run out instead."""
+        try:
+            async with self._store.transaction() as tx:
+                await tx.resign_duties(self._worker)
+        except Refusal as trouble:
+            log.warning("could not resign the duties of %s: %s", self._worker, trouble)
+
 
 async def run_periodically(
     duty: Duty, clock: Clock, stop: asyncio.Event, leadership: Leadership | None = None
