@@ -206,7 +206,14 @@ async def _serve_sandbox(settings: SandboxSettings) -> int:
         upload_seconds=settings.upload_seconds,
         random_faults=settings.random_faults,
     )
-    log.info("Upload-Post sandbox at http://%s/api", settings.listen)
+    # The bound port, as the services say theirs: SANDBOX_LISTEN may name port 0.
+    log.info(
+        "Upload-Post sandbox listening on %s (port %d): http://%s:%d/api",
+        settings.listen,
+        running.port,
+        host,
+        running.port,
+    )
     await until_signalled()
     await running.stop()
     return 0
