@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -20,6 +21,9 @@ QUEUELABS = [sys.executable, "-m", "commands"]
 
 
 def free_port() -> int:
+    """A port free now. Only until this returns: another process may take it before the child
+    it is meant for binds it, so tests start children on port 0 instead (`part_on_any_port`);
+    the benchmarks, run alone, still use this."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -29,6 +33,24 @@ def free_port() -> int:
 def part(command: str, **env: str) -> Iterator[subprocess.Popen[bytes]]:
     """`queuelabs COMMAND` as its own process, stopped with SIGTERM at the end; its output is
     shown should it fail to start. Metrics are off unless `env` turns them on."""
+    with logged_part(command, **env) as (process, _):
+        yield process
+
+
+@contextmanager
+def part_on_any_port(
+    command: str, listen_variable: str, **env: str
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """`queuelabs COMMAND` told to listen on 127.0.0.1:0 (by `listen_variable`), so the system
+    picks a port as it binds; yields the process and that port once it listens. No port is
+    chosen beforehand, so none can be taken by another process between choosing and binding."""
+    with logged_part(command, **{listen_variable: "127.0.0.1:0", **env}) as (process, log):
+        yield process, bound_port(process, log)
+
+
+@contextmanager
+def logged_part(command: str, **env: str) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """`part`, with the file its output goes to."""
     log = tempfile.NamedTemporaryFile("w+b", suffix=f".{command}.log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(
         [*QUEUELABS, command],
@@ -37,7 +59,7 @@ def part(command: str, **env: str) -> Iterator[subprocess.Popen[bytes]]:
         stderr=subprocess.STDOUT,
     )
     try:
-        yield process
+        yield process, Path(log.name)
     except RuntimeError:
         print(Path(log.name).read_text(errors="replace")[-3000:], file=sys.stderr)
         raise
@@ -48,6 +70,24 @@ def part(command: str, **env: str) -> Iterator[subprocess.Popen[bytes]]:
         except subprocess.TimeoutExpired:
             process.kill()
         Path(log.name).unlink(missing_ok=True)
+
+
+# What every listening part logs once it listens: "... listening on HOST:PORT (port N)".
+_LISTENING = re.compile(r"listening on \S+ \(port (\d+)\)")
+
+
+def bound_port(process: subprocess.Popen[bytes], log: Path, seconds: float = 60) -> int:
+    """The port `process` bound, from its start-up line in `log` (told port 0, it says which
+    one the system gave it). RuntimeError if it exits first, TimeoutError if it never says."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        said = _LISTENING.search(log.read_text(errors="replace"))
+        if said:
+            return int(said.group(1))
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        time.sleep(0.05)
+    raise TimeoutError(f"{process.args!r} never said where it listens")
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:

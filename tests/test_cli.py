@@ -22,11 +22,10 @@ from tests.support.calls import video
 from tests.support.processes import (
     QUEUELABS,
     dev_log,
-    free_dev_ports,
-    free_port,
-    read_until,
+    part_on_any_port,
     service_process,
-    start_dev,
+    start_dev_serving,
+    unanswered_address,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,7 +78,7 @@ def test_a_bad_setting_stops_the_process_naming_the_variable(database_url, env, 
 
 
 UPLOADER_ENV = {
-    "ALLOCATOR_ADDR": f"127.0.0.1:{free_port()}",  # never reached: the settings stop it first
+    "ALLOCATOR_ADDR": "127.0.0.1:9",  # never reached: the settings stop it first
     "UPLOAD_POST_API_KEY": "k",
     "UPLOAD_POST_BASE_URL": "http://127.0.0.1:9/api",
 }
@@ -109,29 +108,17 @@ def test_a_bad_uploader_setting_stops_it_naming_the_variable(database_url, env, 
 
 
 def test_the_sandbox_runs_as_its_own_process():
-    port = free_port()
-    sandbox = queuelabs(
-        "sandbox", env={"SANDBOX_LISTEN": f"127.0.0.1:{port}", "SANDBOX_API_KEY": "k"}
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                me = httpx.get(
-                    f"http://127.0.0.1:{port}/api/uploadposts/me",
-                    headers={"Authorization": "Apikey k"},
-                )
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "the sandbox never answered"
-                time.sleep(0.1)
+    with part_on_any_port("sandbox", "SANDBOX_LISTEN", SANDBOX_API_KEY="k") as (sandbox, port):
+        # It said where it listens once it listens: it answers at once.
+        me = httpx.get(
+            f"http://127.0.0.1:{port}/api/uploadposts/me", headers={"Authorization": "Apikey k"}
+        )
         assert me.status_code == 200
         bearer = httpx.get(
             f"http://127.0.0.1:{port}/api/uploadposts/me", headers={"Authorization": "Bearer k"}
         )
         assert bearer.status_code == 401
         assert bearer.json() == {"success": False, "message": "Invalid or expired token"}
-    finally:
         sandbox.send_signal(signal.SIGTERM)
         assert sandbox.wait(timeout=15) == 0
 
@@ -165,10 +152,6 @@ def postgres_serving(data_dir: Path) -> bool:
 
 def test_dev_runs_on_an_embedded_database_keeps_its_data_and_stops_cleanly(tmp_path):
     data_dir = tmp_path / "pgdata"
-    ports = free_dev_ports()
-
-    def start() -> subprocess.Popen[str]:
-        return start_dev(data_dir, ports)
 
     def stop(dev: subprocess.Popen[str]) -> None:
         # A terminal's Ctrl-C under `uv run` arrives twice (uv passes its own on): the second
@@ -178,9 +161,8 @@ def test_dev_runs_on_an_embedded_database_keeps_its_data_and_stops_cleanly(tmp_p
         dev.send_signal(signal.SIGINT)
         assert dev.wait(timeout=60) == 0, dev_log(data_dir).read_text()[-3000:]
 
-    dev = start()
+    dev, ports, banner = start_dev_serving(data_dir)
     try:
-        banner = read_until(dev, "Ctrl-C stops everything", 120)
         assert f"127.0.0.1:{ports.allocator}" in banner
         assert f"127.0.0.1:{ports.uploader}" in banner
         assert "grpcurl -plaintext" in banner
@@ -203,9 +185,8 @@ def test_dev_runs_on_an_embedded_database_keeps_its_data_and_stops_cleanly(tmp_p
             dev.kill()
     assert not postgres_serving(data_dir)
 
-    dev = start()  # the data is still there
+    dev, ports, _ = start_dev_serving(data_dir)  # the data is still there
     try:
-        read_until(dev, "Ctrl-C stops everything", 120)
         with grpc.insecure_channel(f"127.0.0.1:{ports.allocator}") as channel:
             listed = AllocatorStub(channel).ListAssignments(
                 pb.ListAssignmentsRequest(profile_id=str(DEMO_PROFILE_ID))
@@ -219,14 +200,10 @@ def test_dev_runs_on_an_embedded_database_keeps_its_data_and_stops_cleanly(tmp_p
 
 
 def test_a_service_process_serves_prometheus_metrics(database_url):
-    metrics_port = free_port()
     with service_process(
-        "allocator",
-        "ALLOCATOR_LISTEN",
-        DATABASE_URL=database_url,
-        METRICS_LISTEN=f"127.0.0.1:{metrics_port}",
+        "allocator", "ALLOCATOR_LISTEN", DATABASE_URL=database_url, METRICS_LISTEN="127.0.0.1:0"
     ) as running:
-        page = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics")
+        page = httpx.get(f"http://127.0.0.1:{running.metrics_port}/metrics")
         log = running.log.read_text()
     assert "AUTH_TOKENS is not set: every RPC is OPEN" in log  # said loudly at start
     assert page.status_code == 200
@@ -344,7 +321,7 @@ def test_a_taken_metrics_address_is_named_after_the_database_is_checked(database
             "allocator",
             env={
                 "DATABASE_URL": database_url,
-                "ALLOCATOR_LISTEN": f"127.0.0.1:{free_port()}",
+                "ALLOCATOR_LISTEN": "127.0.0.1:0",
                 "METRICS_LISTEN": metrics,
             },
         )
@@ -353,7 +330,7 @@ def test_a_taken_metrics_address_is_named_after_the_database_is_checked(database
             "allocator",
             env={
                 "DATABASE_URL": "postgresql://me@127.0.0.1:1/db",
-                "ALLOCATOR_LISTEN": f"127.0.0.1:{free_port()}",
+                "ALLOCATOR_LISTEN": "127.0.0.1:0",
                 "METRICS_LISTEN": metrics,
             },
         )
@@ -403,9 +380,9 @@ def test_health_says_whether_a_service_serves_as_a_container_health_check_asks(d
         out, _ = by_setting.communicate(timeout=60)
         assert by_setting.returncode == 0, out
         assert out.strip() == f"{running.address}: SERVING"
-    nobody = f"127.0.0.1:{free_port()}"
-    away = queuelabs("health", "--address", nobody, "--timeout", "1")
-    out, _ = away.communicate(timeout=60)
+    with unanswered_address() as nobody:
+        away = queuelabs("health", "--address", nobody, "--timeout", "1")
+        out, _ = away.communicate(timeout=60)
     assert away.returncode == 1
     assert out.strip() == f"{nobody}: UNAVAILABLE"
     unknown = queuelabs("health", env={"ALLOCATOR_LISTEN": "", "UPLOADER_LISTEN": ""})

@@ -28,7 +28,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.processes import free_port, part, wait_for_port
+from bench.processes import part_on_any_port
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from queuelabs.status import error_info
@@ -158,13 +158,10 @@ def allocator_target(databases: DatabaseFactory) -> Iterator[Target]:
 @pytest.fixture(scope="module")
 def uploader_target(databases: DatabaseFactory) -> Iterator[Target]:
     database_url = databases.url(databases.create_from_template())
-    sandbox_port = free_port()
     with (
         allocator_process(database_url, ALLOCATOR_DB_POOL_SIZE="4") as allocator,
-        part("sandbox", SANDBOX_LISTEN=f"127.0.0.1:{sandbox_port}", SANDBOX_API_KEY=KEY) as sandbox,
-    ):
-        wait_for_port(sandbox_port, sandbox)
-        with service_process(
+        part_on_any_port("sandbox", "SANDBOX_LISTEN", SANDBOX_API_KEY=KEY) as (_, sandbox_port),
+        service_process(
             "uploader",
             "UPLOADER_LISTEN",
             DATABASE_URL=database_url,
@@ -175,10 +172,11 @@ def uploader_target(databases: DatabaseFactory) -> Iterator[Target]:
             UPLOADER_IDLE_SECONDS="0.05",
             UPLOAD_POST_REQUESTS_PER_MINUTE="100000",
             UPLOAD_POST_POSTS_PER_MINUTE_PER_PROFILE="100000",
-        ) as uploader:
-            seeded = Target(UPLOADER, uploader.address, allocator, database_url, UPLOADER_TABLES)
-            yield seeded
-            seeded.channel.close()
+        ) as uploader,
+    ):
+        seeded = Target(UPLOADER, uploader.address, allocator, database_url, UPLOADER_TABLES)
+        yield seeded
+        seeded.channel.close()
 
 
 def hostile_text(known: list[str]) -> st.SearchStrategy[str]:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from commands.dev import DevPorts
-from tests.support.processes import free_dev_ports, read_until, start_dev
+from tests.support.processes import start_dev_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -41,10 +41,9 @@ def marked_block(page: Path, marker: str) -> str:
 @contextmanager
 def running_dev(data_dir: Path) -> Iterator[tuple[DevPorts, str]]:
     """`queuelabs dev` on a fresh embedded database; yields its ports and banner."""
-    ports = free_dev_ports()
-    dev = start_dev(data_dir, ports)
+    dev, ports, banner = start_dev_serving(data_dir)
     try:
-        yield ports, read_until(dev, "Ctrl-C stops everything", 120)
+        yield ports, banner
     finally:
         dev.send_signal(signal.SIGINT)
         try:

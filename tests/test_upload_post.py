@@ -10,7 +10,7 @@ import pytest
 
 from queuelabs.platforms import MediaType, Platform
 from sandbox.server import RunningSandbox, start_sandbox
-from tests.support.processes import free_port
+from tests.support.processes import unanswered_address
 from uploader.upload_post import Outcome, PublishRequest, UploadPostClient
 
 KEY = "sandbox-test-key"
@@ -201,10 +201,11 @@ async def test_a_wrong_key_fails_at_once_without_showing_the_key(sandbox):
 
 
 async def test_an_unreachable_api_is_retryable_because_nothing_was_sent():
-    nowhere = UploadPostClient(f"http://127.0.0.1:{free_port()}/api", KEY, connect_tries=2)
-    try:
-        result = await nowhere.publish(video(), 5)
-    finally:
-        await nowhere.close()
+    with unanswered_address() as address:
+        nowhere = UploadPostClient(f"http://{address}/api", KEY, connect_tries=2)
+        try:
+            result = await nowhere.publish(video(), 5)
+        finally:
+            await nowhere.close()
     assert result.outcome is Outcome.RETRYABLE
     assert "could not reach Upload-Post" in result.error

@@ -16,7 +16,7 @@ from queuelabs.allocator.v1 import allocator_pb2 as apb
 from queuelabs.platforms import Platform
 from queuelabs.uploader.v1 import uploader_pb2 as upb
 from tests.support.calls import assign, make_profile, video
-from tests.support.processes import free_port
+from tests.support.processes import unanswered_address
 from tests.support.stack import Stack, production_policies, running_stack, settled
 
 UPLOADED = upb.UPLOAD_STATE_UPLOADED
@@ -106,12 +106,12 @@ async def test_exhausted_retries_move_the_content_through_the_allocator_then_pub
 
 
 async def test_an_unreachable_allocator_leaves_the_content_awaiting_a_slot_not_lost(database_url):
-    dead = f"127.0.0.1:{free_port()}"
-    async with running_stack(database_url, allocator_addr=dead) as stack:
-        stack.sandbox.state.queue_faults("tiktok", *["500"] * 4)
-        profile_id = await make_profile(stack.allocator)
-        content = await assign(stack.allocator, profile_id)
-        upload = await settled(stack, content.content_id, states=(AWAITING_SLOT,))
+    with unanswered_address() as dead:
+        async with running_stack(database_url, allocator_addr=dead) as stack:
+            stack.sandbox.state.queue_faults("tiktok", *["500"] * 4)
+            profile_id = await make_profile(stack.allocator)
+            content = await assign(stack.allocator, profile_id)
+            upload = await settled(stack, content.content_id, states=(AWAITING_SLOT,))
     assert len(upload.attempts) == 4
     assert upload.retry_count == 3  # the ladder's length: nothing pushed past it
     # Asked again after the documented 30 s (stored times on the Uploader's standing clock).

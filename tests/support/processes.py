@@ -1,9 +1,14 @@
-"""Runs `queuelabs allocator` as real OS processes, the way replicas run in production."""
+"""Runs `queuelabs allocator` as real OS processes, the way replicas run in production.
+
+A child listens on a port the system picks as it binds (`...:0`) and the test learns it from the
+child; a port chosen beforehand and handed over could be taken by another process in between.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -13,12 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench.processes import QUEUELABS, free_port  # the `queuelabs` command, as a user runs it
+# the `queuelabs` command, as a user runs it
+from bench.processes import QUEUELABS, bound_port, free_port, part_on_any_port
 from commands.dev import DevPorts
 
-__all__ = ["QUEUELABS", "free_port"]
+__all__ = ["QUEUELABS", "part_on_any_port"]
 
 
 def wait_until_serving(address: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -46,15 +53,16 @@ class ServiceProcess:
     address: str
     process: subprocess.Popen[bytes]
     log: Path
+    metrics_port: int | None = None  # when started with METRICS_LISTEN=127.0.0.1:0
 
 
 @contextmanager
 def service_process(command: str, listen_variable: str, **env: str) -> Iterator[ServiceProcess]:
-    """`queuelabs COMMAND` as its own process on a free loopback port, stopped with SIGTERM."""
-    address = f"127.0.0.1:{free_port()}"
+    """`queuelabs COMMAND` as its own process on a loopback port the system picks, stopped with
+    SIGTERM. `METRICS_LISTEN="127.0.0.1:0"` serves its metrics on one picked the same way."""
     full_env = {
         **os.environ,
-        listen_variable: address,
+        listen_variable: "127.0.0.1:0",
         "SHUTDOWN_GRACE_SECONDS": "2",
         "METRICS_LISTEN": "off",
         **env,
@@ -68,8 +76,16 @@ def service_process(command: str, listen_variable: str, **env: str) -> Iterator[
             stderr=subprocess.STDOUT,
         )
     try:
+        try:
+            port = bound_port(process, log)
+        except (RuntimeError, TimeoutError) as failed:  # did not start: show why
+            raise RuntimeError(f"{failed}:\n{log.read_text(errors='replace')[-3000:]}") from None
+        address = f"127.0.0.1:{port}"
         wait_until_serving(address, process, log)
-        yield ServiceProcess(address, process, log)
+        metrics = None
+        if full_env["METRICS_LISTEN"].endswith(":0"):
+            metrics = other_listening_port(process, port)
+        yield ServiceProcess(address, process, log, metrics)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -110,6 +126,33 @@ def allocator_processes(
             )
             for _ in range(count)
         ]
+
+
+def other_listening_port(process: subprocess.Popen[bytes], known: int) -> int:
+    """The one port `process` listens on besides `known` (its metrics, which start just after
+    its gRPC server), as the system reports the process's sockets."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        listening = {
+            c.laddr.port
+            for c in psutil.Process(process.pid).net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN
+        } - {known}
+        if len(listening) == 1:
+            return listening.pop()
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        time.sleep(0.05)
+    raise TimeoutError(f"{process.args!r} listens on no second port")
+
+
+@contextmanager
+def unanswered_address() -> Iterator[str]:
+    """A loopback address where nothing listens, for the block: this process binds its port
+    without listening, so a connection there is refused and no other process can take it."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"127.0.0.1:{held.getsockname()[1]}"
 
 
 def free_dev_ports() -> DevPorts:
@@ -168,3 +211,36 @@ def read_until(process: subprocess.Popen[str], marker: str, seconds: float) -> s
     log = dev_log(Path(args[args.index("--data-dir") + 1])) if "--data-dir" in args else None
     tail = log.read_text(errors="replace")[-4000:] if log and log.exists() else ""
     raise AssertionError(f"{marker!r} never printed; got:\n{''.join(seen)}\nits log:\n{tail}")
+
+
+BANNER_END = "Ctrl-C stops everything"
+# How `dev` says one of its ports was taken before it could bind it.
+_TAKEN = ("cannot listen there", "address already in use")
+
+
+def start_dev_serving(
+    data_dir: Path, tries: int = 5
+) -> tuple[subprocess.Popen[str], DevPorts, str]:
+    """`queuelabs dev` (see start_dev) up to its banner; returns it, its ports and the banner.
+
+    `dev` prints the ports it was given, so they are chosen before it starts, and another
+    process may take one before `dev` binds it: then `dev` stops naming it, and it starts
+    again on other ports (at most `tries` times). Anything else fails at once."""
+    log = dev_log(data_dir)
+    for _ in range(tries):
+        ports = free_dev_ports()
+        seen = log.stat().st_size if log.exists() else 0
+        dev = start_dev(data_dir, ports)
+        try:
+            return dev, ports, read_until(dev, BANNER_END, 120)
+        except AssertionError:
+            try:
+                dev.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                dev.kill()  # still running, yet no banner: not a taken port
+                dev.wait()
+                raise
+            said = log.read_bytes()[seen:].decode(errors="replace").lower()
+            if not any(taken in said for taken in _TAKEN):
+                raise
+    raise AssertionError(f"dev found its ports taken {tries} times running")
