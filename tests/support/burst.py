@@ -28,7 +28,7 @@ from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from tests.support.calls import stamp, video
 from tests.support.naive import naive_assign
-from tests.support.processes import allocator_process, free_port
+from tests.support.processes import service_process
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,16 @@ def watched_allocators(database_url: str, count: int, **env: str) -> Iterator[li
     with ExitStack() as stack:
         replicas = []
         for _ in range(count):
-            metrics = f"127.0.0.1:{free_port()}"
-            address = stack.enter_context(
-                allocator_process(database_url, METRICS_LISTEN=metrics, **env)
+            running = stack.enter_context(
+                service_process(
+                    "allocator",
+                    "ALLOCATOR_LISTEN",
+                    DATABASE_URL=database_url,
+                    METRICS_LISTEN="127.0.0.1:0",  # a port of the system's choosing
+                    **env,
+                )
             )
-            replicas.append(Watched(address, metrics))
+            replicas.append(Watched(running.address, f"127.0.0.1:{running.metrics_port}"))
         yield replicas
 
 
