@@ -1,5 +1,6 @@
-"""A real PgBouncer in transaction pooling mode in front of a PostgreSQL server, on a free
-loopback port: for the tests that run every part through it (tests/support/pgbouncer.py says
+"""A real PgBouncer in transaction pooling mode in front of a PostgreSQL server, on a loopback
+port the system picks as it binds (nothing chosen beforehand that another process could take
+meanwhile): for the tests that run every part through it (tests/support/pgbouncer.py says
 how a missing binary is treated) and for benchmarks through it."""
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from bench.processes import free_port
+from bench.processes import listening_ports
 
 
 def find_pgbouncer() -> str | None:
@@ -45,7 +45,6 @@ def running_pgbouncer(server_url: str, binary: str, pool_size: int = 20) -> Iter
 @contextmanager
 def _running(binary: str, server_url: str, where: Path, pool_size: int) -> Iterator[str]:
     server = conninfo_to_dict(server_url)
-    port = free_port()
     user = str(server.get("user") or "postgres")
     where.mkdir(parents=True, exist_ok=True)
     where.chmod(0o777)  # pgbouncer drops root for another user, who writes its log here
@@ -57,7 +56,7 @@ def _running(binary: str, server_url: str, where: Path, pool_size: int) -> Itera
                 f"* = host={server.get('host') or '127.0.0.1'} port={server.get('port') or 5432}",
                 "[pgbouncer]",
                 "listen_addr = 127.0.0.1",
-                f"listen_port = {port}",
+                "listen_port = 0",  # the system's choice; read from its sockets once it listens
                 "unix_socket_dir =",
                 "auth_type = trust",
                 f"auth_file = {where / 'users.txt'}",
@@ -77,7 +76,7 @@ def _running(binary: str, server_url: str, where: Path, pool_size: int) -> Itera
         command[1:1] = ["-u", _unprivileged_user(str(server.get("host") or ""))]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        _wait_for(port, process, where)
+        port = _listening_port(process, where)
         yield make_conninfo(server_url, host="127.0.0.1", port=str(port))
     finally:
         process.send_signal(signal.SIGINT)  # immediate shutdown
@@ -107,7 +106,8 @@ def _unprivileged_user(host: str) -> str:
     raise RuntimeError("no unprivileged user to run pgbouncer as")
 
 
-def _wait_for(port: int, process: subprocess.Popen[bytes], where: Path) -> None:
+def _listening_port(process: subprocess.Popen[bytes], where: Path) -> int:
+    """The port pgbouncer listens on, once it does (it logs the 0 it was given, not the port)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -116,8 +116,8 @@ def _wait_for(port: int, process: subprocess.Popen[bytes], where: Path) -> None:
             )
             output = process.stdout.read().decode() if process.stdout else ""
             raise RuntimeError(f"pgbouncer exited with {process.returncode}:\n{output}\n{log}")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
+        ports = listening_ports(process.pid)
+        if ports:
+            return ports.pop()
         time.sleep(0.05)
-    raise TimeoutError(f"pgbouncer did not listen on {port} within 30 s")
+    raise TimeoutError("pgbouncer did not listen within 30 s")

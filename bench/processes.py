@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import psycopg
 
 QUEUELABS = [sys.executable, "-m", "commands"]
@@ -88,6 +89,16 @@ def bound_port(process: subprocess.Popen[bytes], log: Path, seconds: float = 60)
             raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
         time.sleep(0.05)
     raise TimeoutError(f"{process.args!r} never said where it listens")
+
+
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports the process `pid` listens on, as the system reports its sockets: how to
+    learn a port the system picked for a program that does not say which (told port 0)."""
+    return {
+        c.laddr.port
+        for c in psutil.Process(pid).net_connections(kind="tcp")
+        if c.status == psutil.CONN_LISTEN
+    }
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 # the `queuelabs` command, as a user runs it
-from bench.processes import QUEUELABS, bound_port, free_port, part_on_any_port
+from bench.processes import QUEUELABS, bound_port, free_port, listening_ports, part_on_any_port
 from commands.dev import DevPorts
 
 __all__ = ["QUEUELABS", "part_on_any_port"]
@@ -133,11 +132,7 @@ def other_listening_port(process: subprocess.Popen[bytes], known: int) -> int:
     its gRPC server), as the system reports the process's sockets."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        listening = {
-            c.laddr.port
-            for c in psutil.Process(process.pid).net_connections(kind="tcp")
-            if c.status == psutil.CONN_LISTEN
-        } - {known}
+        listening = listening_ports(process.pid) - {known}
         if len(listening) == 1:
             return listening.pop()
         if process.poll() is not None:
