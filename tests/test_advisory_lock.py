@@ -26,6 +26,7 @@ from queuelabs.caps import fullest_window
 from queuelabs.clock import FakeClock
 from queuelabs.platforms import Platform
 from tests.support.calls import make_profile, stamp, video
+from tests.support.databases import lock_waiters
 
 CAP = 3
 SUNDAY_NOON = datetime(2026, 3, 29, 12, tzinfo=UTC)
@@ -56,17 +57,6 @@ async def replicas(database_url: str, clock: FakeClock) -> AsyncIterator[list[Al
     finally:
         for server in running:
             await server.stop(grace=1)
-
-
-async def waiting_on_locks(conn: psycopg.AsyncConnection[tuple[int]]) -> int:
-    """Backends of this database, other than `conn`'s, waiting for a lock of any kind."""
-    cursor = await conn.execute(
-        "select count(*) from pg_stat_activity where datname = current_database()"
-        " and wait_event_type = 'Lock' and pid <> pg_backend_pid()"
-    )
-    row = await cursor.fetchone()
-    assert row is not None
-    return row[0]
 
 
 @pytest.mark.timeout(120)
@@ -103,7 +93,7 @@ async def test_two_replicas_at_once_keep_a_daily_cap_that_no_index_enforces(
             asyncio.ensure_future(second.BatchAssign(batch(TUESDAY))),  # alone: Tuesday 01-03
         ]
         async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as look:
-            while await waiting_on_locks(look) < 2:
+            while await lock_waiters(look) < 2:
                 assert not any(call.done() for call in calls), [c.result() for c in calls]
                 await asyncio.sleep(0.01)
         await held.rollback()

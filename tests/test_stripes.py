@@ -25,6 +25,7 @@ from queuelabs.clock import FakeClock
 from queuelabs.database import open_pool
 from queuelabs.platforms import Platform
 from tests.conftest import T0
+from tests.support.databases import lock_waiters
 
 POOL_SIZE = 2
 SLOTS = [SlotSpec(time(h, 0), frozenset()) for h in (6, 12, 18)]
@@ -48,16 +49,6 @@ async def new_key(service: AllocatorService) -> uuid.UUID:
     return profile.profile_id
 
 
-async def advisory_waiters(conn: psycopg.AsyncConnection[tuple[int]]) -> int:
-    cursor = await conn.execute(
-        "select count(*) from pg_stat_activity where datname = current_database()"
-        " and wait_event_type = 'Lock' and wait_event = 'advisory'"
-    )
-    row = await cursor.fetchone()
-    assert row is not None
-    return row[0]
-
-
 @pytest.mark.timeout(120)
 async def test_requests_waiting_for_a_busy_key_hold_no_connection_so_other_keys_are_served(
     service: AllocatorService, database_url: str
@@ -76,7 +67,7 @@ async def test_requests_waiting_for_a_busy_key_hold_no_connection_so_other_keys_
         )
         first = asyncio.create_task(service.set_schedule(busy, Platform.TIKTOK, SLOTS))
         async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as look:
-            while await advisory_waiters(look) < 1:  # the first holds a connection, waiting
+            while await lock_waiters(look, "advisory") < 1:  # the first holds a connection, waiting
                 assert not first.done(), first.result()
                 await asyncio.sleep(0.01)
         # More requests for the busy key than the pool has connections left.

@@ -1,4 +1,5 @@
-"""Creates and drops this test run's databases on one PostgreSQL server."""
+"""Creates and drops this test run's databases on one PostgreSQL server, and tells what their
+sessions wait for."""
 
 from __future__ import annotations
 
@@ -45,3 +46,18 @@ class DatabaseFactory:
                     sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
                 )
         self._created.clear()
+
+
+async def lock_waiters(conn: psycopg.AsyncConnection[tuple[int]], kind: str | None = None) -> int:
+    """Sessions of `conn`'s database, other than `conn`'s own, waiting for a lock (of `kind`,
+    PostgreSQL's wait_event name such as 'advisory', when given): how a test knows the code
+    under test reached a lock, without guessing how long that takes."""
+    cursor = await conn.execute(
+        "select count(*) from pg_stat_activity where datname = current_database()"
+        " and wait_event_type = 'Lock' and pid <> pg_backend_pid()"
+        " and (%(kind)s::text is null or wait_event = %(kind)s)",
+        {"kind": kind},
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    return row[0]
