@@ -95,7 +95,7 @@ async def test_two_replicas_at_once_keep_a_daily_cap_that_no_index_enforces(
         async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as look:
             while await lock_waiters(look) < 2:
                 assert not any(call.done() for call in calls), [c.result() for c in calls]
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.01)  # real: real sessions reach the lock on their own
         await held.rollback()
         results = await asyncio.gather(*calls)
 

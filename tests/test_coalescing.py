@@ -61,7 +61,7 @@ class Recorder:
 
 async def settle() -> None:
     for _ in range(5):
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # no time passes: the loop runs what is ready
 
 
 async def test_requests_waiting_for_a_busy_key_form_the_next_group_in_arrival_order():

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import time
-from collections.abc import Callable
 from uuid import UUID
 
 import grpc
@@ -18,6 +16,7 @@ from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from queuelabs.platforms import Platform
 from tests.support.calls import make_profile, video
+from tests.support.polling import until
 from tests.support.processes import service_process
 
 
@@ -84,15 +83,6 @@ def waiting_for_advisory_locks(db: psycopg.Connection[tuple[object, ...]]) -> in
     ).fetchone()
     assert row is not None
     return int(str(row[0]))
-
-
-async def until(condition: Callable[[], bool], seconds: float = 60) -> None:
-    """Waits until `condition` holds; the bound is for a hang, not a measure of speed."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 async def test_sigterm_turns_health_to_not_serving_for_watchers(database_url):

@@ -69,7 +69,7 @@ async def test_requests_waiting_for_a_busy_key_hold_no_connection_so_other_keys_
         async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as look:
             while await lock_waiters(look, "advisory") < 1:  # the first holds a connection, waiting
                 assert not first.done(), first.result()
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.01)  # real: a real session reaches the lock on its own
         # More requests for the busy key than the pool has connections left.
         more = [
             asyncio.create_task(service.set_schedule(busy, Platform.TIKTOK, SLOTS))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, contextmanager
@@ -23,6 +22,7 @@ from queuelabs.clock import FakeClock
 from sandbox.limits import Meter, SandboxLimits
 from sandbox.server import RunningSandbox, start_sandbox
 from tests.support.calls import EVERY_TEN_MINUTES, assign, make_profile, video
+from tests.support.polling import until
 from tests.support.processes import ServiceProcess, service_process
 from tests.support.stack import KEY
 
@@ -99,14 +99,6 @@ def stopping(running: ServiceProcess) -> bool:
     return "stopping: no new calls or claims" in running.log.read_text()
 
 
-async def wait_for(condition, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
 def states(db) -> Counter[str]:
     return Counter(s for (s,) in db.execute("select status from contents"))
 
@@ -118,16 +110,16 @@ async def test_a_worker_killed_mid_publish_is_finished_by_another_exactly_once(b
     with held(backdrop.sandbox), uploader(backdrop, **patient) as first:
         profile_id = await make_profile(backdrop.allocator, slots=EVERY_TEN_MINUTES)
         content = await assign(backdrop.allocator, profile_id)
-        await wait_for(lambda: arrived(backdrop.sandbox))
+        await until(lambda: arrived(backdrop.sandbox))
         first.process.send_signal(signal.SIGKILL)  # mid-call: the answer never reaches it
         first.process.wait(timeout=10)
     # Released: the held request goes on and publishes, as a post whose sender died.
-    await wait_for(lambda: len(backdrop.sandbox.state.publications) == 1)
+    await until(lambda: len(backdrop.sandbox.state.publications) == 1)
     row = db.execute("select status, lease_owner from contents").fetchone()
     assert row[0] == "uploading"
     assert row[1] is not None
     with uploader(backdrop):
-        await wait_for(lambda: states(db) == Counter({"uploaded": 1}), seconds=30)
+        await until(lambda: states(db) == Counter({"uploaded": 1}), seconds=30)
     assert len(backdrop.sandbox.state.publications) == 1
     attempts = db.execute(
         "select kind, outcome from upload_attempts where content_id = %s order by number",
@@ -150,7 +142,7 @@ async def test_two_replicas_on_one_due_queue_publish_every_content_once(backdrop
                 contents=[video() for _ in range(40)],
             )
         )
-        await wait_for(lambda: states(db) == Counter({"uploaded": 40}), seconds=60)
+        await until(lambda: states(db) == Counter({"uploaded": 40}), seconds=60)
         logs = "".join(r.log.read_text() for r in running)
     assert KEY not in logs  # the API key never reaches a log
     lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
@@ -181,9 +173,9 @@ async def test_sigterm_lets_a_publish_in_flight_finish_and_leaves_no_lease(backd
         with held(backdrop.sandbox):
             profile_id = await make_profile(backdrop.allocator, slots=EVERY_TEN_MINUTES)
             await assign(backdrop.allocator, profile_id)
-            await wait_for(lambda: arrived(backdrop.sandbox))  # the publish is in flight
+            await until(lambda: arrived(backdrop.sandbox))  # the publish is in flight
             running.process.send_signal(signal.SIGTERM)
-            await wait_for(lambda: stopping(running))
+            await until(lambda: stopping(running))
             assert backdrop.sandbox.state.publications == []  # still unanswered
         code = await asyncio.to_thread(running.process.wait, 60)
     assert code == 0
@@ -203,18 +195,18 @@ async def test_sigterm_past_the_grace_hands_the_content_back_as_unknown_then_it_
     ):
         profile_id = await make_profile(backdrop.allocator, slots=EVERY_TEN_MINUTES)
         await assign(backdrop.allocator, profile_id)
-        await wait_for(lambda: arrived(backdrop.sandbox))  # in flight until released
+        await until(lambda: arrived(backdrop.sandbox))  # in flight until released
         running.process.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(running.process.wait, 60) == 0
     # Released: the held request publishes after all, its sender gone.
-    await wait_for(lambda: len(backdrop.sandbox.state.publications) == 1)
+    await until(lambda: len(backdrop.sandbox.state.publications) == 1)
     # Handed back at once: no lease waits to expire, and it is not blindly due again.
     assert db.execute("select status, lease_owner from contents").fetchone() == (
         "unknown_outcome",
         None,
     )
     with uploader(backdrop):
-        await wait_for(lambda: states(db) == Counter({"uploaded": 1}))
+        await until(lambda: states(db) == Counter({"uploaded": 1}))
     assert len(backdrop.sandbox.state.publications) == 1
     kinds = db.execute("select kind, outcome from upload_attempts order by number").fetchall()
     assert kinds == [("publish", "interrupted"), ("reconcile", "published")]
@@ -236,7 +228,7 @@ async def test_two_replicas_together_stay_within_the_plans_rate(backdrop, db):
             )
         profiles = [await make_profile(backdrop.allocator, name=f"p{i}") for i in range(6)]
         contents = [await assign(backdrop.allocator, p) for p in profiles for _ in range(2)]
-        await wait_for(lambda: states(db) == Counter({"uploaded": len(contents)}), seconds=150)
+        await until(lambda: states(db) == Counter({"uploaded": len(contents)}), seconds=150)
     log = backdrop.sandbox.state.log
     assert [entry for entry in log if entry.status == 429] == []
     times = sorted(entry.at for entry in log)  # every request the sandbox took

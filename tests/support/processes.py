@@ -43,7 +43,7 @@ def wait_until_serving(address: str, process: subprocess.Popen[bytes], log: Path
                     return
             except grpc.RpcError:
                 pass
-            time.sleep(0.1)
+            time.sleep(0.1)  # real: a real process starts on its own time
     raise TimeoutError(f"{address} did not serve within 30 s:\n{log.read_text()}")
 
 
@@ -137,7 +137,7 @@ def other_listening_port(process: subprocess.Popen[bytes], known: int) -> int:
             return listening.pop()
         if process.poll() is not None:
             raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
-        time.sleep(0.05)
+        time.sleep(0.05)  # real: a real process opens its ports on its own time
     raise TimeoutError(f"{process.args!r} listens on no second port")
 
 

@@ -1,0 +1,16 @@
+"""Waiting in tests for something real processes do on their own time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+
+async def until(condition: Callable[[], bool], seconds: float = 60) -> None:
+    """Waits until `condition` holds; the bound is for a hang, not a measure of speed."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)  # real: what is awaited happens in another process
