@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from queuelabs.events import EventType
 from queuelabs.lifecycle import ContentState, Event
 from queuelabs.sql import by_event, load_queries
 from uploader.domain import AttemptKind, RequestKind, Unanswered, attempt_outcome
@@ -33,6 +34,7 @@ CHECKED: list[tuple[str, str, tuple[type[StrEnum], ...]]] = [
     ("upload_attempts", "upload_attempts_kind_check", (AttemptKind,)),
     ("upload_attempts", "upload_attempts_outcome_check", (Outcome, Unanswered)),
     ("upload_post_requests", "upload_post_requests_kind_check", (RequestKind,)),
+    ("events", "events_type_check", (EventType,)),
 ]
 
 

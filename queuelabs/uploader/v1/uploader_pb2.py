@@ -22,41 +22,86 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from queuelabs.allocator.v1 import allocator_pb2 as queuelabs_dot_allocator_dot_v1_dot_allocator__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$queuelabs/uploader/v1/uploader.proto\x12\x15queuelabs.uploader.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&queuelabs/allocator/v1/allocator.proto\"\xc3\x01\n\x07\x41ttempt\x12\x0e\n\x06number\x18\x01 \x01(\x05\x12.\n\nstarted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07outcome\x18\x04 \x01(\t\x12\x13\n\x0bhttp_status\x18\x05 \x01(\x05\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\"\xed\x02\n\x06Upload\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\x12\n\nprofile_id\x18\x02 \x01(\t\x12\x32\n\x08platform\x18\x03 \x01(\x0e\x32 .queuelabs.allocator.v1.Platform\x12\x31\n\x05state\x18\x04 \x01(\x0e\x32\".queuelabs.uploader.v1.UploadState\x12\x30\n\x0cscheduled_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x08\x61ttempts\x18\x06 \x03(\x0b\x32\x1e.queuelabs.uploader.v1.Attempt\x12\x16\n\x0e\x66\x61ilure_reason\x18\x07 \x01(\t\x12\x10\n\x08post_url\x18\x08 \x01(\t\x12\x13\n\x0bretry_count\x18\t \x01(\x05\x12\x31\n\rnext_retry_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"&\n\x10GetUploadRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\"\xb7\x01\n\x12ListUploadsRequest\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\x32\n\x08platform\x18\x02 \x01(\x0e\x32 .queuelabs.allocator.v1.Platform\x12\x32\n\x06states\x18\x03 \x03(\x0e\x32\".queuelabs.uploader.v1.UploadState\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"^\n\x13ListUploadsResponse\x12.\n\x07uploads\x18\x01 \x03(\x0b\x32\x1d.queuelabs.uploader.v1.Upload\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"&\n\x10UploadNowRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\"(\n\x12RetryUploadRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\"9\n\x13\x43\x61ncelUploadRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"]\n\x13PauseProfileRequest\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\x32\n\x08platform\x18\x02 \x01(\x0e\x32 .queuelabs.allocator.v1.Platform\"^\n\x14ResumeProfileRequest\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\x32\n\x08platform\x18\x02 \x01(\x0e\x32 .queuelabs.allocator.v1.Platform\"\x93\x01\n\nPauseState\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\x32\n\x08platform\x18\x02 \x01(\x0e\x32 .queuelabs.allocator.v1.Platform\x12\x0e\n\x06paused\x18\x03 \x01(\x08\x12-\n\tpaused_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x95\x02\n\x0bUploadState\x12\x1c\n\x18UPLOAD_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16UPLOAD_STATE_SCHEDULED\x10\x01\x12\x1a\n\x16UPLOAD_STATE_UPLOADING\x10\x02\x12\x1e\n\x1aUPLOAD_STATE_RETRY_PENDING\x10\x03\x12 \n\x1cUPLOAD_STATE_UNKNOWN_OUTCOME\x10\x04\x12\x19\n\x15UPLOAD_STATE_UPLOADED\x10\x05\x12\x17\n\x13UPLOAD_STATE_FAILED\x10\x06\x12\x1a\n\x16UPLOAD_STATE_CANCELLED\x10\x07\x12\x1e\n\x1aUPLOAD_STATE_AWAITING_SLOT\x10\x08\x32\x8e\x05\n\x08Uploader\x12S\n\tGetUpload\x12\'.queuelabs.uploader.v1.GetUploadRequest\x1a\x1d.queuelabs.uploader.v1.Upload\x12\x64\n\x0bListUploads\x12).queuelabs.uploader.v1.ListUploadsRequest\x1a*.queuelabs.uploader.v1.ListUploadsResponse\x12S\n\tUploadNow\x12\'.queuelabs.uploader.v1.UploadNowRequest\x1a\x1d.queuelabs.uploader.v1.Upload\x12W\n\x0bRetryUpload\x12).queuelabs.uploader.v1.RetryUploadRequest\x1a\x1d.queuelabs.uploader.v1.Upload\x12Y\n\x0c\x43\x61ncelUpload\x12*.queuelabs.uploader.v1.CancelUploadRequest\x1a\x1d.queuelabs.uploader.v1.Upload\x12]\n\x0cPauseProfile\x12*.queuelabs.uploader.v1.PauseProfileRequest\x1a!.queuelabs.uploader.v1.PauseState\x12_\n\rResumeProfile\x12+.queuelabs.uploader.v1.ResumeProfileRequest\x1a!.queuelabs.uploader.v1.PauseStateb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$queuelabs/uploader/v1/uploader.proto\x12\x15queuelabs.uploader.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&queuelabs/allocator/v1/allocator.proto\"\xc3\x01\n\x07\x41ttempt\x12\x0e\n\x06number\x18\x01 \x01(\x05\x12.\n\nstarted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07outcome\x18\x04 \x01(\t\x12\x13\n\x0bhttp_status\x18\x05 \x01(\x05\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\"\xed\x02\n\x06Upload\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\x12\n\nprofile_id\x18\x02 \x01(\t\x12\x32\n\x08platform\x18\x03 \x01(\x0e\x32 .queuelabs.allocator.v1.Platform\x12\x31\n\x05state\x18\x04 \x01(\x0e\x32\".queuelabs.uploader.v1.UploadState\x12\x30\n\x0cscheduled_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x08\x61ttempts\x18\x06 \x03(\x0b\x32\x1e.queuelabs.uploader.v1.Attempt\x12\x16\n\x0e\x66\x61ilure_reason\x18\x07 \x01(\t\x12\x10\n\x08post_url\x18\x08 \x01(\t\x12\x13\n\x0bretry_count\x18\t \x01(\x05\x12\x31\n\rnext_retry_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"&\n\x10GetUploadRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\"\x88\x02\n\x12ListUploadsRequest\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\x32\n\x08platform\x18\x02 \x01(\x0e\x32 .queuelabs.allocator.v1.Platform\x12\x32\n\x06states\x18\x03 \x03(\x0e\x32\".queuelabs.uploader.v1.UploadState\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\x12\x1c\n\x14\x63hanged_after_cursor\x18\x06 \x01(\t\x12\x31\n\rchanged_since\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"^\n\x13ListUploadsResponse\x12.\n\x07uploads\x18\x01 \x03(\x0b\x32\x1d.queuelabs.uploader.v1.Upload\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"&\n\x10UploadNowRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\"(\n\x12RetryUploadRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\"9\n\x13\x43\x61ncelUploadRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"]\n\x13PauseProfileRequest\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\x32\n\x08platform\x18\x02 \x01(\x0e\x32 .queuelabs.allocator.v1.Platform\"^\n\x14ResumeProfileRequest\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\x32\n\x08platform\x18\x02 \x01(\x0e\x32 .queuelabs.allocator.v1.Platform\"\x93\x01\n\nPauseState\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\x32\n\x08platform\x18\x02 \x01(\x0e\x32 .queuelabs.allocator.v1.Platform\x12\x0e\n\x06paused\x18\x03 \x01(\x08\x12-\n\tpaused_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xef\x05\n\x05\x45vent\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x12\n\ncontent_id\x18\x04 \x01(\t\x12\x12\n\nprofile_id\x18\x05 \x01(\t\x12\x32\n\x08platform\x18\x06 \x01(\x0e\x32 .queuelabs.allocator.v1.Platform\x12/\n\x0boccurred_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x42\n\x10\x63ontent_assigned\x18\n \x01(\x0b\x32&.queuelabs.uploader.v1.ContentAssignedH\x00\x12<\n\rcontent_moved\x18\x0b \x01(\x0b\x32#.queuelabs.uploader.v1.ContentMovedH\x00\x12\x42\n\x10\x63ontent_released\x18\x0c \x01(\x0b\x32&.queuelabs.uploader.v1.ContentReleasedH\x00\x12@\n\x0fupload_retrying\x18\r \x01(\x0b\x32%.queuelabs.uploader.v1.UploadRetryingH\x00\x12\x42\n\x10upload_published\x18\x0e \x01(\x0b\x32&.queuelabs.uploader.v1.UploadPublishedH\x00\x12<\n\rupload_failed\x18\x0f \x01(\x0b\x32#.queuelabs.uploader.v1.UploadFailedH\x00\x12\x42\n\x10upload_cancelled\x18\x10 \x01(\x0b\x32&.queuelabs.uploader.v1.UploadCancelledH\x00\x12S\n\x19webhook_endpoint_disabled\x18\x11 \x01(\x0b\x32..queuelabs.uploader.v1.WebhookEndpointDisabledH\x00\x42\x06\n\x04\x64\x61ta\"T\n\x0f\x43ontentAssigned\x12\x0f\n\x07slot_id\x18\x01 \x01(\t\x12\x30\n\x0cscheduled_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9b\x01\n\x0c\x43ontentMoved\x12\x35\n\x11\x66rom_scheduled_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fto_scheduled_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07slot_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"!\n\x0f\x43ontentReleased\x12\x0e\n\x06reason\x18\x01 \x01(\t\"d\n\x0eUploadRetrying\x12\x0f\n\x07\x61ttempt\x18\x01 \x01(\x05\x12\x31\n\rnext_retry_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x03 \x01(\t\"Q\n\x0fUploadPublished\x12\x10\n\x08post_url\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x18\n\x10platform_post_id\x18\x03 \x01(\t\"\x1e\n\x0cUploadFailed\x12\x0e\n\x06reason\x18\x01 \x01(\t\"!\n\x0fUploadCancelled\x12\x0e\n\x06reason\x18\x01 \x01(\t\"K\n\x17WebhookEndpointDisabled\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x83\x01\n\x12WatchEventsRequest\x12\x14\n\x0c\x61\x66ter_cursor\x18\x01 \x01(\t\x12\x13\n\x0bprofile_ids\x18\x02 \x03(\t\x12\x33\n\tplatforms\x18\x03 \x03(\x0e\x32 .queuelabs.allocator.v1.Platform\x12\r\n\x05types\x18\x04 \x03(\t\"\xf8\x01\n\x0fWebhookEndpoint\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\r\n\x05types\x18\x03 \x03(\t\x12\x13\n\x0bprofile_ids\x18\x04 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x64isabled\x18\x07 \x01(\x08\x12\x17\n\x0f\x64isabled_reason\x18\x08 \x01(\t\x12/\n\x0b\x64isabled_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"d\n\x1c\x43reateWebhookEndpointRequest\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\r\n\x05types\x18\x02 \x03(\t\x12\x13\n\x0bprofile_ids\x18\x03 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"~\n\x1d\x43reateWebhookEndpointResponse\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12\x38\n\x08\x65ndpoint\x18\x03 \x01(\x0b\x32&.queuelabs.uploader.v1.WebhookEndpoint\"D\n\x1bListWebhookEndpointsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"r\n\x1cListWebhookEndpointsResponse\x12\x39\n\tendpoints\x18\x01 \x03(\x0b\x32&.queuelabs.uploader.v1.WebhookEndpoint\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"3\n\x1c\x44\x65leteWebhookEndpointRequest\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\"\x1f\n\x1d\x44\x65leteWebhookEndpointResponse\"o\n\x1aRotateWebhookSecretRequest\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\x12<\n\x19previous_secret_valid_for\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x82\x01\n\x1bRotateWebhookSecretResponse\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12>\n\x1aprevious_secret_expires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"j\n\x1aListWebhookAttemptsRequest\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"\xe6\x01\n\x0eWebhookAttempt\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x30\n\x0c\x61ttempted_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bhttp_status\x18\x05 \x01(\x05\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x11\n\tdelivered\x18\x07 \x01(\x08\x12\x33\n\x0fnext_attempt_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"o\n\x1bListWebhookAttemptsResponse\x12\x37\n\x08\x61ttempts\x18\x01 \x03(\x0b\x32%.queuelabs.uploader.v1.WebhookAttempt\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x95\x02\n\x0bUploadState\x12\x1c\n\x18UPLOAD_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16UPLOAD_STATE_SCHEDULED\x10\x01\x12\x1a\n\x16UPLOAD_STATE_UPLOADING\x10\x02\x12\x1e\n\x1aUPLOAD_STATE_RETRY_PENDING\x10\x03\x12 \n\x1cUPLOAD_STATE_UNKNOWN_OUTCOME\x10\x04\x12\x19\n\x15UPLOAD_STATE_UPLOADED\x10\x05\x12\x17\n\x13UPLOAD_STATE_FAILED\x10\x06\x12\x1a\n\x16UPLOAD_STATE_CANCELLED\x10\x07\x12\x1e\n\x1aUPLOAD_STATE_AWAITING_SLOT\x10\x08\x32\xef\n\n\x08Uploader\x12S\n\tGetUpload\x12\'.queuelabs.uploader.v1.GetUploadRequest\x1a\x1d.queuelabs.uploader.v1.Upload\x12\x64\n\x0bListUploads\x12).queuelabs.uploader.v1.ListUploadsRequest\x1a*.queuelabs.uploader.v1.ListUploadsResponse\x12S\n\tUploadNow\x12\'.queuelabs.uploader.v1.UploadNowRequest\x1a\x1d.queuelabs.uploader.v1.Upload\x12W\n\x0bRetryUpload\x12).queuelabs.uploader.v1.RetryUploadRequest\x1a\x1d.queuelabs.uploader.v1.Upload\x12Y\n\x0c\x43\x61ncelUpload\x12*.queuelabs.uploader.v1.CancelUploadRequest\x1a\x1d.queuelabs.uploader.v1.Upload\x12]\n\x0cPauseProfile\x12*.queuelabs.uploader.v1.PauseProfileRequest\x1a!.queuelabs.uploader.v1.PauseState\x12_\n\rResumeProfile\x12+.queuelabs.uploader.v1.ResumeProfileRequest\x1a!.queuelabs.uploader.v1.PauseState\x12X\n\x0bWatchEvents\x12).queuelabs.uploader.v1.WatchEventsRequest\x1a\x1c.queuelabs.uploader.v1.Event0\x01\x12\x82\x01\n\x15\x43reateWebhookEndpoint\x12\x33.queuelabs.uploader.v1.CreateWebhookEndpointRequest\x1a\x34.queuelabs.uploader.v1.CreateWebhookEndpointResponse\x12\x7f\n\x14ListWebhookEndpoints\x12\x32.queuelabs.uploader.v1.ListWebhookEndpointsRequest\x1a\x33.queuelabs.uploader.v1.ListWebhookEndpointsResponse\x12\x82\x01\n\x15\x44\x65leteWebhookEndpoint\x12\x33.queuelabs.uploader.v1.DeleteWebhookEndpointRequest\x1a\x34.queuelabs.uploader.v1.DeleteWebhookEndpointResponse\x12|\n\x13RotateWebhookSecret\x12\x31.queuelabs.uploader.v1.RotateWebhookSecretRequest\x1a\x32.queuelabs.uploader.v1.RotateWebhookSecretResponse\x12|\n\x13ListWebhookAttempts\x12\x31.queuelabs.uploader.v1.ListWebhookAttemptsRequest\x1a\x32.queuelabs.uploader.v1.ListWebhookAttemptsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'queuelabs.uploader.v1.uploader_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_UPLOADSTATE']._serialized_start=1507
-  _globals['_UPLOADSTATE']._serialized_end=1784
-  _globals['_ATTEMPT']._serialized_start=137
-  _globals['_ATTEMPT']._serialized_end=332
-  _globals['_UPLOAD']._serialized_start=335
-  _globals['_UPLOAD']._serialized_end=700
-  _globals['_GETUPLOADREQUEST']._serialized_start=702
-  _globals['_GETUPLOADREQUEST']._serialized_end=740
-  _globals['_LISTUPLOADSREQUEST']._serialized_start=743
-  _globals['_LISTUPLOADSREQUEST']._serialized_end=926
-  _globals['_LISTUPLOADSRESPONSE']._serialized_start=928
-  _globals['_LISTUPLOADSRESPONSE']._serialized_end=1022
-  _globals['_UPLOADNOWREQUEST']._serialized_start=1024
-  _globals['_UPLOADNOWREQUEST']._serialized_end=1062
-  _globals['_RETRYUPLOADREQUEST']._serialized_start=1064
-  _globals['_RETRYUPLOADREQUEST']._serialized_end=1104
-  _globals['_CANCELUPLOADREQUEST']._serialized_start=1106
-  _globals['_CANCELUPLOADREQUEST']._serialized_end=1163
-  _globals['_PAUSEPROFILEREQUEST']._serialized_start=1165
-  _globals['_PAUSEPROFILEREQUEST']._serialized_end=1258
-  _globals['_RESUMEPROFILEREQUEST']._serialized_start=1260
-  _globals['_RESUMEPROFILEREQUEST']._serialized_end=1354
-  _globals['_PAUSESTATE']._serialized_start=1357
-  _globals['_PAUSESTATE']._serialized_end=1504
-  _globals['_UPLOADER']._serialized_start=1787
-  _globals['_UPLOADER']._serialized_end=2441
+  _globals['_UPLOADSTATE']._serialized_start=4569
+  _globals['_UPLOADSTATE']._serialized_end=4846
+  _globals['_ATTEMPT']._serialized_start=169
+  _globals['_ATTEMPT']._serialized_end=364
+  _globals['_UPLOAD']._serialized_start=367
+  _globals['_UPLOAD']._serialized_end=732
+  _globals['_GETUPLOADREQUEST']._serialized_start=734
+  _globals['_GETUPLOADREQUEST']._serialized_end=772
+  _globals['_LISTUPLOADSREQUEST']._serialized_start=775
+  _globals['_LISTUPLOADSREQUEST']._serialized_end=1039
+  _globals['_LISTUPLOADSRESPONSE']._serialized_start=1041
+  _globals['_LISTUPLOADSRESPONSE']._serialized_end=1135
+  _globals['_UPLOADNOWREQUEST']._serialized_start=1137
+  _globals['_UPLOADNOWREQUEST']._serialized_end=1175
+  _globals['_RETRYUPLOADREQUEST']._serialized_start=1177
+  _globals['_RETRYUPLOADREQUEST']._serialized_end=1217
+  _globals['_CANCELUPLOADREQUEST']._serialized_start=1219
+  _globals['_CANCELUPLOADREQUEST']._serialized_end=1276
+  _globals['_PAUSEPROFILEREQUEST']._serialized_start=1278
+  _globals['_PAUSEPROFILEREQUEST']._serialized_end=1371
+  _globals['_RESUMEPROFILEREQUEST']._serialized_start=1373
+  _globals['_RESUMEPROFILEREQUEST']._serialized_end=1467
+  _globals['_PAUSESTATE']._serialized_start=1470
+  _globals['_PAUSESTATE']._serialized_end=1617
+  _globals['_EVENT']._serialized_start=1620
+  _globals['_EVENT']._serialized_end=2371
+  _globals['_CONTENTASSIGNED']._serialized_start=2373
+  _globals['_CONTENTASSIGNED']._serialized_end=2457
+  _globals['_CONTENTMOVED']._serialized_start=2460
+  _globals['_CONTENTMOVED']._serialized_end=2615
+  _globals['_CONTENTRELEASED']._serialized_start=2617
+  _globals['_CONTENTRELEASED']._serialized_end=2650
+  _globals['_UPLOADRETRYING']._serialized_start=2652
+  _globals['_UPLOADRETRYING']._serialized_end=2752
+  _globals['_UPLOADPUBLISHED']._serialized_start=2754
+  _globals['_UPLOADPUBLISHED']._serialized_end=2835
+  _globals['_UPLOADFAILED']._serialized_start=2837
+  _globals['_UPLOADFAILED']._serialized_end=2867
+  _globals['_UPLOADCANCELLED']._serialized_start=2869
+  _globals['_UPLOADCANCELLED']._serialized_end=2902
+  _globals['_WEBHOOKENDPOINTDISABLED']._serialized_start=2904
+  _globals['_WEBHOOKENDPOINTDISABLED']._serialized_end=2979
+  _globals['_WATCHEVENTSREQUEST']._serialized_start=2982
+  _globals['_WATCHEVENTSREQUEST']._serialized_end=3113
+  _globals['_WEBHOOKENDPOINT']._serialized_start=3116
+  _globals['_WEBHOOKENDPOINT']._serialized_end=3364
+  _globals['_CREATEWEBHOOKENDPOINTREQUEST']._serialized_start=3366
+  _globals['_CREATEWEBHOOKENDPOINTREQUEST']._serialized_end=3466
+  _globals['_CREATEWEBHOOKENDPOINTRESPONSE']._serialized_start=3468
+  _globals['_CREATEWEBHOOKENDPOINTRESPONSE']._serialized_end=3594
+  _globals['_LISTWEBHOOKENDPOINTSREQUEST']._serialized_start=3596
+  _globals['_LISTWEBHOOKENDPOINTSREQUEST']._serialized_end=3664
+  _globals['_LISTWEBHOOKENDPOINTSRESPONSE']._serialized_start=3666
+  _globals['_LISTWEBHOOKENDPOINTSRESPONSE']._serialized_end=3780
+  _globals['_DELETEWEBHOOKENDPOINTREQUEST']._serialized_start=3782
+  _globals['_DELETEWEBHOOKENDPOINTREQUEST']._serialized_end=3833
+  _globals['_DELETEWEBHOOKENDPOINTRESPONSE']._serialized_start=3835
+  _globals['_DELETEWEBHOOKENDPOINTRESPONSE']._serialized_end=3866
+  _globals['_ROTATEWEBHOOKSECRETREQUEST']._serialized_start=3868
+  _globals['_ROTATEWEBHOOKSECRETREQUEST']._serialized_end=3979
+  _globals['_ROTATEWEBHOOKSECRETRESPONSE']._serialized_start=3982
+  _globals['_ROTATEWEBHOOKSECRETRESPONSE']._serialized_end=4112
+  _globals['_LISTWEBHOOKATTEMPTSREQUEST']._serialized_start=4114
+  _globals['_LISTWEBHOOKATTEMPTSREQUEST']._serialized_end=4220
+  _globals['_WEBHOOKATTEMPT']._serialized_start=4223
+  _globals['_WEBHOOKATTEMPT']._serialized_end=4453
+  _globals['_LISTWEBHOOKATTEMPTSRESPONSE']._serialized_start=4455
+  _globals['_LISTWEBHOOKATTEMPTSRESPONSE']._serialized_end=4566
+  _globals['_UPLOADER']._serialized_start=4849
+  _globals['_UPLOADER']._serialized_end=6240
 # @@protoc_insertion_point(module_scope)

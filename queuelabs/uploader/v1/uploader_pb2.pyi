@@ -7,6 +7,7 @@ policies, and hands content back to the Allocator when it must move to another s
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -197,15 +198,25 @@ class ListUploadsRequest(_message.Message):
     STATES_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    CHANGED_AFTER_CURSOR_FIELD_NUMBER: _builtins.int
+    CHANGED_SINCE_FIELD_NUMBER: _builtins.int
     profile_id: _builtins.str
     platform: _allocator_pb2.Platform.ValueType
     """unspecified = every platform"""
     page_size: _builtins.int
     """0 = 50; at most 1000"""
     page_token: _builtins.str
+    changed_after_cursor: _builtins.str
+    """Only contents changed after this event cursor (an Event's cursor, as WatchEvents and
+    webhooks give it). Empty = no such filter.
+    """
     @_builtins.property
     def states(self) -> _containers.RepeatedScalarFieldContainer[Global___UploadState.ValueType]:
         """empty = every state"""
+
+    @_builtins.property
+    def changed_since(self) -> _timestamp_pb2.Timestamp:
+        """Only contents changed at or after this instant. Unset = no such filter."""
 
     def __init__(
         self,
@@ -215,10 +226,12 @@ class ListUploadsRequest(_message.Message):
         states: _abc.Iterable[Global___UploadState.ValueType] | None = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        changed_after_cursor: _builtins.str = ...,
+        changed_since: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["changed_since", b"changed_since"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "platform", b"platform", "profile_id", b"profile_id", "states", b"states"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed_after_cursor", b"changed_after_cursor", "changed_since", b"changed_since", "page_size", b"page_size", "page_token", b"page_token", "platform", b"platform", "profile_id", b"profile_id", "states", b"states"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -383,3 +396,682 @@ class PauseState(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PauseState: _TypeAlias = PauseState  # noqa: Y015
+
+@_typing.final
+class Event(_message.Message):
+    """What happened to a content (or, for webhook.* types, to a webhook endpoint): one entry of the
+    event log, written in the same transaction as the change it tells of.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURSOR_FIELD_NUMBER: _builtins.int
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    CONTENT_ID_FIELD_NUMBER: _builtins.int
+    PROFILE_ID_FIELD_NUMBER: _builtins.int
+    PLATFORM_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    CONTENT_ASSIGNED_FIELD_NUMBER: _builtins.int
+    CONTENT_MOVED_FIELD_NUMBER: _builtins.int
+    CONTENT_RELEASED_FIELD_NUMBER: _builtins.int
+    UPLOAD_RETRYING_FIELD_NUMBER: _builtins.int
+    UPLOAD_PUBLISHED_FIELD_NUMBER: _builtins.int
+    UPLOAD_FAILED_FIELD_NUMBER: _builtins.int
+    UPLOAD_CANCELLED_FIELD_NUMBER: _builtins.int
+    WEBHOOK_ENDPOINT_DISABLED_FIELD_NUMBER: _builtins.int
+    cursor: _builtins.str
+    """Its position in the log: opaque, strictly increasing in delivery order. Hand the last one
+    seen back to WatchEvents (after_cursor) to resume with nothing missed and nothing twice.
+    """
+    event_id: _builtins.str
+    """stable: the same on every delivery"""
+    type: _builtins.str
+    """e.g. "upload.published" """
+    content_id: _builtins.str
+    """empty for webhook.* events"""
+    profile_id: _builtins.str
+    """empty for webhook.* events"""
+    platform: _allocator_pb2.Platform.ValueType
+    """unspecified for webhook.* events"""
+    @_builtins.property
+    def occurred_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def content_assigned(self) -> Global___ContentAssigned: ...
+    @_builtins.property
+    def content_moved(self) -> Global___ContentMoved: ...
+    @_builtins.property
+    def content_released(self) -> Global___ContentReleased: ...
+    @_builtins.property
+    def upload_retrying(self) -> Global___UploadRetrying: ...
+    @_builtins.property
+    def upload_published(self) -> Global___UploadPublished: ...
+    @_builtins.property
+    def upload_failed(self) -> Global___UploadFailed: ...
+    @_builtins.property
+    def upload_cancelled(self) -> Global___UploadCancelled: ...
+    @_builtins.property
+    def webhook_endpoint_disabled(self) -> Global___WebhookEndpointDisabled: ...
+    def __init__(
+        self,
+        *,
+        cursor: _builtins.str = ...,
+        event_id: _builtins.str = ...,
+        type: _builtins.str = ...,
+        content_id: _builtins.str = ...,
+        profile_id: _builtins.str = ...,
+        platform: _allocator_pb2.Platform.ValueType = ...,
+        occurred_at: _timestamp_pb2.Timestamp | None = ...,
+        content_assigned: Global___ContentAssigned | None = ...,
+        content_moved: Global___ContentMoved | None = ...,
+        content_released: Global___ContentReleased | None = ...,
+        upload_retrying: Global___UploadRetrying | None = ...,
+        upload_published: Global___UploadPublished | None = ...,
+        upload_failed: Global___UploadFailed | None = ...,
+        upload_cancelled: Global___UploadCancelled | None = ...,
+        webhook_endpoint_disabled: Global___WebhookEndpointDisabled | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["content_assigned", b"content_assigned", "content_moved", b"content_moved", "content_released", b"content_released", "data", b"data", "occurred_at", b"occurred_at", "upload_cancelled", b"upload_cancelled", "upload_failed", b"upload_failed", "upload_published", b"upload_published", "upload_retrying", b"upload_retrying", "webhook_endpoint_disabled", b"webhook_endpoint_disabled"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_assigned", b"content_assigned", "content_id", b"content_id", "content_moved", b"content_moved", "content_released", b"content_released", "cursor", b"cursor", "data", b"data", "event_id", b"event_id", "occurred_at", b"occurred_at", "platform", b"platform", "profile_id", b"profile_id", "type", b"type", "upload_cancelled", b"upload_cancelled", "upload_failed", b"upload_failed", "upload_published", b"upload_published", "upload_retrying", b"upload_retrying", "webhook_endpoint_disabled", b"webhook_endpoint_disabled"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_data: _TypeAlias = _typing.Literal["content_assigned", "content_moved", "content_released", "upload_retrying", "upload_published", "upload_failed", "upload_cancelled", "webhook_endpoint_disabled"]  # noqa: Y015
+    _WhichOneofArgType_data: _TypeAlias = _typing.Literal["data", b"data"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_data) -> _WhichOneofReturnType_data | None: ...
+
+Global___Event: _TypeAlias = Event  # noqa: Y015
+
+@_typing.final
+class ContentAssigned(_message.Message):
+    """content.assigned: the content took a slot."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SLOT_ID_FIELD_NUMBER: _builtins.int
+    SCHEDULED_AT_FIELD_NUMBER: _builtins.int
+    slot_id: _builtins.str
+    @_builtins.property
+    def scheduled_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        slot_id: _builtins.str = ...,
+        scheduled_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["scheduled_at", b"scheduled_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["scheduled_at", b"scheduled_at", "slot_id", b"slot_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContentAssigned: _TypeAlias = ContentAssigned  # noqa: Y015
+
+@_typing.final
+class ContentMoved(_message.Message):
+    """content.moved: the content moved to another slot."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_SCHEDULED_AT_FIELD_NUMBER: _builtins.int
+    TO_SCHEDULED_AT_FIELD_NUMBER: _builtins.int
+    SLOT_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    slot_id: _builtins.str
+    """the new slot"""
+    reason: _builtins.str
+    """why it moved"""
+    @_builtins.property
+    def from_scheduled_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def to_scheduled_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        from_scheduled_at: _timestamp_pb2.Timestamp | None = ...,
+        to_scheduled_at: _timestamp_pb2.Timestamp | None = ...,
+        slot_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["from_scheduled_at", b"from_scheduled_at", "to_scheduled_at", b"to_scheduled_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_scheduled_at", b"from_scheduled_at", "reason", b"reason", "slot_id", b"slot_id", "to_scheduled_at", b"to_scheduled_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContentMoved: _TypeAlias = ContentMoved  # noqa: Y015
+
+@_typing.final
+class ContentReleased(_message.Message):
+    """content.released: taken out of line through the Allocator's Release; its slot is free."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContentReleased: _TypeAlias = ContentReleased  # noqa: Y015
+
+@_typing.final
+class UploadRetrying(_message.Message):
+    """upload.retrying: a try failed in a way a later try can mend."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    NEXT_RETRY_AT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    attempt: _builtins.int
+    """the tries made so far"""
+    reason: _builtins.str
+    @_builtins.property
+    def next_retry_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        attempt: _builtins.int = ...,
+        next_retry_at: _timestamp_pb2.Timestamp | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["next_retry_at", b"next_retry_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "next_retry_at", b"next_retry_at", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UploadRetrying: _TypeAlias = UploadRetrying  # noqa: Y015
+
+@_typing.final
+class UploadPublished(_message.Message):
+    """upload.published: the post is live."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POST_URL_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    PLATFORM_POST_ID_FIELD_NUMBER: _builtins.int
+    post_url: _builtins.str
+    request_id: _builtins.str
+    """Upload-Post's request id of the call"""
+    platform_post_id: _builtins.str
+    """the platform's own id, where given"""
+    def __init__(
+        self,
+        *,
+        post_url: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        platform_post_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["platform_post_id", b"platform_post_id", "post_url", b"post_url", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UploadPublished: _TypeAlias = UploadPublished  # noqa: Y015
+
+@_typing.final
+class UploadFailed(_message.Message):
+    """upload.failed: given up; the reason says what a person can do."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UploadFailed: _TypeAlias = UploadFailed  # noqa: Y015
+
+@_typing.final
+class UploadCancelled(_message.Message):
+    """upload.cancelled: CancelUpload; it will never be published, its slot is free."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UploadCancelled: _TypeAlias = UploadCancelled  # noqa: Y015
+
+@_typing.final
+class WebhookEndpointDisabled(_message.Message):
+    """webhook.endpoint_disabled: an endpoint stopped receiving (410 Gone, or failing too long)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENDPOINT_ID_FIELD_NUMBER: _builtins.int
+    URL_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    endpoint_id: _builtins.str
+    url: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        endpoint_id: _builtins.str = ...,
+        url: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoint_id", b"endpoint_id", "reason", b"reason", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WebhookEndpointDisabled: _TypeAlias = WebhookEndpointDisabled  # noqa: Y015
+
+@_typing.final
+class WatchEventsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AFTER_CURSOR_FIELD_NUMBER: _builtins.int
+    PROFILE_IDS_FIELD_NUMBER: _builtins.int
+    PLATFORMS_FIELD_NUMBER: _builtins.int
+    TYPES_FIELD_NUMBER: _builtins.int
+    after_cursor: _builtins.str
+    """Empty: from now on. "0": from the oldest event kept. Else an Event's cursor: everything
+    after it.
+    """
+    @_builtins.property
+    def profile_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """empty = every profile"""
+
+    @_builtins.property
+    def platforms(self) -> _containers.RepeatedScalarFieldContainer[_allocator_pb2.Platform.ValueType]:
+        """empty = every platform"""
+
+    @_builtins.property
+    def types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """empty = every type"""
+
+    def __init__(
+        self,
+        *,
+        after_cursor: _builtins.str = ...,
+        profile_ids: _abc.Iterable[_builtins.str] | None = ...,
+        platforms: _abc.Iterable[_allocator_pb2.Platform.ValueType] | None = ...,
+        types: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_cursor", b"after_cursor", "platforms", b"platforms", "profile_ids", b"profile_ids", "types", b"types"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchEventsRequest: _TypeAlias = WatchEventsRequest  # noqa: Y015
+
+@_typing.final
+class WebhookEndpoint(_message.Message):
+    """Where signed webhook calls (Standard Webhooks) go, and which events."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENDPOINT_ID_FIELD_NUMBER: _builtins.int
+    URL_FIELD_NUMBER: _builtins.int
+    TYPES_FIELD_NUMBER: _builtins.int
+    PROFILE_IDS_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    DISABLED_FIELD_NUMBER: _builtins.int
+    DISABLED_REASON_FIELD_NUMBER: _builtins.int
+    DISABLED_AT_FIELD_NUMBER: _builtins.int
+    endpoint_id: _builtins.str
+    url: _builtins.str
+    description: _builtins.str
+    disabled: _builtins.bool
+    """no more deliveries"""
+    disabled_reason: _builtins.str
+    @_builtins.property
+    def types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """empty = every type"""
+
+    @_builtins.property
+    def profile_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """empty = every profile"""
+
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def disabled_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        endpoint_id: _builtins.str = ...,
+        url: _builtins.str = ...,
+        types: _abc.Iterable[_builtins.str] | None = ...,
+        profile_ids: _abc.Iterable[_builtins.str] | None = ...,
+        description: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        disabled: _builtins.bool = ...,
+        disabled_reason: _builtins.str = ...,
+        disabled_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "disabled_at", b"disabled_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "description", b"description", "disabled", b"disabled", "disabled_at", b"disabled_at", "disabled_reason", b"disabled_reason", "endpoint_id", b"endpoint_id", "profile_ids", b"profile_ids", "types", b"types", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WebhookEndpoint: _TypeAlias = WebhookEndpoint  # noqa: Y015
+
+@_typing.final
+class CreateWebhookEndpointRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    URL_FIELD_NUMBER: _builtins.int
+    TYPES_FIELD_NUMBER: _builtins.int
+    PROFILE_IDS_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    url: _builtins.str
+    """http(s)"""
+    description: _builtins.str
+    @_builtins.property
+    def types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def profile_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        url: _builtins.str = ...,
+        types: _abc.Iterable[_builtins.str] | None = ...,
+        profile_ids: _abc.Iterable[_builtins.str] | None = ...,
+        description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "profile_ids", b"profile_ids", "types", b"types", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateWebhookEndpointRequest: _TypeAlias = CreateWebhookEndpointRequest  # noqa: Y015
+
+@_typing.final
+class CreateWebhookEndpointResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENDPOINT_ID_FIELD_NUMBER: _builtins.int
+    SECRET_FIELD_NUMBER: _builtins.int
+    ENDPOINT_FIELD_NUMBER: _builtins.int
+    endpoint_id: _builtins.str
+    secret: _builtins.str
+    """whsec_...: shown here and on rotation only"""
+    @_builtins.property
+    def endpoint(self) -> Global___WebhookEndpoint: ...
+    def __init__(
+        self,
+        *,
+        endpoint_id: _builtins.str = ...,
+        secret: _builtins.str = ...,
+        endpoint: Global___WebhookEndpoint | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["endpoint", b"endpoint"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoint", b"endpoint", "endpoint_id", b"endpoint_id", "secret", b"secret"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateWebhookEndpointResponse: _TypeAlias = CreateWebhookEndpointResponse  # noqa: Y015
+
+@_typing.final
+class ListWebhookEndpointsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """0 = 50; at most 1000"""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWebhookEndpointsRequest: _TypeAlias = ListWebhookEndpointsRequest  # noqa: Y015
+
+@_typing.final
+class ListWebhookEndpointsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENDPOINTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def endpoints(self) -> _containers.RepeatedCompositeFieldContainer[Global___WebhookEndpoint]: ...
+    def __init__(
+        self,
+        *,
+        endpoints: _abc.Iterable[Global___WebhookEndpoint] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoints", b"endpoints", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWebhookEndpointsResponse: _TypeAlias = ListWebhookEndpointsResponse  # noqa: Y015
+
+@_typing.final
+class DeleteWebhookEndpointRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENDPOINT_ID_FIELD_NUMBER: _builtins.int
+    endpoint_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        endpoint_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoint_id", b"endpoint_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteWebhookEndpointRequest: _TypeAlias = DeleteWebhookEndpointRequest  # noqa: Y015
+
+@_typing.final
+class DeleteWebhookEndpointResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteWebhookEndpointResponse: _TypeAlias = DeleteWebhookEndpointResponse  # noqa: Y015
+
+@_typing.final
+class RotateWebhookSecretRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENDPOINT_ID_FIELD_NUMBER: _builtins.int
+    PREVIOUS_SECRET_VALID_FOR_FIELD_NUMBER: _builtins.int
+    endpoint_id: _builtins.str
+    @_builtins.property
+    def previous_secret_valid_for(self) -> _duration_pb2.Duration:
+        """How long the old secret keeps signing beside the new one; unset = 24 hours."""
+
+    def __init__(
+        self,
+        *,
+        endpoint_id: _builtins.str = ...,
+        previous_secret_valid_for: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["previous_secret_valid_for", b"previous_secret_valid_for"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoint_id", b"endpoint_id", "previous_secret_valid_for", b"previous_secret_valid_for"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RotateWebhookSecretRequest: _TypeAlias = RotateWebhookSecretRequest  # noqa: Y015
+
+@_typing.final
+class RotateWebhookSecretResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENDPOINT_ID_FIELD_NUMBER: _builtins.int
+    SECRET_FIELD_NUMBER: _builtins.int
+    PREVIOUS_SECRET_EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    endpoint_id: _builtins.str
+    secret: _builtins.str
+    """the new whsec_... secret"""
+    @_builtins.property
+    def previous_secret_expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        endpoint_id: _builtins.str = ...,
+        secret: _builtins.str = ...,
+        previous_secret_expires_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["previous_secret_expires_at", b"previous_secret_expires_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoint_id", b"endpoint_id", "previous_secret_expires_at", b"previous_secret_expires_at", "secret", b"secret"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RotateWebhookSecretResponse: _TypeAlias = RotateWebhookSecretResponse  # noqa: Y015
+
+@_typing.final
+class ListWebhookAttemptsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENDPOINT_ID_FIELD_NUMBER: _builtins.int
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    endpoint_id: _builtins.str
+    """empty = every endpoint"""
+    event_id: _builtins.str
+    """empty = every event"""
+    page_size: _builtins.int
+    """0 = 50; at most 1000"""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        endpoint_id: _builtins.str = ...,
+        event_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoint_id", b"endpoint_id", "event_id", b"event_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWebhookAttemptsRequest: _TypeAlias = ListWebhookAttemptsRequest  # noqa: Y015
+
+@_typing.final
+class WebhookAttempt(_message.Message):
+    """One try at delivering one event to one endpoint."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENDPOINT_ID_FIELD_NUMBER: _builtins.int
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    ATTEMPTED_AT_FIELD_NUMBER: _builtins.int
+    HTTP_STATUS_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    DELIVERED_FIELD_NUMBER: _builtins.int
+    NEXT_ATTEMPT_AT_FIELD_NUMBER: _builtins.int
+    endpoint_id: _builtins.str
+    event_id: _builtins.str
+    attempt: _builtins.int
+    http_status: _builtins.int
+    """0 when no answer came back"""
+    error: _builtins.str
+    """empty when delivered"""
+    delivered: _builtins.bool
+    @_builtins.property
+    def attempted_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def next_attempt_at(self) -> _timestamp_pb2.Timestamp:
+        """unset when delivered or given up"""
+
+    def __init__(
+        self,
+        *,
+        endpoint_id: _builtins.str = ...,
+        event_id: _builtins.str = ...,
+        attempt: _builtins.int = ...,
+        attempted_at: _timestamp_pb2.Timestamp | None = ...,
+        http_status: _builtins.int = ...,
+        error: _builtins.str = ...,
+        delivered: _builtins.bool = ...,
+        next_attempt_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["attempted_at", b"attempted_at", "next_attempt_at", b"next_attempt_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "attempted_at", b"attempted_at", "delivered", b"delivered", "endpoint_id", b"endpoint_id", "error", b"error", "event_id", b"event_id", "http_status", b"http_status", "next_attempt_at", b"next_attempt_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WebhookAttempt: _TypeAlias = WebhookAttempt  # noqa: Y015
+
+@_typing.final
+class ListWebhookAttemptsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def attempts(self) -> _containers.RepeatedCompositeFieldContainer[Global___WebhookAttempt]:
+        """newest first"""
+
+    def __init__(
+        self,
+        *,
+        attempts: _abc.Iterable[Global___WebhookAttempt] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWebhookAttemptsResponse: _TypeAlias = ListWebhookAttemptsResponse  # noqa: Y015

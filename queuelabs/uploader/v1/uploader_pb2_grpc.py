@@ -70,6 +70,36 @@ class UploaderStub:
                 request_serializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.ResumeProfileRequest.SerializeToString,
                 response_deserializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.PauseState.FromString,
                 _registered_method=True)
+        self.WatchEvents = channel.unary_stream(
+                '/queuelabs.uploader.v1.Uploader/WatchEvents',
+                request_serializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.WatchEventsRequest.SerializeToString,
+                response_deserializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.Event.FromString,
+                _registered_method=True)
+        self.CreateWebhookEndpoint = channel.unary_unary(
+                '/queuelabs.uploader.v1.Uploader/CreateWebhookEndpoint',
+                request_serializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.CreateWebhookEndpointRequest.SerializeToString,
+                response_deserializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.CreateWebhookEndpointResponse.FromString,
+                _registered_method=True)
+        self.ListWebhookEndpoints = channel.unary_unary(
+                '/queuelabs.uploader.v1.Uploader/ListWebhookEndpoints',
+                request_serializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.ListWebhookEndpointsRequest.SerializeToString,
+                response_deserializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.ListWebhookEndpointsResponse.FromString,
+                _registered_method=True)
+        self.DeleteWebhookEndpoint = channel.unary_unary(
+                '/queuelabs.uploader.v1.Uploader/DeleteWebhookEndpoint',
+                request_serializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.DeleteWebhookEndpointRequest.SerializeToString,
+                response_deserializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.DeleteWebhookEndpointResponse.FromString,
+                _registered_method=True)
+        self.RotateWebhookSecret = channel.unary_unary(
+                '/queuelabs.uploader.v1.Uploader/RotateWebhookSecret',
+                request_serializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.RotateWebhookSecretRequest.SerializeToString,
+                response_deserializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.RotateWebhookSecretResponse.FromString,
+                _registered_method=True)
+        self.ListWebhookAttempts = channel.unary_unary(
+                '/queuelabs.uploader.v1.Uploader/ListWebhookAttempts',
+                request_serializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.ListWebhookAttemptsRequest.SerializeToString,
+                response_deserializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.ListWebhookAttemptsResponse.FromString,
+                _registered_method=True)
 
 
 class UploaderServicer:
@@ -123,6 +153,46 @@ class UploaderServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchEvents(self, request, context):
+        """The event log, replayed after a cursor and then live: nothing missed, nothing twice.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateWebhookEndpoint(self, request, context):
+        """Webhook endpoints, signed per the Standard Webhooks specification.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookEndpoints(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWebhookEndpoint(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateWebhookSecret(self, request, context):
+        """A new secret; the old one keeps signing beside it for a while.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookAttempts(self, request, context):
+        """Every try at a delivery, for an operator.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UploaderServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -160,6 +230,36 @@ def add_UploaderServicer_to_server(servicer, server):
                     servicer.ResumeProfile,
                     request_deserializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.ResumeProfileRequest.FromString,
                     response_serializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.PauseState.SerializeToString,
+            ),
+            'WatchEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchEvents,
+                    request_deserializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.WatchEventsRequest.FromString,
+                    response_serializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.Event.SerializeToString,
+            ),
+            'CreateWebhookEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWebhookEndpoint,
+                    request_deserializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.CreateWebhookEndpointRequest.FromString,
+                    response_serializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.CreateWebhookEndpointResponse.SerializeToString,
+            ),
+            'ListWebhookEndpoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookEndpoints,
+                    request_deserializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.ListWebhookEndpointsRequest.FromString,
+                    response_serializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.ListWebhookEndpointsResponse.SerializeToString,
+            ),
+            'DeleteWebhookEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWebhookEndpoint,
+                    request_deserializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.DeleteWebhookEndpointRequest.FromString,
+                    response_serializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.DeleteWebhookEndpointResponse.SerializeToString,
+            ),
+            'RotateWebhookSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateWebhookSecret,
+                    request_deserializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.RotateWebhookSecretRequest.FromString,
+                    response_serializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.RotateWebhookSecretResponse.SerializeToString,
+            ),
+            'ListWebhookAttempts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookAttempts,
+                    request_deserializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.ListWebhookAttemptsRequest.FromString,
+                    response_serializer=queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.ListWebhookAttemptsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -352,6 +452,168 @@ class Uploader:
             '/queuelabs.uploader.v1.Uploader/ResumeProfile',
             queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.ResumeProfileRequest.SerializeToString,
             queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.PauseState.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/queuelabs.uploader.v1.Uploader/WatchEvents',
+            queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.WatchEventsRequest.SerializeToString,
+            queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.Event.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateWebhookEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/queuelabs.uploader.v1.Uploader/CreateWebhookEndpoint',
+            queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.CreateWebhookEndpointRequest.SerializeToString,
+            queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.CreateWebhookEndpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookEndpoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/queuelabs.uploader.v1.Uploader/ListWebhookEndpoints',
+            queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.ListWebhookEndpointsRequest.SerializeToString,
+            queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.ListWebhookEndpointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWebhookEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/queuelabs.uploader.v1.Uploader/DeleteWebhookEndpoint',
+            queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.DeleteWebhookEndpointRequest.SerializeToString,
+            queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.DeleteWebhookEndpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateWebhookSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/queuelabs.uploader.v1.Uploader/RotateWebhookSecret',
+            queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.RotateWebhookSecretRequest.SerializeToString,
+            queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.RotateWebhookSecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookAttempts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/queuelabs.uploader.v1.Uploader/ListWebhookAttempts',
+            queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.ListWebhookAttemptsRequest.SerializeToString,
+            queuelabs_dot_uploader_dot_v1_dot_uploader__pb2.ListWebhookAttemptsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -47,6 +47,16 @@ class UploaderStub:
     PauseProfile: _grpc.UnaryUnaryMultiCallable[_uploader_pb2.PauseProfileRequest, _uploader_pb2.PauseState]
     """Stops (and resumes) publishing for one profile on one platform."""
     ResumeProfile: _grpc.UnaryUnaryMultiCallable[_uploader_pb2.ResumeProfileRequest, _uploader_pb2.PauseState]
+    WatchEvents: _grpc.UnaryStreamMultiCallable[_uploader_pb2.WatchEventsRequest, _uploader_pb2.Event]
+    """The event log, replayed after a cursor and then live: nothing missed, nothing twice."""
+    CreateWebhookEndpoint: _grpc.UnaryUnaryMultiCallable[_uploader_pb2.CreateWebhookEndpointRequest, _uploader_pb2.CreateWebhookEndpointResponse]
+    """Webhook endpoints, signed per the Standard Webhooks specification."""
+    ListWebhookEndpoints: _grpc.UnaryUnaryMultiCallable[_uploader_pb2.ListWebhookEndpointsRequest, _uploader_pb2.ListWebhookEndpointsResponse]
+    DeleteWebhookEndpoint: _grpc.UnaryUnaryMultiCallable[_uploader_pb2.DeleteWebhookEndpointRequest, _uploader_pb2.DeleteWebhookEndpointResponse]
+    RotateWebhookSecret: _grpc.UnaryUnaryMultiCallable[_uploader_pb2.RotateWebhookSecretRequest, _uploader_pb2.RotateWebhookSecretResponse]
+    """A new secret; the old one keeps signing beside it for a while."""
+    ListWebhookAttempts: _grpc.UnaryUnaryMultiCallable[_uploader_pb2.ListWebhookAttemptsRequest, _uploader_pb2.ListWebhookAttemptsResponse]
+    """Every try at a delivery, for an operator."""
 
 @_typing.type_check_only
 class UploaderAsyncStub(UploaderStub):
@@ -65,6 +75,16 @@ class UploaderAsyncStub(UploaderStub):
     PauseProfile: _aio.UnaryUnaryMultiCallable[_uploader_pb2.PauseProfileRequest, _uploader_pb2.PauseState]  # type: ignore[assignment]
     """Stops (and resumes) publishing for one profile on one platform."""
     ResumeProfile: _aio.UnaryUnaryMultiCallable[_uploader_pb2.ResumeProfileRequest, _uploader_pb2.PauseState]  # type: ignore[assignment]
+    WatchEvents: _aio.UnaryStreamMultiCallable[_uploader_pb2.WatchEventsRequest, _uploader_pb2.Event]  # type: ignore[assignment]
+    """The event log, replayed after a cursor and then live: nothing missed, nothing twice."""
+    CreateWebhookEndpoint: _aio.UnaryUnaryMultiCallable[_uploader_pb2.CreateWebhookEndpointRequest, _uploader_pb2.CreateWebhookEndpointResponse]  # type: ignore[assignment]
+    """Webhook endpoints, signed per the Standard Webhooks specification."""
+    ListWebhookEndpoints: _aio.UnaryUnaryMultiCallable[_uploader_pb2.ListWebhookEndpointsRequest, _uploader_pb2.ListWebhookEndpointsResponse]  # type: ignore[assignment]
+    DeleteWebhookEndpoint: _aio.UnaryUnaryMultiCallable[_uploader_pb2.DeleteWebhookEndpointRequest, _uploader_pb2.DeleteWebhookEndpointResponse]  # type: ignore[assignment]
+    RotateWebhookSecret: _aio.UnaryUnaryMultiCallable[_uploader_pb2.RotateWebhookSecretRequest, _uploader_pb2.RotateWebhookSecretResponse]  # type: ignore[assignment]
+    """A new secret; the old one keeps signing beside it for a while."""
+    ListWebhookAttempts: _aio.UnaryUnaryMultiCallable[_uploader_pb2.ListWebhookAttemptsRequest, _uploader_pb2.ListWebhookAttemptsResponse]  # type: ignore[assignment]
+    """Every try at a delivery, for an operator."""
 
 class UploaderServicer(metaclass=_abc_1.ABCMeta):
     """Publishing, and the operator's controls over it."""
@@ -122,5 +142,51 @@ class UploaderServicer(metaclass=_abc_1.ABCMeta):
         request: _uploader_pb2.ResumeProfileRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_uploader_pb2.PauseState, _abc.Awaitable[_uploader_pb2.PauseState]]: ...
+
+    @_abc_1.abstractmethod
+    def WatchEvents(
+        self,
+        request: _uploader_pb2.WatchEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_uploader_pb2.Event], _abc.AsyncIterator[_uploader_pb2.Event]]:
+        """The event log, replayed after a cursor and then live: nothing missed, nothing twice."""
+
+    @_abc_1.abstractmethod
+    def CreateWebhookEndpoint(
+        self,
+        request: _uploader_pb2.CreateWebhookEndpointRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_uploader_pb2.CreateWebhookEndpointResponse, _abc.Awaitable[_uploader_pb2.CreateWebhookEndpointResponse]]:
+        """Webhook endpoints, signed per the Standard Webhooks specification."""
+
+    @_abc_1.abstractmethod
+    def ListWebhookEndpoints(
+        self,
+        request: _uploader_pb2.ListWebhookEndpointsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_uploader_pb2.ListWebhookEndpointsResponse, _abc.Awaitable[_uploader_pb2.ListWebhookEndpointsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DeleteWebhookEndpoint(
+        self,
+        request: _uploader_pb2.DeleteWebhookEndpointRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_uploader_pb2.DeleteWebhookEndpointResponse, _abc.Awaitable[_uploader_pb2.DeleteWebhookEndpointResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RotateWebhookSecret(
+        self,
+        request: _uploader_pb2.RotateWebhookSecretRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_uploader_pb2.RotateWebhookSecretResponse, _abc.Awaitable[_uploader_pb2.RotateWebhookSecretResponse]]:
+        """A new secret; the old one keeps signing beside it for a while."""
+
+    @_abc_1.abstractmethod
+    def ListWebhookAttempts(
+        self,
+        request: _uploader_pb2.ListWebhookAttemptsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_uploader_pb2.ListWebhookAttemptsResponse, _abc.Awaitable[_uploader_pb2.ListWebhookAttemptsResponse]]:
+        """Every try at a delivery, for an operator."""
 
 def add_UploaderServicer_to_server(servicer: UploaderServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
