@@ -49,7 +49,7 @@ def check_values(db, table: str, constraint: str) -> set[str]:
         (table, constraint),
     ).fetchone()
     assert row is not None, f"{table} has no constraint {constraint}"
-    return set(re.findall(r"'(\w+)'::text", row[0]))
+    return set(re.findall(r"'([\w.]+)'::text", row[0]))
 
 
 @pytest.mark.parametrize(("table", "constraint", "enums"), CHECKED, ids=[c[1] for c in CHECKED])
