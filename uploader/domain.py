@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from queuelabs.events import Cursor, EventType
 from queuelabs.lifecycle import ContentState
 from queuelabs.platforms import MediaType, Platform
 from uploader.outcomes import Outcome
@@ -184,3 +185,30 @@ class PauseState:
     profile_id: UUID
     platform: Platform
     paused_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One row of the event log, as a watcher or a webhook delivery reads it."""
+
+    cursor: Cursor
+    event_id: UUID
+    type: EventType
+    occurred_at: datetime
+    content_id: UUID | None
+    profile_id: UUID | None
+    platform: Platform | None  # None for an event of no platform (webhook.*)
+    data: dict[str, Any]  # the type's fields, named as in the proto's message for it
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> StoredEvent:
+        return cls(
+            cursor=Cursor(int(row["xid"]), row["seq"]),
+            event_id=row["event_id"],
+            type=EventType(row["type"]),
+            occurred_at=row["occurred_at"],
+            content_id=row["content_id"],
+            profile_id=row["profile_id"],
+            platform=None if row["platform"] is None else Platform(row["platform"]),
+            data=dict(row["data"]),
+        )

@@ -264,3 +264,30 @@ select c.platform, count(*) as due
  where c.status in ({in_line})
    and coalesce(c.next_retry_at, c.scheduled_at) <= %(now)s
  group by c.platform;
+
+-- events_after --
+-- The log after `cursor`, in delivery order (xid, seq), up to `limit` events, the caller's
+-- filters applied (empty = all). Only rows whose transaction is older than every transaction
+-- still running (the snapshot's xmin): a transaction that began earlier and is still open may
+-- yet commit rows with a lower position, and a reader that moved past them would never see
+-- them. Replay and live reads are this one statement, so there is no seam between them. The
+-- primary key (xid, seq) serves the range and the order.
+select e.xid::text as xid, e.seq, e.event_id, e.type, e.occurred_at, e.content_id,
+       e.profile_id, e.platform, e.data
+  from events e
+ where (e.xid, e.seq) > (%(xid)s::xid8, %(seq)s::bigint)
+   and e.xid < pg_snapshot_xmin(pg_current_snapshot())
+   and (cardinality(%(profile_ids)s::uuid[]) = 0 or e.profile_id = any(%(profile_ids)s::uuid[]))
+   and (cardinality(%(platforms)s::text[]) = 0 or e.platform = any(%(platforms)s::text[]))
+   and (cardinality(%(types)s::text[]) = 0 or e.type = any(%(types)s::text[]))
+ order by e.xid, e.seq
+ limit %(limit)s;
+
+-- events_horizon --
+-- The newest position every reader may pass (see events_after): a watcher "from now on" starts
+-- there. Whatever commits after this statement lands above it, so nothing later is missed.
+select e.xid::text as xid, e.seq
+  from events e
+ where e.xid < pg_snapshot_xmin(pg_current_snapshot())
+ order by e.xid desc, e.seq desc
+ limit 1;

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +14,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from queuelabs.counting import counted_instants
+from queuelabs.events import START, Cursor, EventType
 from queuelabs.lifecycle import (
     IN_LINE,
     LEASED,
@@ -29,6 +30,7 @@ from uploader.domain import (
     AttemptRecord,
     Claimed,
     RequestKind,
+    StoredEvent,
     Unanswered,
     UploadQuery,
     UploadView,
@@ -283,6 +285,39 @@ class Transaction(QueryRunner):
             keep_lease=keep_lease,
         )
         return row is not None
+
+    # The event log (the ordering rule: queries.sql, events_after)
+
+    async def events_after(
+        self,
+        cursor: Cursor,
+        limit: int,
+        *,
+        profile_ids: Collection[UUID] = (),
+        platforms: Collection[Platform] = (),
+        types: Collection[EventType] = (),
+    ) -> list[StoredEvent]:
+        """Up to `limit` events after `cursor` in cursor order, none that a transaction still
+        running could yet precede; each filter keeps events matching one of its values (empty:
+        all)."""
+        if limit <= 0:
+            return []
+        rows = await self._rows(
+            "events_after",
+            xid=str(cursor.xid),
+            seq=cursor.seq,
+            profile_ids=list(profile_ids),
+            platforms=[p.value for p in platforms],
+            types=[t.value for t in types],
+            limit=limit,
+        )
+        return [StoredEvent.from_row(r) for r in rows]
+
+    async def events_horizon(self) -> Cursor:
+        """The newest position a reader may pass now (START for an empty log): reading after
+        it misses nothing committed from now on."""
+        row = await self._row("events_horizon")
+        return START if row is None else Cursor(int(row["xid"]), row["seq"])
 
     # Operators
 
