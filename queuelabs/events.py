@@ -1,11 +1,13 @@
-"""The event log's vocabulary: the types of event both services write, and the cursor that
-names a place in the log (opaque to callers; here, the writing transaction's id and the row's
-place within it)."""
+"""The event log's vocabulary: the types of event both services write, which moves of the
+content lifecycle they tell of, and the cursor that names a place in the log (opaque to callers;
+here, the writing transaction's id and the row's place within it)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+
+from queuelabs.lifecycle import Event
 
 
 class EventType(StrEnum):
@@ -17,6 +19,36 @@ class EventType(StrEnum):
     UPLOAD_FAILED = "upload.failed"
     UPLOAD_CANCELLED = "upload.cancelled"
     WEBHOOK_ENDPOINT_DISABLED = "webhook.endpoint_disabled"
+
+
+# Which moves of the content lifecycle a caller is told of, and as which type. None: a move
+# inside the services that changes nothing a caller acts on (a claim, a look-up or an ask put
+# off, an outcome become unknown, a claim handed back); what follows it is told instead. Every
+# lifecycle event has its entry, so a new one must decide (tests/test_event_log.py). The SQL
+# that carries out a move writes its event in the same statement, the type named `{told}`
+# (queuelabs/sql.py). Two changes are no lifecycle event: a content's first slot
+# (`content.assigned`) and a release CancelUpload asked for (`upload.cancelled`).
+TOLD: dict[Event, EventType | None] = {
+    Event.RESCHEDULE: EventType.CONTENT_MOVED,
+    Event.RELEASE: EventType.CONTENT_RELEASED,
+    Event.CLAIM: None,
+    Event.CLAIM_TO_RECONCILE: None,
+    Event.CLAIM_TO_MOVE: None,
+    Event.HAND_BACK: None,
+    Event.SUCCEED: EventType.UPLOAD_PUBLISHED,
+    Event.RETRY_LATER: EventType.UPLOAD_RETRYING,
+    Event.AWAIT: None,  # Upload-Post took it in async mode: published, retrying or failed follows
+    Event.LOSE_TRACK: None,  # reconciled: published, retrying or failed follows
+    Event.CHECK_LATER: None,
+    Event.NEED_SLOT: None,  # the Allocator's move follows (content.moved), or upload.failed
+    Event.ASK_SLOT_LATER: None,
+    Event.FAIL: EventType.UPLOAD_FAILED,
+}
+
+
+def told(event: Event) -> EventType | None:
+    """The type of event a caller is told `event` as; None when it is not told."""
+    return TOLD[event]
 
 
 # Width of each half of a cursor in hex digits: both are 64-bit, so cursors of any age have one

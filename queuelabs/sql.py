@@ -6,7 +6,9 @@ the enum or set the code defines it by (queuelabs/lifecycle.py for states). The 
 a value of its own, and the planner still sees constants, which a partial index's predicate
 needs to be matched (a parameter would hide them). A statement that carries out an event,
 whichever it is, names `{sources}` and `{target}`: it is loaded once per event, and run by the
-name `by_event(name, event)` gives.
+name `by_event(name, event)` gives. Such a statement also writes the move's event to the log
+as `{told}`: the type queuelabs/events.TOLD gives the move, or `null` for a move callers are not
+told of (the statement then writes no event: `where {told} is not null`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from queuelabs import tracing
 from queuelabs.database import lock_timeout_ms
 from queuelabs.errors import Conflict, DatabaseUnavailable
+from queuelabs.events import told
 from queuelabs.lifecycle import Event, sources, target
 
 # One stored value, or a set of them (a state, the states an event may happen in).
@@ -48,13 +51,15 @@ def by_event(name: str, event: Event) -> str:
 
 def load_queries(path: Path, values: Mapping[str, SqlValues] | None = None) -> dict[str, str]:
     """The statements of `path` by name, each `{name}` replaced by the values named so; one that
-    names `{sources}` or `{target}` once per event, under the name `by_event` gives."""
+    names `{sources}` or `{target}` once per event, under the name `by_event` gives, with the
+    event's `{told}` (null when callers are not told of it)."""
     parts = re.split(r"^-- (\w+) --$", path.read_text(), flags=re.MULTILINE)
     named = values or {}
 
-    def filled(body: str, values: Mapping[str, SqlValues]) -> str:
+    def filled(body: str, values: Mapping[str, SqlValues | None]) -> str:
         def literal(match: re.Match[str]) -> str:
-            return sql_values(values[match.group(1)])  # KeyError: the SQL names a list nobody gave
+            value = values[match.group(1)]  # KeyError: the SQL names a list nobody gave
+            return "null" if value is None else sql_values(value)
 
         return re.sub(r"\{([a-z_]+)\}", literal, body.strip())
 
@@ -62,7 +67,12 @@ def load_queries(path: Path, values: Mapping[str, SqlValues] | None = None) -> d
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
         if "{sources}" in body or "{target}" in body:
             for event in Event:
-                moves = {**named, "sources": sources(event), "target": target(event)}
+                moves: dict[str, SqlValues | None] = {
+                    **named,
+                    "sources": sources(event),
+                    "target": target(event),
+                    "told": told(event),
+                }
                 queries[by_event(name, event)] = filled(body, moves)
         else:
             queries[name] = filled(body, named)
