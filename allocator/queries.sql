@@ -113,45 +113,80 @@ select * from contents where content_id = any(%(content_ids)s);
 
 -- take_and_insert --
 -- Takes slot instants out of the inventory and inserts scheduled contents, any keys at once, in
--- one statement; skips a content whose id is taken or whose slot a content holds already (the
--- caller compares what came back with what it sent). Arrays that may be long travel in binary
--- (the b placeholders): nothing to quote or escape per element.
+-- one statement, with each content's `content.assigned` event; skips a content whose id is taken
+-- or whose slot a content holds already (the caller compares what came back with what it sent,
+-- and rolls back on a difference: the events go with it). Arrays that may be long travel in
+-- binary (the b placeholders): nothing to quote or escape per element. A group's events are
+-- logged in slot order, which for one key is the order its requests were placed in.
 with taken as (
     delete from free_slots f
      using unnest(%(taken_profile_ids)b::uuid[], %(taken_platforms)b::text[],
                   %(taken_instants)b::timestamptz[]) as t(profile_id, platform, scheduled_at)
-     where (f.profile_id, f.platform, f.scheduled_at) = (t.profile_id, t.platform, t.scheduled_at))
-insert into contents (content_id, profile_id, platform, status, slot_id, scheduled_at,
-                      media_type, media_url, title, description, platform_options,
-                      created_at, updated_at)
-select c.content_id, c.profile_id, c.platform, {scheduled}, c.slot_id, c.scheduled_at,
-       c.media_type, c.media_url, c.title, c.description, c.platform_options, %(now)s, %(now)s
-  from unnest(%(content_ids)b::uuid[], %(profile_ids)b::uuid[], %(platforms)b::text[],
-              %(slot_ids)b::uuid[], %(instants)b::timestamptz[], %(media_types)b::text[],
-              %(media_urls)b::text[], %(titles)b::text[], %(descriptions)b::text[],
-              %(options)b::jsonb[])
-       as c(content_id, profile_id, platform, slot_id, scheduled_at, media_type, media_url,
-            title, description, platform_options)
-on conflict do nothing
-returning content_id;
+     where (f.profile_id, f.platform, f.scheduled_at) = (t.profile_id, t.platform, t.scheduled_at)),
+inserted as (
+    insert into contents (content_id, profile_id, platform, status, slot_id, scheduled_at,
+                          media_type, media_url, title, description, platform_options,
+                          created_at, updated_at)
+    select c.content_id, c.profile_id, c.platform, {scheduled}, c.slot_id, c.scheduled_at,
+           c.media_type, c.media_url, c.title, c.description, c.platform_options, %(now)s, %(now)s
+      from unnest(%(content_ids)b::uuid[], %(profile_ids)b::uuid[], %(platforms)b::text[],
+                  %(slot_ids)b::uuid[], %(instants)b::timestamptz[], %(media_types)b::text[],
+                  %(media_urls)b::text[], %(titles)b::text[], %(descriptions)b::text[],
+                  %(options)b::jsonb[])
+           as c(content_id, profile_id, platform, slot_id, scheduled_at, media_type, media_url,
+                title, description, platform_options)
+    on conflict do nothing
+    returning content_id, profile_id, platform, slot_id, scheduled_at),
+told as (
+    insert into events (type, occurred_at, content_id, profile_id, platform, data)
+    select {assigned}, %(now)s, content_id, profile_id, platform,
+           jsonb_build_object('slot_id', slot_id, 'scheduled_at', scheduled_at)
+      from inserted
+     order by scheduled_at, content_id)
+select content_id from inserted;
 
 -- move_content --
--- Run for Event.RESCHEDULE (one statement per event: see queuelabs/sql.py).
-update contents
-   set status = {target}, slot_id = %(slot_id)s, scheduled_at = %(scheduled_at)s,
-       retry_count = 0, next_retry_at = null, reschedule_count = reschedule_count + 1,
-       lease_owner = null, lease_expires_at = null,  -- a moved content is nobody's claim
-       status_reason = %(reason)s, updated_at = %(now)s
- where content_id = %(content_id)s and status in ({sources})
-returning *;
+-- Run for Event.RESCHEDULE (one statement per event: see queuelabs/sql.py), with its event
+-- (`{told}`: content.moved) written by the same statement. `before` reads the slot it leaves:
+-- every part of one statement sees the same snapshot, so that is the row as it was before the
+-- update, and only the Allocator moves a slot, under the key's lock.
+with before as (
+    select scheduled_at from contents where content_id = %(content_id)s),
+moved as (
+    update contents
+       set status = {target}, slot_id = %(slot_id)s, scheduled_at = %(scheduled_at)s,
+           retry_count = 0, next_retry_at = null, reschedule_count = reschedule_count + 1,
+           lease_owner = null, lease_expires_at = null,  -- a moved content is nobody's claim
+           status_reason = %(reason)s, updated_at = %(now)s
+     where content_id = %(content_id)s and status in ({sources})
+    returning *),
+told as (
+    insert into events (type, occurred_at, content_id, profile_id, platform, data)
+    select {told}, %(now)s, m.content_id, m.profile_id, m.platform,
+           jsonb_build_object('from_scheduled_at', b.scheduled_at,
+                              'to_scheduled_at', m.scheduled_at,
+                              'slot_id', m.slot_id,
+                              'reason', m.status_reason)
+      from moved m, before b
+     where {told} is not null)
+select * from moved;
 
 -- remove_content --
--- Run for Event.RELEASE.
-update contents
-   set status = {target}, removed_at = %(now)s, status_reason = %(reason)s, updated_at = %(now)s,
-       lease_owner = null, lease_expires_at = null
- where content_id = %(content_id)s and status in ({sources})
-returning *;
+-- Run for Event.RELEASE, with its event written by the same statement: `{told}`
+-- (content.released), or upload.cancelled when CancelUpload asked for the release.
+with removed as (
+    update contents
+       set status = {target}, removed_at = %(now)s, status_reason = %(reason)s,
+           updated_at = %(now)s, lease_owner = null, lease_expires_at = null
+     where content_id = %(content_id)s and status in ({sources})
+    returning *),
+told as (
+    insert into events (type, occurred_at, content_id, profile_id, platform, data)
+    select case when %(cancel)s then {cancelled} else {told} end, %(now)s,
+           content_id, profile_id, platform, jsonb_build_object('reason', status_reason)
+      from removed
+     where {told} is not null)
+select * from removed;
 
 -- list_assignments --
 select * from contents

@@ -331,8 +331,11 @@ class AllocatorService:
                 metrics.INDEX_REFUSALS.inc()
                 log.warning("%s; moving the content to the next free slot", INDEX_REFUSED)
 
-    async def release(self, content_id: UUID, reason: str) -> tuple[Assignment, datetime]:
-        """Takes a content out of line for good and frees its slot. Repeating it is harmless."""
+    async def release(
+        self, content_id: UUID, reason: str, cancel: bool = False
+    ) -> tuple[Assignment, datetime]:
+        """Takes a content out of line for good and frees its slot. Repeating it is harmless
+        (and tells nothing again). `cancel`: an upload cancelled (CancelUpload), told as such."""
         profile_id, platform = await self._key_of(content_id)
         async with self._serialized([(profile_id, platform)]) as tx:
             row = await tx.get_content(content_id)
@@ -346,7 +349,7 @@ class AllocatorService:
                 if key is not None and key.rules:
                     placement = await Placement.open(tx, key, self._clock, self._policy.horizon)
                     await placement.put_back(row["scheduled_at"])
-            return await tx.remove_content(content_id, reason, self._clock.now())
+            return await tx.remove_content(content_id, reason, self._clock.now(), cancel)
 
     async def list_assignments(self, query: AssignmentQuery) -> AssignmentPage:
         async with self._store.transaction() as tx:

@@ -78,7 +78,7 @@ class AllocatorServicer(pb_grpc.AllocatorServicer):
     ) -> pb.ReleaseResponse:
         content_id = convert.uuid_field(request.content_id, "content_id")
         reason = convert.reason_field(request.reason)
-        assignment, removed_at = await self._service.release(content_id, reason)
+        assignment, removed_at = await self._service.release(content_id, reason, request.cancel)
         return pb.ReleaseResponse(
             assignment=convert.assignment_out(assignment),
             removed_at=convert.timestamp_out(removed_at),

@@ -34,6 +34,7 @@ from allocator.errors import WrongState
 from allocator.slots import SlotRule
 from queuelabs import retention
 from queuelabs.counting import Reach, counted_instants, counted_instants_of
+from queuelabs.events import EventType
 from queuelabs.lifecycle import SLOT_HOLDING, SPENDS_SLOT, ContentState, Event
 from queuelabs.platforms import Platform
 from queuelabs.sql import QueryRunner, by_event, load_queries, pooled_transaction
@@ -44,6 +45,10 @@ QUERIES = load_queries(
         "spends_slot": SPENDS_SLOT,
         "slot_holding": SLOT_HOLDING,
         "scheduled": ContentState.SCHEDULED,
+        # A content's first slot is no lifecycle move: its event type is named here.
+        "assigned": EventType.CONTENT_ASSIGNED,
+        # A release CancelUpload asked for is told as the upload cancelled, not as a release.
+        "cancelled": EventType.UPLOAD_CANCELLED,
     },
 ) | {"prune_free_slots": retention.QUERIES["prune_free_slots"]}  # one rule, `queuelabs prune`'s
 
@@ -312,8 +317,9 @@ class Transaction(QueryRunner):
         placed: Sequence[tuple[Assignment, ContentSpec]],
         now: datetime | None,
     ) -> set[UUID]:
-        """Takes instants out of the inventory and inserts scheduled contents, in one statement;
-        returns the ids inserted (one whose id or slot is taken already is left out)."""
+        """Takes instants out of the inventory and inserts scheduled contents with their
+        `content.assigned` events, in one statement; returns the ids inserted (one whose id or
+        slot is taken already is left out)."""
         rows = await self._tuples(
             "take_and_insert",
             taken_profile_ids=[key[0] for key, _ in taken],
@@ -336,7 +342,8 @@ class Transaction(QueryRunner):
     async def move_content(
         self, content_id: UUID, scheduled_at: datetime, slot_id: UUID, reason: str, now: datetime
     ) -> Assignment | None:
-        """Moves a content to another slot; None when a content already holds that slot."""
+        """Moves a content to another slot, with its `content.moved` event; None when a content
+        already holds that slot (the savepoint takes the event back too)."""
         try:
             async with self._conn.transaction():  # a savepoint: a clash undoes only this
                 row = await self._row(
@@ -356,13 +363,16 @@ class Transaction(QueryRunner):
         return Assignment.from_row(row)
 
     async def remove_content(
-        self, content_id: UUID, reason: str, now: datetime
+        self, content_id: UUID, reason: str, now: datetime, cancel: bool = False
     ) -> tuple[Assignment, datetime]:
+        """Takes a content out of line; `cancel`: CancelUpload asked (told as upload.cancelled,
+        not content.released)."""
         row = await self._row(
             by_event("remove_content", Event.RELEASE),
             content_id=content_id,
             reason=reason,
             now=now,
+            cancel=cancel,
         )
         if row is None:
             raise _changed_meanwhile(content_id)

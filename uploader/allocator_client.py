@@ -61,9 +61,12 @@ class AllocatorGateway:
             "Reschedule", pb.RescheduleRequest(content_id=str(content_id), reason=reason[:1000])
         )
 
-    async def release(self, content_id: UUID, reason: str) -> None:
-        """Takes the content out of line and frees its slot."""
-        await self._call("Release", pb.ReleaseRequest(content_id=str(content_id), reason=reason))
+    async def release(self, content_id: UUID, reason: str, cancel: bool = False) -> None:
+        """Takes the content out of line and frees its slot; `cancel`: the upload is cancelled
+        (the Allocator tells upload.cancelled, not content.released)."""
+        await self._call(
+            "Release", pb.ReleaseRequest(content_id=str(content_id), reason=reason, cancel=cancel)
+        )
 
     async def _call(self, method: str, request: object) -> None:
         service = "queuelabs.allocator.v1.Allocator"

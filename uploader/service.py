@@ -79,7 +79,7 @@ class UploaderService:
     async def cancel_upload(self, content_id: UUID, reason: str) -> UploadView:
         """Never publish this content; its slot goes back to the Allocator."""
         await self.get_upload(content_id)  # NOT_FOUND before asking the Allocator
-        await self._allocator.release(content_id, reason or "cancelled by an operator")
+        await self._allocator.release(content_id, reason or "cancelled by an operator", cancel=True)
         return await self.get_upload(content_id)
 
     async def pause(self, profile_id: UUID, platform: Platform) -> PauseState:

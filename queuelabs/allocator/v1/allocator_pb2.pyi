@@ -484,17 +484,23 @@ class ReleaseRequest(_message.Message):
 
     CONTENT_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    CANCEL_FIELD_NUMBER: _builtins.int
     content_id: _builtins.str
     reason: _builtins.str
+    cancel: _builtins.bool
+    """The release is an upload cancelled (the Uploader's CancelUpload sets it): its event is
+    upload.cancelled instead of content.released.
+    """
     def __init__(
         self,
         *,
         content_id: _builtins.str = ...,
         reason: _builtins.str = ...,
+        cancel: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_id", b"content_id", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel", b"cancel", "content_id", b"content_id", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
