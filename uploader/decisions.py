@@ -31,7 +31,8 @@ ALLOCATOR_BACKOFF = timedelta(seconds=30)
 @dataclass(frozen=True)
 class Decision:
     """A move of the content, with what it carries. `ask_for_slot`: once settled, keep holding
-    the content and ask the Allocator for a new slot."""
+    the content and ask the Allocator for a new slot. `tell`: write the move's event, if callers
+    are told of such a move (queuelabs/events.TOLD)."""
 
     event: Event
     retry_count: int
@@ -39,6 +40,7 @@ class Decision:
     generation: int
     reason: str = ""
     ask_for_slot: bool = False
+    tell: bool = True
 
 
 def on_claim(claimed: Claimed, now: datetime, max_lateness: timedelta) -> AttemptKind | Decision:
@@ -143,7 +145,8 @@ def slot_refused(claimed: Claimed, why: str, refusal: str) -> Decision:
 
 def at_shutdown(claimed: Claimed, interrupted: Sequence[AttemptKind], now: datetime) -> Decision:
     """Hands a claim back so that no lease is left to expire. `interrupted` holds the kinds of
-    the calls cut short."""
+    the calls cut short. Nothing is told: the content is back where a caller last saw it (a
+    retry pending goes back to pending, not to a new retry)."""
     match claimed.previous_state:
         case ContentState.UNKNOWN_OUTCOME:
             event = Event.CHECK_LATER
@@ -155,7 +158,9 @@ def at_shutdown(claimed: Claimed, interrupted: Sequence[AttemptKind], now: datet
             event = Event.RETRY_LATER  # back where it was, its retries counted as they were
         case _:
             event = Event.HAND_BACK
-    return Decision(event, claimed.retry_count, now, claimed.generation, "handed back at shutdown")
+    return Decision(
+        event, claimed.retry_count, now, claimed.generation, "handed back at shutdown", tell=False
+    )
 
 
 def _retry(result: CallResult, claimed: Claimed, policy: RetryPolicy, now: datetime) -> Decision:

@@ -198,22 +198,46 @@ select * from upload_successes where content_id = %(content_id)s;
 -- (or keeping it while the worker still acts on the content: it asks the Allocator for a slot).
 -- Nothing happens when the lease was lost (the rescuer took the content) or the state moved on:
 -- the caller then leaves it alone.
-update contents
-   set status = {target},
-       retry_count = %(retry_count)s,
-       next_retry_at = %(next_retry_at)s,
-       idempotency_generation = %(generation)s,
-       status_reason = %(reason)s,
-       post_url = coalesce(%(post_url)s, post_url),
-       uploaded_at = coalesce(%(uploaded_at)s, uploaded_at),
-       upload_now = false,
-       lease_owner = case when %(keep_lease)s then lease_owner end,
-       lease_expires_at = case when %(keep_lease)s then lease_expires_at end,
-       updated_at = %(now)s
- where content_id = %(content_id)s
-   and status in ({sources})
-   and lease_owner = %(worker)s
-returning *;
+-- The same statement writes the move's event, from the row as moved, so the two commit or roll
+-- back together and no caller can forget one: `{told}` is null for a move callers are not told
+-- of, and `tell` is false for a claim handed back at shutdown (nothing a caller sees changed).
+-- A published content's ids come from its success record, written earlier in this transaction.
+-- A type told here without its data below fails the statement (data is not null): loudly.
+with settled as (
+    update contents
+       set status = {target},
+           retry_count = %(retry_count)s,
+           next_retry_at = %(next_retry_at)s,
+           idempotency_generation = %(generation)s,
+           status_reason = %(reason)s,
+           post_url = coalesce(%(post_url)s, post_url),
+           uploaded_at = coalesce(%(uploaded_at)s, uploaded_at),
+           upload_now = false,
+           lease_owner = case when %(keep_lease)s then lease_owner end,
+           lease_expires_at = case when %(keep_lease)s then lease_expires_at end,
+           updated_at = %(now)s
+     where content_id = %(content_id)s
+       and status in ({sources})
+       and lease_owner = %(worker)s
+    returning *),
+told as (
+    insert into events (type, occurred_at, content_id, profile_id, platform, data)
+    select {told}, %(now)s, s.content_id, s.profile_id, s.platform,
+           case {told}
+               when {published} then jsonb_build_object(
+                   'post_url', coalesce(nullif(s.post_url, ''), u.post_url, ''),
+                   'request_id', coalesce(u.request_id, ''),
+                   'platform_post_id', coalesce(u.platform_post_id, ''))
+               when {retrying} then jsonb_build_object(
+                   'attempt', s.retry_count,
+                   'next_retry_at', s.next_retry_at,
+                   'reason', s.status_reason)
+               when {failed} then jsonb_build_object('reason', s.status_reason)
+           end
+      from settled s
+      left join upload_successes u on u.content_id = s.content_id
+     where {told} is not null and %(tell)s)
+select * from settled;
 
 -- get_content --
 select c.*, p.upload_post_user from contents c join profiles p using (profile_id)

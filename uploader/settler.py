@@ -1,5 +1,6 @@
-"""Commits what became of a content: a call's outcome with the move the decisions chose, in one
-transaction; then, for a content that needs a new slot, asks the Allocator for one."""
+"""Commits what became of a content: a call's outcome with the move the decisions chose, and the
+move's event for callers (written by the move's own statement), in one transaction; then, for a
+content that needs a new slot, asks the Allocator for one."""
 
 from __future__ import annotations
 
@@ -81,6 +82,7 @@ class Settler:
                 reason=decision.reason,
                 post_url=result.post_url or None,
                 keep_lease=decision.ask_for_slot,
+                tell=decision.tell,
             )
         log.info(
             "%s on %s: %s -> %s %s",
@@ -123,6 +125,7 @@ class Settler:
                 reason=decision.reason,
                 post_url=post_url or None,
                 keep_lease=decision.ask_for_slot,
+                tell=decision.tell,
             )
 
     async def _ask_for_slot(self, claimed: Claimed, why: str) -> None:

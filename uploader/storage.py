@@ -49,6 +49,10 @@ SQL_VALUES: dict[str, SqlValues] = {
     "publish": AttemptKind.PUBLISH,
     "lost_call": Unanswered.LOST,
     "interrupted_call": Unanswered.INTERRUPTED,
+    # the types of event whose data `settle` writes (which move tells which: events.TOLD)
+    "published": EventType.UPLOAD_PUBLISHED,
+    "retrying": EventType.UPLOAD_RETRYING,
+    "failed": EventType.UPLOAD_FAILED,
 }
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"), SQL_VALUES)
 
@@ -268,9 +272,11 @@ class Transaction(QueryRunner):
         reason: str = "",
         post_url: str | None = None,
         keep_lease: bool = False,
+        tell: bool = True,
     ) -> bool:
-        """Moves a content `worker` holds by `event`; False when it is no longer ours or no
-        longer there. `keep_lease`: the worker still acts on it (asks the Allocator)."""
+        """Moves a content `worker` holds by `event`, with the move's event if callers are told
+        of it (events.TOLD) and `tell`; False when it is no longer ours or no longer there.
+        `keep_lease`: the worker still acts on it (asks the Allocator)."""
         row = await self._row(
             by_event("settle", event),
             content_id=content_id,
@@ -283,6 +289,7 @@ class Transaction(QueryRunner):
             post_url=post_url,
             uploaded_at=now if target(event) is ContentState.UPLOADED else None,
             keep_lease=keep_lease,
+            tell=tell,
         )
         return row is not None
 
