@@ -106,6 +106,12 @@ def _parser() -> argparse.ArgumentParser:
         help="retention period: finished longer ago than this goes (e.g. 90d, 36h, 30m)",
     )
     prune.add_argument(
+        "--events-older-than",
+        metavar="PERIOD",
+        help="the event log's retention: events older than this go (default: EVENTS_RETENTION,"
+        " else 30d, as the Uploader keeps it)",
+    )
+    prune.add_argument(
         "--batch-size", type=int, default=1000, help="rows per transaction (default 1000)"
     )
     prune.add_argument("--database-url", help="overrides DATABASE_URL")
@@ -249,19 +255,25 @@ def _check(args: argparse.Namespace, env: Env) -> int:
 
 def _prune(args: argparse.Namespace, env: Env) -> int:
     from queuelabs.database import check_reachable
-    from queuelabs.retention import prune, retention_period
+    from queuelabs.retention import EVENTS_RETENTION, prune, retention_period
 
     period = retention_period(args.older_than)
+    if args.events_older_than is not None:
+        events_period = retention_period(args.events_older_than, "--events-older-than")
+    else:
+        kept = env.text("EVENTS_RETENTION", EVENTS_RETENTION) or EVENTS_RETENTION
+        events_period = retention_period(kept, "EVENTS_RETENTION")
     if not 1 <= args.batch_size <= 100_000:
         raise ConfigError(f"--batch-size: {args.batch_size} is outside 1..100000")
     url = require_database_url(env, args.database_url)
     check_reachable(url)
     now = datetime.now(UTC)
-    done = prune(url, now - period, now, args.batch_size)
+    done = prune(url, now - period, now, args.batch_size, events_before=now - events_period)
     print(
         f"pruned {done.contents} content(s) finished before {(now - period):%Y-%m-%d %H:%M} UTC,"
-        f" with their attempts and success records, and {done.free_slots} past inventory"
-        f" instant(s), in {done.batches} batch(es)"
+        f" with their attempts and success records, {done.free_slots} past inventory"
+        f" instant(s), and {done.events} event(s) from before"
+        f" {(now - events_period):%Y-%m-%d %H:%M} UTC, in {done.batches} batch(es)"
     )
     return 0
 

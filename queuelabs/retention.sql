@@ -34,3 +34,18 @@ delete from free_slots f
    and f.platform = past.platform
    and f.scheduled_at = past.scheduled_at
 returning f.scheduled_at;
+
+-- prune_events --
+-- A batch of the event log older than the cut-off (EVENTS_RETENTION: the Uploader's event pruner
+-- and `queuelabs prune` run this one statement), oldest first, through `events_by_time`. SKIP
+-- LOCKED: replicas and prunes running at once share the rows instead of waiting on each other.
+with doomed as (
+    select xid, seq from events
+     where occurred_at < %(before)s
+     order by occurred_at
+     limit %(batch)s
+       for update skip locked)
+delete from events e
+ using doomed
+ where (e.xid, e.seq) = (doomed.xid, doomed.seq)
+returning e.seq;

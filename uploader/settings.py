@@ -11,6 +11,7 @@ from datetime import timedelta
 from queuelabs.caps import DEFAULT_DAILY_CAPS
 from queuelabs.env import ConfigError, Env, require_database_url
 from queuelabs.platforms import Platform
+from queuelabs.retention import EVENTS_RETENTION, retention_period
 from queuelabs.security import Security
 from uploader.pacing import Limits
 from uploader.policies import DEFAULT_POLICIES, RetryPolicy, WhenExhausted
@@ -37,6 +38,7 @@ class UploaderSettings:
     shutdown_grace: float = 10.0
     security: Security = field(default_factory=Security)
     metrics_listen: str | None = None
+    events_retention: timedelta = timedelta(days=30)  # the event log's (the event pruner's)
 
     @classmethod
     def from_env(
@@ -95,6 +97,10 @@ class UploaderSettings:
             shutdown_grace=env.seconds("SHUTDOWN_GRACE_SECONDS", 10.0, 0, 600),
             security=env.security(),
             metrics_listen=env.metrics_listen("0.0.0.0:9102"),
+            events_retention=retention_period(
+                env.text("EVENTS_RETENTION", EVENTS_RETENTION) or EVENTS_RETENTION,
+                "EVENTS_RETENTION",
+            ),
         )
 
 

@@ -13,6 +13,7 @@ from uuid import UUID
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from queuelabs import retention
 from queuelabs.counting import counted_instants
 from queuelabs.events import START, Cursor, EventType
 from queuelabs.lifecycle import (
@@ -54,7 +55,9 @@ SQL_VALUES: dict[str, SqlValues] = {
     "retrying": EventType.UPLOAD_RETRYING,
     "failed": EventType.UPLOAD_FAILED,
 }
-QUERIES = load_queries(Path(__file__).with_name("queries.sql"), SQL_VALUES)
+QUERIES = load_queries(Path(__file__).with_name("queries.sql"), SQL_VALUES) | {
+    "prune_events": retention.QUERIES["prune_events"]  # one rule, `queuelabs prune`'s
+}
 
 # The advisory lock of the request budget: one key for the whole database.
 BUDGET_LOCK = int.from_bytes(
@@ -142,6 +145,10 @@ class Transaction(QueryRunner):
         row = await self._row("prune_requests", before=before, batch=batch)
         assert row is not None
         return int(row["pruned"])
+
+    async def prune_events(self, before: datetime, batch: int) -> int:
+        """Deletes up to `batch` events that happened before `before`; how many."""
+        return len(await self._rows("prune_events", before=before, batch=batch))
 
     async def next_due(self) -> datetime | None:
         row = await self._row("next_due")

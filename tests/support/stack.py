@@ -133,6 +133,9 @@ async def running_stack(
         policies=production_policies(),
         limits=Limits(100_000, 100_000),  # pacing has tests of its own
         daily_caps=caps,
+        # The Allocator writes its events on the real clock, `ahead` behind the Uploader's: a
+        # retention shorter than that would have the event pruner take them at once.
+        events_retention=ahead + timedelta(days=3650),
     )
     settings = replace(settings, **uploader_overrides)  # type: ignore[arg-type]
     clock = SteeredClock(datetime.now(UTC) + ahead)

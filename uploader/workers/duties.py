@@ -7,9 +7,10 @@ from __future__ import annotations
 from queuelabs.clock import Clock
 from uploader.settings import UploaderSettings
 from uploader.storage import UploaderStore
-from uploader.workers import backlog, pruner, rescuer
+from uploader.workers import backlog, event_pruner, pruner, rescuer
 from uploader.workers.backlog import BacklogGauge
 from uploader.workers.claimer import Claimer
+from uploader.workers.event_pruner import EventPruner
 from uploader.workers.periodic import Duty
 from uploader.workers.pruner import RequestLogPruner
 from uploader.workers.rescuer import Rescuer
@@ -18,17 +19,20 @@ from uploader.workers.rescuer import Rescuer
 def uploader_duties(
     store: UploaderStore, clock: Clock, claimer: Claimer, settings: UploaderSettings
 ) -> list[Duty]:
-    """Every duty of one replica. Rescuer and pruner run on every replica: their batches take
+    """Every duty of one replica. Rescuer and pruners run on every replica: their batches take
     rows FOR UPDATE SKIP LOCKED, so replicas share the work and none waits on another (and a
     replica's death is caught by any other). The backlog gauge runs on one replica at a time."""
     rescuing = Rescuer(store, clock)
     pruning = RequestLogPruner(store, clock)
+    pruning_events = EventPruner(store, clock, settings.events_retention)
     gauge = BacklogGauge(store, clock)
     return [
         # Claims due contents; at most max_in_flight per turn (its room), woken on demand.
         Duty("claimer", claimer.turn, settings.idle, settings.max_in_flight, claimer.woken),
         Duty("rescuer", rescuing.turn, rescuer.INTERVAL, rescuing.batch),
         Duty("request-log pruner", pruning.turn, pruner.INTERVAL, pruning.batch),
+        # Every replica too (SKIP LOCKED, as `queuelabs prune`): the log past EVENTS_RETENTION.
+        Duty("event pruner", pruning_events.turn, event_pruner.INTERVAL, pruning_events.batch),
         # The whole database's backlog: reported by one replica, not summed over all of them.
         Duty(
             "backlog gauge",
