@@ -37,6 +37,7 @@ HOT = {
     "next_due",
     "rescue_expired",
     "success_of",
+    "settle/succeed",  # the publish's outcome, with its event (the success record joined)
     "list_assignments",  # a profile's queue (Allocator)
     "list_contents",  # a profile's uploads (Uploader)
 }
