@@ -309,3 +309,35 @@ def assigned_data(assignment: apb.Assignment) -> dict[str, str]:
         "slot_id": assignment.slot_id,
         "scheduled_at": iso(assignment.scheduled_at.ToDatetime(UTC)),
     }
+
+
+async def test_retries_run_out_the_move_and_a_release_are_told_through_the_real_services(
+    database_url, db
+):
+    async with running_stack(database_url) as stack:
+        profile_id = await make_profile(stack.allocator)
+        stack.sandbox.state.queue_faults("tiktok", "500", "502", "503", "500")
+        content = await assign(stack.allocator, profile_id)
+        assert (await settled(stack, content.content_id)).state == upb.UPLOAD_STATE_UPLOADED
+        told = stack_events(db, content.content_id)
+        assert [t for t, _ in told] == [
+            EventType.CONTENT_ASSIGNED,
+            *[EventType.UPLOAD_RETRYING] * 3,
+            EventType.CONTENT_MOVED,  # asked of the Allocator by the Uploader: told once, there
+            EventType.UPLOAD_PUBLISHED,
+        ]
+        assert [data["attempt"] for _, data in told[1:4]] == [1, 2, 3]
+        moved = told[4][1]
+        assert moved["from_scheduled_at"] == iso(content.scheduled_at.ToDatetime(UTC))
+        assert moved["reason"].startswith("gave up after 3 retries")
+
+        key: dict[str, Any] = {"profile_id": profile_id, "platform": apb.PLATFORM_TIKTOK}
+        await stack.uploader.PauseProfile(upb.PauseProfileRequest(**key))
+        released = await assign(stack.allocator, profile_id)
+        request = apb.ReleaseRequest(content_id=released.content_id, reason="no longer wanted")
+        await stack.allocator.Release(request)
+        await stack.allocator.Release(request)  # again: nothing changes, nothing is told
+        assert stack_events(db, released.content_id) == [
+            (EventType.CONTENT_ASSIGNED, assigned_data(released)),
+            (EventType.CONTENT_RELEASED, {"reason": "no longer wanted"}),
+        ]
