@@ -54,3 +54,8 @@ class AllocatorRefused(UploaderError):
 
     status = grpc.StatusCode.FAILED_PRECONDITION
     reason = "ALLOCATOR_REFUSED"
+
+
+class WebhookEndpointNotFound(UploaderError):
+    status = grpc.StatusCode.NOT_FOUND
+    reason = "WEBHOOK_ENDPOINT_NOT_FOUND"

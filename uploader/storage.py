@@ -1,4 +1,5 @@
-"""The Uploader's storage: the only code that runs its SQL (uploader/queries.sql, by name)."""
+"""The Uploader's storage: the only code that runs its SQL (uploader/queries.sql and
+uploader/webhooks.sql, by name)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from uploader.domain import (
 )
 from uploader.outcomes import Outcome
 from uploader.pacing import WINDOW as PACING_WINDOW
+from uploader.webhooks.domain import AttemptView, Delivery, Endpoint, EndpointSpec
 
 # The values the SQL names: state lists from the lifecycle table, kinds and outcomes from theirs.
 SQL_VALUES: dict[str, SqlValues] = {
@@ -58,6 +60,13 @@ SQL_VALUES: dict[str, SqlValues] = {
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"), SQL_VALUES) | {
     "prune_events": retention.QUERIES["prune_events"]  # one rule, `queuelabs prune`'s
 }
+# The webhook statements, run by the same Transaction; the one type of event they write.
+QUERIES.update(
+    load_queries(
+        Path(__file__).with_name("webhooks.sql"),
+        {"endpoint_disabled": EventType.WEBHOOK_ENDPOINT_DISABLED},
+    )
+)
 
 # The advisory lock of the request budget: one key for the whole database.
 BUDGET_LOCK = int.from_bytes(
@@ -384,6 +393,192 @@ class Transaction(QueryRunner):
 
     async def resume(self, profile_id: UUID, platform: Platform) -> None:
         await self._rows("resume", profile_id=profile_id, platform=platform.value)
+
+    # Webhooks (the statements: uploader/webhooks.sql)
+
+    async def create_webhook_endpoint(
+        self, endpoint_id: UUID, spec: EndpointSpec, secret: str, now: datetime
+    ) -> Endpoint:
+        """A new endpoint, owed every matching event that commits from now on (its deliveries
+        are planned from the log's horizon)."""
+        start = await self.events_horizon()
+        row = await self._row(
+            "create_webhook_endpoint",
+            endpoint_id=endpoint_id,
+            url=spec.url,
+            types=sorted(t.value for t in spec.types),
+            profile_ids=sorted(spec.profile_ids),
+            description=spec.description,
+            secret=secret,
+            now=now,
+            planned_xid=str(start.xid),
+            planned_seq=start.seq,
+        )
+        assert row is not None
+        return Endpoint.from_row(row)
+
+    async def webhook_endpoints(
+        self, after: tuple[datetime, UUID] | None, limit: int
+    ) -> list[Endpoint]:
+        rows = await self._rows(
+            "list_webhook_endpoints",
+            after_at=after[0] if after else None,
+            after_id=after[1] if after else None,
+            limit=limit,
+        )
+        return [Endpoint.from_row(r) for r in rows]
+
+    async def webhook_endpoint(self, endpoint_id: UUID) -> Endpoint | None:
+        row = await self._row("get_webhook_endpoint", endpoint_id=endpoint_id)
+        return None if row is None else Endpoint.from_row(row)
+
+    async def delete_webhook_endpoint(self, endpoint_id: UUID) -> bool:
+        return bool(await self._rows("delete_webhook_endpoint", endpoint_id=endpoint_id))
+
+    async def rotate_webhook_secret(
+        self, endpoint_id: UUID, secret: str, expires_at: datetime
+    ) -> bool:
+        rows = await self._rows(
+            "rotate_webhook_secret", endpoint_id=endpoint_id, secret=secret, expires_at=expires_at
+        )
+        return bool(rows)
+
+    async def webhook_endpoints_to_plan(self) -> list[UUID]:
+        return [r["endpoint_id"] for r in await self._rows("webhook_endpoints_to_plan")]
+
+    async def lock_endpoint_to_plan(self, endpoint_id: UUID) -> tuple[EndpointSpec, Cursor] | None:
+        """The endpoint's filters and how far its deliveries are planned, its row locked; None
+        when another replica plans it now, or it is disabled or gone."""
+        row = await self._row("lock_endpoint_to_plan", endpoint_id=endpoint_id)
+        if row is None:
+            return None
+        return Endpoint.from_row(row).spec, Cursor(int(row["planned_xid"]), row["planned_seq"])
+
+    async def plan_webhook_deliveries(
+        self, endpoint_id: UUID, events: Sequence[tuple[StoredEvent, str]], now: datetime
+    ) -> None:
+        """Owes the endpoint each (event, body), due now."""
+        if events:
+            await self._rows(
+                "plan_webhook_deliveries",
+                endpoint_id=endpoint_id,
+                xids=[str(e.cursor.xid) for e, _ in events],
+                seqs=[e.cursor.seq for e, _ in events],
+                event_ids=[e.event_id for e, _ in events],
+                bodies=[body for _, body in events],
+                now=now,
+            )
+
+    async def advance_webhook_plan(self, endpoint_id: UUID, cursor: Cursor) -> None:
+        await self._rows(
+            "advance_webhook_plan", endpoint_id=endpoint_id, xid=str(cursor.xid), seq=cursor.seq
+        )
+
+    async def claim_webhook_deliveries(
+        self, limit: int, per_endpoint: int, worker: str, now: datetime, lease_until: datetime
+    ) -> list[Delivery]:
+        """Claims up to `limit` due deliveries, no endpoint beyond `per_endpoint` in flight,
+        and writes each try down as begun."""
+        if limit <= 0:
+            return []
+        rows = await self._rows(
+            "claim_webhook_deliveries",
+            limit=limit,
+            per_endpoint=per_endpoint,
+            worker=worker,
+            now=now,
+            lease_until=lease_until,
+        )
+        claimed = [Delivery.from_row(r, now) for r in rows]
+        if claimed:
+            await self._rows(
+                "start_webhook_attempts",
+                endpoint_ids=[d.endpoint_id for d in claimed],
+                event_ids=[d.event_id for d in claimed],
+                attempts=[d.attempt for d in claimed],
+                worker=worker,
+                now=now,
+            )
+        return claimed
+
+    async def finish_webhook_attempt(
+        self,
+        delivery: Delivery,
+        worker: str,
+        now: datetime,
+        *,
+        http_status: int | None,
+        error: str,
+        delivered: bool,
+        next_attempt_at: datetime | None,
+    ) -> bool:
+        """Writes the try's answer down and settles the delivery: delivered, due again at
+        `next_attempt_at`, or given up. False when this sender no longer held it (its lease
+        ran out); the attempt is written down all the same."""
+        await self._rows(
+            "finish_webhook_attempt",
+            endpoint_id=delivery.endpoint_id,
+            event_id=delivery.event_id,
+            attempt=delivery.attempt,
+            http_status=http_status,
+            error=error,
+            delivered=delivered,
+            next_attempt_at=next_attempt_at,
+            now=now,
+        )
+        rows = await self._rows(
+            "settle_webhook_delivery",
+            endpoint_id=delivery.endpoint_id,
+            event_xid=str(delivery.event_xid),
+            event_seq=delivery.event_seq,
+            worker=worker,
+            delivered=delivered,
+            next_attempt_at=next_attempt_at,
+            now=now,
+        )
+        return bool(rows)
+
+    async def webhook_endpoint_answered(self, endpoint_id: UUID) -> None:
+        await self._rows("webhook_endpoint_answered", endpoint_id=endpoint_id)
+
+    async def webhook_endpoint_failed(
+        self, endpoint_id: UUID, now: datetime
+    ) -> tuple[int, datetime]:
+        """Counts one more failure in the endpoint's run: (failures in a row, since when)."""
+        row = await self._row("webhook_endpoint_failed", endpoint_id=endpoint_id, now=now)
+        if row is None:  # deleted meanwhile: a run of one
+            return 1, now
+        return int(row["failures_in_a_row"]), row["failing_since"]
+
+    async def disable_webhook_endpoint(self, endpoint_id: UUID, reason: str, now: datetime) -> bool:
+        """Disables the endpoint and writes its webhook.endpoint_disabled event; False when it
+        was disabled (or deleted) already."""
+        rows = await self._rows(
+            "disable_webhook_endpoint", endpoint_id=endpoint_id, reason=reason, now=now
+        )
+        return bool(rows)
+
+    async def next_webhook_due(self) -> datetime | None:
+        row = await self._row("next_webhook_due")
+        return row["due"] if row else None
+
+    async def webhook_attempts(
+        self,
+        endpoint_id: UUID | None,
+        event_id: UUID | None,
+        before: tuple[datetime, UUID] | None,
+        limit: int,
+    ) -> list[tuple[AttemptView, UUID]]:
+        """Attempts newest first, each with its id (what a page token holds)."""
+        rows = await self._rows(
+            "list_webhook_attempts",
+            endpoint_id=endpoint_id,
+            event_id=event_id,
+            before_at=before[0] if before else None,
+            before_id=before[1] if before else None,
+            limit=limit,
+        )
+        return [(AttemptView.from_row(r), r["attempt_id"]) for r in rows]
 
 
 class UploaderStore:
