@@ -1,6 +1,6 @@
-"""The Uploader's settings, from the environment (UPLOADER_*, UPLOAD_POST_*, ALLOCATOR_ADDR,
-DATABASE_URL, AUTH_TOKENS, TLS_*) and the flags that override it; the retry policies as tuned
-by the environment."""
+"""The Uploader's settings, from the environment (UPLOADER_*, UPLOAD_POST_*, WEBHOOKS_*,
+ALLOCATOR_ADDR, DATABASE_URL, AUTH_TOKENS, TLS_*) and the flags that override it; the retry
+policies as tuned by the environment."""
 
 from __future__ import annotations
 
@@ -17,6 +17,37 @@ from uploader.pacing import Limits
 from uploader.policies import DEFAULT_POLICIES, RetryPolicy, WhenExhausted
 
 REAL_UPLOAD_POST = "https://api.upload-post.com/api"
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """How webhooks are sent (uploader/workers/webhook_sender.py)."""
+
+    allow_private: bool = False  # loopback, private, link-local targets (dev stack, tests)
+    timeout: float = 10.0  # seconds for one whole delivery, then it counts as failed
+    lease: timedelta = timedelta(seconds=60)  # a claimed delivery's; must exceed the timeout
+    max_in_flight: int = 50  # deliveries at once, per process
+    per_endpoint: int = 5  # deliveries at once to one endpoint, every replica together
+    retry_scale: float = 1.0  # multiplies every retry wait (demos, tests)
+
+    @classmethod
+    def from_env(cls, env: Env) -> WebhookSettings:
+        timeout = env.seconds("WEBHOOKS_TIMEOUT_SECONDS", 10.0, 0.1, 300)
+        lease = env.seconds("WEBHOOKS_LEASE_SECONDS", 60, 1, 3600)
+        if lease <= timeout:
+            raise ConfigError(
+                f"WEBHOOKS_LEASE_SECONDS: {lease:g} must exceed WEBHOOKS_TIMEOUT_SECONDS "
+                f"({timeout:g}), or deliveries in flight would be taken for lost"
+            )
+        return cls(
+            allow_private=env.choice("WEBHOOKS_ALLOW_PRIVATE", "false", ("true", "false"))
+            == "true",
+            timeout=timeout,
+            lease=timedelta(seconds=lease),
+            max_in_flight=env.integer("WEBHOOKS_MAX_IN_FLIGHT", 50, 1, 10_000),
+            per_endpoint=env.integer("WEBHOOKS_IN_FLIGHT_PER_ENDPOINT", 5, 1, 1000),
+            retry_scale=env.seconds("WEBHOOKS_RETRY_SCALE", 1.0, 0.0001, 100),
+        )
 
 
 @dataclass(frozen=True)
@@ -39,6 +70,7 @@ class UploaderSettings:
     security: Security = field(default_factory=Security)
     metrics_listen: str | None = None
     events_retention: timedelta = timedelta(days=30)  # the event log's (the event pruner's)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     @classmethod
     def from_env(
@@ -101,6 +133,7 @@ class UploaderSettings:
                 env.text("EVENTS_RETENTION", EVENTS_RETENTION) or EVENTS_RETENTION,
                 "EVENTS_RETENTION",
             ),
+            webhooks=WebhookSettings.from_env(env),
         )
 
 

@@ -53,6 +53,11 @@ class Claimer:
         self._budget_frees_at: datetime | None = None
         self.woken = asyncio.Event()
 
+    @property
+    def worker(self) -> str:
+        """This replica's name, as leases record it."""
+        return self._worker
+
     def wake(self) -> None:
         """Look at the queue now instead of at the next planned moment."""
         self.woken.set()

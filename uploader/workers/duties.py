@@ -14,6 +14,8 @@ from uploader.workers.event_pruner import EventPruner
 from uploader.workers.periodic import Duty
 from uploader.workers.pruner import RequestLogPruner
 from uploader.workers.rescuer import Rescuer
+from uploader.workers.webhook_planner import WebhookPlanner
+from uploader.workers.webhook_sender import WebhookSender
 
 
 def uploader_duties(
@@ -26,6 +28,8 @@ def uploader_duties(
     pruning = RequestLogPruner(store, clock)
     pruning_events = EventPruner(store, clock, settings.events_retention)
     gauge = BacklogGauge(store, clock)
+    sender = WebhookSender(store, clock, claimer.worker, settings.webhooks)
+    planner = WebhookPlanner(store, clock, wake_sender=sender.wake)
     return [
         # Claims due contents; at most max_in_flight per turn (its room), woken on demand.
         Duty("claimer", claimer.turn, settings.idle, settings.max_in_flight, claimer.woken),
@@ -33,6 +37,10 @@ def uploader_duties(
         Duty("request-log pruner", pruning.turn, pruner.INTERVAL, pruning.batch),
         # Every replica too (SKIP LOCKED, as `queuelabs prune`): the log past EVENTS_RETENTION.
         Duty("event pruner", pruning_events.turn, event_pruner.INTERVAL, pruning_events.batch),
+        # Webhooks: endpoints planned one replica at a time each (row lock, SKIP LOCKED);
+        # deliveries claimed SKIP LOCKED, at most max_in_flight per turn (its room).
+        Duty("webhook planner", planner.turn, settings.idle, planner.batch),
+        Duty("webhook sender", sender.turn, settings.idle, sender.batch, sender.woken),
         # The whole database's backlog: reported by one replica, not summed over all of them.
         Duty(
             "backlog gauge",

@@ -1,0 +1,58 @@
+"""The webhook planner: for each enabled endpoint, reads the event log after the endpoint's
+cursor (never past a transaction still running: see events_after) and owes the endpoint a
+delivery for each event it wants, moving its cursor past every event read, all in one
+transaction under the endpoint's row lock (SKIP LOCKED: one replica plans an endpoint at a
+time, the others plan the rest). An event is planned once per endpoint, and only once its
+change has committed: a rolled-back change has no event to plan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from queuelabs.clock import Clock
+from uploader.storage import UploaderStore
+from uploader.webhooks.domain import body_of
+
+# Events read per transaction (per endpoint): a backlog is worked through in short ones.
+BATCH = 500
+
+
+class WebhookPlanner:
+    def __init__(
+        self,
+        store: UploaderStore,
+        clock: Clock,
+        wake_sender: Callable[[], None] = lambda: None,
+        batch: int = BATCH,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._wake_sender = wake_sender
+        self.batch = batch
+
+    async def plan(self) -> int:
+        """Plans every enabled endpoint's deliveries up to the log's horizon; how many."""
+        async with self._store.transaction() as tx:
+            endpoints = await tx.webhook_endpoints_to_plan()
+        planned = 0
+        for endpoint_id in endpoints:
+            while True:
+                async with self._store.transaction() as tx:
+                    locked = await tx.lock_endpoint_to_plan(endpoint_id)
+                    if locked is None:  # another replica plans it now, or it was disabled
+                        break
+                    spec, cursor = locked
+                    events = await tx.events_after(cursor, self.batch)
+                    owed = [(event, body_of(event)) for event in events if spec.wants(event)]
+                    await tx.plan_webhook_deliveries(endpoint_id, owed, self._clock.now())
+                    if events:
+                        await tx.advance_webhook_plan(endpoint_id, events[-1].cursor)
+                planned += len(owed)
+                if len(events) < self.batch:
+                    break
+        if planned:
+            self._wake_sender()
+        return planned
+
+    async def turn(self) -> None:
+        await self.plan()
