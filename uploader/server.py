@@ -25,6 +25,7 @@ from uploader.servicer import UploaderServicer
 from uploader.settings import UploaderSettings
 from uploader.storage import UploaderStore
 from uploader.upload_post import UploadPostClient
+from uploader.webhooks.service import WebhookService
 from uploader.workers.claimer import Claimer
 from uploader.workers.duties import uploader_duties
 from uploader.workers.periodic import Leadership, run_periodically
@@ -96,7 +97,10 @@ async def start_uploader(settings: UploaderSettings, clock: Clock | None = None)
         server = await start_grpc_server(
             SERVICE_NAME,
             lambda s: uploader_pb2_grpc.add_UploaderServicer_to_server(
-                UploaderServicer(service), s
+                UploaderServicer(
+                    service, webhooks=WebhookService(store, clock, settings.webhooks.allow_private)
+                ),
+                s,
             ),
             settings.listen,
             settings.security,

@@ -10,13 +10,16 @@ from queuelabs.uploader.v1 import uploader_pb2 as pb
 from queuelabs.uploader.v1 import uploader_pb2_grpc as pb_grpc
 from uploader import convert
 from uploader.service import UploaderService
+from uploader.webhooks import convert as hooks
+from uploader.webhooks.service import WebhookService
 
 Context: TypeAlias = grpc.aio.ServicerContext
 
 
 class UploaderServicer(pb_grpc.UploaderServicer):
-    def __init__(self, service: UploaderService) -> None:
+    def __init__(self, service: UploaderService, *, webhooks: WebhookService) -> None:
         self._service = service
+        self._webhooks = webhooks
 
     async def GetUpload(self, request: pb.GetUploadRequest, context: Context) -> pb.Upload:
         content_id = convert.uuid_field(request.content_id, "content_id")
@@ -55,3 +58,36 @@ class UploaderServicer(pb_grpc.UploaderServicer):
         profile_id = convert.uuid_field(request.profile_id, "profile_id")
         platform = convert.platform_field(request.platform)
         return convert.pause_out(await self._service.resume(profile_id, platform))
+
+    # Webhook endpoints (uploader/webhooks/)
+
+    async def CreateWebhookEndpoint(
+        self, request: pb.CreateWebhookEndpointRequest, context: Context
+    ) -> pb.CreateWebhookEndpointResponse:
+        endpoint, secret = await self._webhooks.create_endpoint(hooks.endpoint_spec_in(request))
+        return hooks.created_out(endpoint, secret)
+
+    async def ListWebhookEndpoints(
+        self, request: pb.ListWebhookEndpointsRequest, context: Context
+    ) -> pb.ListWebhookEndpointsResponse:
+        after, page_size = hooks.endpoints_page_in(request)
+        return hooks.endpoints_page_out(*await self._webhooks.list_endpoints(after, page_size))
+
+    async def DeleteWebhookEndpoint(
+        self, request: pb.DeleteWebhookEndpointRequest, context: Context
+    ) -> pb.DeleteWebhookEndpointResponse:
+        await self._webhooks.delete_endpoint(convert.uuid_field(request.endpoint_id, "endpoint_id"))
+        return pb.DeleteWebhookEndpointResponse()
+
+    async def RotateWebhookSecret(
+        self, request: pb.RotateWebhookSecretRequest, context: Context
+    ) -> pb.RotateWebhookSecretResponse:
+        endpoint_id = convert.uuid_field(request.endpoint_id, "endpoint_id")
+        rotation = await self._webhooks.rotate_secret(endpoint_id, hooks.overlap_in(request))
+        return hooks.rotated_out(rotation)
+
+    async def ListWebhookAttempts(
+        self, request: pb.ListWebhookAttemptsRequest, context: Context
+    ) -> pb.ListWebhookAttemptsResponse:
+        found, more = await self._webhooks.list_attempts(*hooks.attempts_query_in(request))
+        return hooks.attempts_page_out(request, found, more)
