@@ -562,6 +562,16 @@ class Transaction(QueryRunner):
         row = await self._row("next_webhook_due")
         return row["due"] if row else None
 
+    async def prune_webhooks(self, before: datetime, batch: int) -> tuple[int, int]:
+        """Deletes up to `batch` finished deliveries and `batch` attempts older than `before`;
+        how many of each went."""
+        pruned = []
+        for statement in ("prune_webhook_deliveries", "prune_webhook_attempts"):
+            row = await self._row(statement, before=before, batch=batch)
+            assert row is not None
+            pruned.append(int(row["pruned"]))
+        return pruned[0], pruned[1]
+
     async def webhook_attempts(
         self,
         endpoint_id: UUID | None,

@@ -178,3 +178,27 @@ select * from webhook_attempts
         or (attempted_at, attempt_id) < (%(before_at)s::timestamptz, %(before_id)s::uuid))
  order by attempted_at desc, attempt_id desc
  limit %(limit)s;
+
+-- prune_webhook_deliveries --
+-- Deliveries done with (delivered or given up) before `before`, a batch at a time; SKIP LOCKED:
+-- replicas pruning at once share the rows.
+with doomed as (
+    delete from webhook_deliveries
+     where (endpoint_id, event_xid, event_seq) in (
+           select endpoint_id, event_xid, event_seq from webhook_deliveries
+            where coalesce(delivered_at, given_up_at) < %(before)s
+            limit %(batch)s
+              for update skip locked)
+    returning 1)
+select count(*) as pruned from doomed;
+
+-- prune_webhook_attempts --
+with doomed as (
+    delete from webhook_attempts
+     where attempt_id in (
+           select attempt_id from webhook_attempts
+            where attempted_at < %(before)s
+            limit %(batch)s
+              for update skip locked)
+    returning 1)
+select count(*) as pruned from doomed;

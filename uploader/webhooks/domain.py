@@ -4,7 +4,7 @@ attempts an operator reads, and the body an event is delivered as."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -78,7 +78,8 @@ class Delivery:
     body: str
     attempt: int  # this try's number, from 1
     url: str
-    secrets: tuple[str, ...]  # the current secret, then a rotated-out one still signing
+    # The current secret, then a rotated-out one still signing; never printed.
+    secrets: tuple[str, ...] = field(repr=False)
 
     @classmethod
     def from_row(cls, row: dict[str, Any], now: datetime) -> Delivery:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from queuelabs.clock import Clock
 from uploader.settings import UploaderSettings
 from uploader.storage import UploaderStore
-from uploader.workers import backlog, event_pruner, pruner, rescuer
+from uploader.workers import backlog, event_pruner, pruner, rescuer, webhook_pruner
 from uploader.workers.backlog import BacklogGauge
 from uploader.workers.claimer import Claimer
 from uploader.workers.event_pruner import EventPruner
@@ -15,6 +15,7 @@ from uploader.workers.periodic import Duty
 from uploader.workers.pruner import RequestLogPruner
 from uploader.workers.rescuer import Rescuer
 from uploader.workers.webhook_planner import WebhookPlanner
+from uploader.workers.webhook_pruner import WebhookPruner
 from uploader.workers.webhook_sender import WebhookSender
 
 
@@ -30,6 +31,7 @@ def uploader_duties(
     gauge = BacklogGauge(store, clock)
     sender = WebhookSender(store, clock, claimer.worker, settings.webhooks)
     planner = WebhookPlanner(store, clock, wake_sender=sender.wake)
+    pruning_webhooks = WebhookPruner(store, clock, settings.events_retention)
     return [
         # Claims due contents; at most max_in_flight per turn (its room), woken on demand.
         Duty("claimer", claimer.turn, settings.idle, settings.max_in_flight, claimer.woken),
@@ -41,6 +43,13 @@ def uploader_duties(
         # deliveries claimed SKIP LOCKED, at most max_in_flight per turn (its room).
         Duty("webhook planner", planner.turn, settings.idle, planner.batch),
         Duty("webhook sender", sender.turn, settings.idle, sender.batch, sender.woken),
+        # Deliveries done with and attempts, kept as long as the log (SKIP LOCKED).
+        Duty(
+            "webhook pruner",
+            pruning_webhooks.turn,
+            webhook_pruner.INTERVAL,
+            pruning_webhooks.batch,
+        ),
         # The whole database's backlog: reported by one replica, not summed over all of them.
         Duty(
             "backlog gauge",
