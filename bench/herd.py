@@ -28,7 +28,8 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict
-from contextlib import ExitStack
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from datetime import time as wall_time
@@ -108,6 +109,11 @@ class Herd:
 
 KEY_HISTORY = 100  # finished contents of each herd key, when the run has a history
 
+# Something to run beside the herd (bench.events: a watcher and a webhook receiver), given the
+# database and the replicas' ports: entered once the replicas listen, before the herd falls
+# due; left after the herd's figures are read, while every part still runs.
+Attach = Callable[[str, list[int]], AbstractContextManager[object]]
+
 
 def run_herd(
     profiles: int,
@@ -117,11 +123,14 @@ def run_herd(
     history: int = 0,
     database_url: str = "",
     uuid7_ids: bool = False,
+    uploader_env: dict[str, str] | None = None,
+    attach: Attach | None = None,
 ) -> Herd:
     """Seeds a fresh database (or `database_url`: migrated, holding no herd), starts every
     part, lets the herd fall due, waits for it. `history`: finished contents (bench.history)
     in the database first, and KEY_HISTORY on each herd key; `uuid7_ids`: the herd's content
-    ids are version 7 UUIDs (time-ordered), not random."""
+    ids are version 7 UUIDs (time-ordered), not random; `uploader_env`: more settings for the
+    replicas; `attach`: observers beside the herd (see Attach)."""
     with ExitStack() as parts:
         if not database_url:
             database_url = parts.enter_context(bench_database(history))
@@ -157,7 +166,8 @@ def run_herd(
             add_key_history(database_url, KEY_HISTORY)
         due_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=20)
         fall_due(database_url, contents, due_at)
-        replicas = []
+        replicas: list[int] = []
+        ports: list[int] = []
         for _ in range(2):
             port = free_port()
             replica = parts.enter_context(
@@ -172,10 +182,14 @@ def run_herd(
                     UPLOADER_MAX_IN_FLIGHT=str(in_flight),
                     UPLOADER_DB_POOL_SIZE="20",
                     **limits,
+                    **(uploader_env or {}),
                 )
             )
             wait_for_port(port, replica)
             replicas.append(replica.pid)
+            ports.append(port)
+        if attach:
+            parts.enter_context(attach(database_url, ports))
         total = profiles * len(PLATFORMS)
         time.sleep(max(0.0, (due_at - datetime.now(UTC)).total_seconds()))
         started = time.monotonic()
