@@ -2,23 +2,28 @@
 deliveries (500s, no answer within the timeout, reset connections) by a fixed pattern, and the
 Uploader delivering one of them SIGKILLed mid-call. Every committed event arrives at least
 once, verified with the `standardwebhooks` package, under its own id; a rolled-back change's
-events never arrive."""
+events never arrive. And a real run's changes (assigned, published) reach an endpoint."""
 
 from __future__ import annotations
 
+import json
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import grpc
 import psycopg
 
 from queuelabs.uploader.v1 import uploader_pb2 as upb
 from queuelabs.uploader.v1.uploader_pb2_grpc import UploaderStub
+from tests.support.calls import due_contents
 from tests.support.polling import until
 from tests.support.processes import ServiceProcess, service_process, unanswered_address
 from tests.support.receiver import Receiver, Reply, a_third_fail, data_of, receiving
+from tests.support.stack import running_stack
 from tests.support.webhooks import tell
+from uploader.settings import WebhookSettings
 
 
 @contextmanager
@@ -103,3 +108,32 @@ async def test_every_event_arrives_verified_despite_failures_and_a_killed_sender
         "select count(*) from webhook_deliveries where given_up_at is not null"
     ).fetchone()
     assert given_up == 0
+
+
+async def test_the_changes_of_a_real_run_reach_the_endpoint_each_as_its_event(database_url):
+    settings = WebhookSettings(allow_private=True, timeout=2, lease=timedelta(seconds=5))
+    async with (
+        running_stack(database_url, ahead=timedelta(0), daily_caps={}, webhooks=settings) as stack,
+        receiving() as receiver,
+    ):
+        created = await stack.uploader.CreateWebhookEndpoint(
+            upb.CreateWebhookEndpointRequest(
+                url=receiver.url, types=["content.assigned", "upload.published"]
+            )
+        )
+        receiver.secrets = [created.secret]
+        _, contents = await due_contents(stack.allocator, database_url, 2, "0 s", "1 s")
+        stack.clock.advance(timedelta(seconds=30))  # both due (the receiver allows 5 minutes)
+        stack.uploader_server.claimer.wake()
+
+        def told() -> list[tuple[str, str]]:
+            return sorted(
+                (json.loads(r.body)["type"], data_of(r)["content_id"])
+                for r in receiver.answered.values()
+            )
+
+        wanted = sorted((t, c) for t in ("content.assigned", "upload.published") for c in contents)
+        await until(lambda: told() == wanted)
+    assert receiver.unverified == []
+    published = [r for r in receiver.answered.values() if b"upload.published" in r.body]
+    assert all(data_of(r)["post_url"].startswith("https://") for r in published)
