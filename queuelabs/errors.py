@@ -8,7 +8,7 @@ exceptions derive from Refusal and name their gRPC status and reason.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -88,7 +88,11 @@ class Refusals(grpc.aio.ServerInterceptor):
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
         method: str = details.method
-        if handler is None or handler.unary_unary is None or method.startswith("/grpc."):
+        if handler is None or method.startswith("/grpc."):
+            return handler
+        if handler.unary_stream is not None:
+            return _refusals_of_stream(handler, method)
+        if handler.unary_unary is None:
             return handler
         behaviour = handler.unary_unary
 
@@ -110,3 +114,28 @@ class Refusals(grpc.aio.ServerInterceptor):
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+def _refusals_of_stream(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    """The same for a server stream (WatchEvents): a refusal raised before or between the
+    messages ends the stream with its status."""
+    behaviour = handler.unary_stream
+
+    async def streamed(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        try:
+            async for response in behaviour(request, context):
+                yield response
+        except Refusal as refusal:
+            note_reason(refusal.reason)
+            await context.abort(refusal.status, str(refusal), refusal.trailing_metadata())
+        except grpc.aio.AbortError:
+            raise
+        except Exception:
+            log.exception("%s failed", method.rpartition("/")[2])
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
+
+    return grpc.unary_stream_rpc_method_handler(
+        streamed,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )

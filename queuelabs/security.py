@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 import hmac
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,6 +146,12 @@ class BearerAuth(grpc.aio.ServerInterceptor):
             return handler
         metadata = dict(details.invocation_metadata or ())
         name = self.identify(str(metadata.get("authorization", "")))
+        if handler.unary_stream is not None:  # WatchEvents
+            return grpc.unary_stream_rpc_method_handler(
+                _stream_as_caller(name, handler.unary_stream) if name else _refuse_stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
         if name is None:
             return grpc.unary_unary_rpc_method_handler(
                 _refuse,
@@ -176,6 +182,25 @@ def _as_caller(
         token = caller.set(name)
         try:
             return await behaviour(request, context)
+        finally:
+            caller.reset(token)
+
+    return serve
+
+
+async def _refuse_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    await _refuse(request, context)
+    yield  # unreachable (_refuse aborts); makes this a stream's handler
+
+
+def _stream_as_caller(
+    name: str, behaviour: Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
+) -> Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]:
+    async def serve(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        token = caller.set(name)
+        try:
+            async for response in behaviour(request, context):
+                yield response
         finally:
             caller.reset(token)
 

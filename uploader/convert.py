@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
+from google.protobuf.json_format import ParseDict, ParseError
+
+from queuelabs.allocator.v1.allocator_pb2 import PLATFORM_UNSPECIFIED
 from queuelabs.errors import InvalidArgument
+from queuelabs.events import Cursor, EventType
 from queuelabs.fields import (
     PLATFORM_TO_PB,
     optional_platform_field,
@@ -16,7 +22,10 @@ from queuelabs.fields import (
 )
 from queuelabs.lifecycle import ContentState
 from queuelabs.uploader.v1 import uploader_pb2 as pb
-from uploader.domain import AttemptRecord, PauseState, UploadQuery, UploadView
+from uploader.domain import AttemptRecord, PauseState, StoredEvent, UploadQuery, UploadView
+from uploader.watch import Watch
+
+log = logging.getLogger(__name__)
 
 __all__ = ["platform_field", "uuid_field"]
 
@@ -31,6 +40,13 @@ STATE_TO_PB = {
     ContentState.REMOVED: pb.UPLOAD_STATE_CANCELLED,  # CancelUpload releases it: one state
 }
 STATES_FROM_PB = {value: state for state, value in STATE_TO_PB.items()}
+
+# Each type's fields travel in Event's `data` oneof, in the member named after the type
+# ("content.assigned": content_assigned); tests/test_watch_events.py holds every type to one.
+EVENT_DATA_FIELD = {t: t.value.replace(".", "_") for t in EventType}
+
+# The most values one filter of WatchEvents takes (each is a condition of every read).
+MAX_FILTER_VALUES = 1000
 
 
 def reason_field(value: str) -> str:
@@ -101,3 +117,59 @@ def pause_out(state: PauseState) -> pb.PauseState:
         paused=state.paused_at is not None,
         paused_at=timestamp_out(state.paused_at),
     )
+
+
+def cursor_field(value: str, field: str) -> Cursor:
+    """An event cursor a caller handed back ("0": the start of the log)."""
+    try:
+        return Cursor.parse(value)
+    except ValueError as wrong:
+        raise InvalidArgument(field, f"{value[:64]!r} {wrong}") from None
+
+
+def watch_in(request: pb.WatchEventsRequest) -> Watch:
+    for field in ("profile_ids", "platforms", "types"):
+        if len(getattr(request, field)) > MAX_FILTER_VALUES:
+            raise InvalidArgument(field, f"holds more than {MAX_FILTER_VALUES} values")
+    types: set[EventType] = set()
+    for i, name in enumerate(request.types):
+        try:
+            types.add(EventType(name))
+        except ValueError:
+            known = ", ".join(t.value for t in EventType)
+            raise InvalidArgument(
+                f"types[{i}]", f"{name[:64]!r} is not an event type (one of {known})"
+            ) from None
+    return Watch(
+        after=cursor_field(request.after_cursor, "after_cursor") if request.after_cursor else None,
+        profile_ids=frozenset(
+            uuid_field(value, f"profile_ids[{i}]") for i, value in enumerate(request.profile_ids)
+        ),
+        platforms=frozenset(
+            platform_field(value, f"platforms[{i}]") for i, value in enumerate(request.platforms)
+        ),
+        types=frozenset(types),
+    )
+
+
+def event_out(event: StoredEvent) -> pb.Event:
+    message = pb.Event(
+        cursor=str(event.cursor),
+        event_id=str(event.event_id),
+        type=event.type.value,
+        content_id=str(event.content_id or ""),
+        profile_id=str(event.profile_id or ""),
+        platform=PLATFORM_TO_PB[event.platform] if event.platform else PLATFORM_UNSPECIFIED,
+        occurred_at=timestamp_out(event.occurred_at),
+    )
+    data = getattr(message, EVENT_DATA_FIELD[event.type])
+    data.SetInParent()  # the type's member is set even when none of its fields is
+    try:
+        # Stored keys are the message's field names, instants ISO-8601: protobuf's JSON form.
+        ParseDict(event.data, data, ignore_unknown_fields=True)
+    except ParseError:
+        # One malformed row must not stop every watcher at its cursor: it goes without its data.
+        log.error("event %s (%s) has data its message cannot hold", event.event_id, event.type)
+        data.Clear()
+        data.SetInParent()
+    return message

@@ -56,6 +56,15 @@ class AllocatorRefused(UploaderError):
     reason = "ALLOCATOR_REFUSED"
 
 
+class Stopping(UploaderError):
+    """This replica is shutting down: a stream it serves ends here, and the caller picks up
+    where it was (its last cursor) on another replica or once this one is back."""
+
+    status = grpc.StatusCode.UNAVAILABLE
+    reason = "SERVER_STOPPING"
+    retry_after = 1.0
+
+
 class WebhookEndpointNotFound(UploaderError):
     status = grpc.StatusCode.NOT_FOUND
     reason = "WEBHOOK_ENDPOINT_NOT_FOUND"

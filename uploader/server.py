@@ -25,6 +25,7 @@ from uploader.servicer import UploaderServicer
 from uploader.settings import UploaderSettings
 from uploader.storage import UploaderStore
 from uploader.upload_post import UploadPostClient
+from uploader.watch import EventWatch, LogTail
 from uploader.webhooks.service import WebhookService
 from uploader.workers.claimer import Claimer
 from uploader.workers.duties import uploader_duties
@@ -93,12 +94,15 @@ async def start_uploader(settings: UploaderSettings, clock: Clock | None = None)
     service = UploaderService(
         store, allocator, clock, settings.daily_caps, wake_claimer=claimer.wake
     )
+    tail = LogTail(store, clock)  # wakes this replica's WatchEvents streams
     try:
         server = await start_grpc_server(
             SERVICE_NAME,
             lambda s: uploader_pb2_grpc.add_UploaderServicer_to_server(
                 UploaderServicer(
-                    service, webhooks=WebhookService(store, clock, settings.webhooks.allow_private)
+                    service,
+                    events=EventWatch(store, tail),
+                    webhooks=WebhookService(store, clock, settings.webhooks.allow_private),
                 ),
                 s,
             ),
@@ -117,6 +121,8 @@ async def start_uploader(settings: UploaderSettings, clock: Clock | None = None)
         asyncio.create_task(run_periodically(duty, clock, stop, leadership))
         for duty in uploader_duties(store, clock, claimer, settings)
     ]
+    # Not a duty: it stops with them, and then ends every stream (UNAVAILABLE, resume there).
+    workers.append(asyncio.create_task(tail.run(stop)))
     await server.mark_serving(settings.database_url)
     log.info(
         "uploader %s listening on %s (port %d), publishing to %s",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import TypeAlias
 
 import grpc
@@ -10,6 +11,7 @@ from queuelabs.uploader.v1 import uploader_pb2 as pb
 from queuelabs.uploader.v1 import uploader_pb2_grpc as pb_grpc
 from uploader import convert
 from uploader.service import UploaderService
+from uploader.watch import EventWatch
 from uploader.webhooks import convert as hooks
 from uploader.webhooks.service import WebhookService
 
@@ -17,8 +19,11 @@ Context: TypeAlias = grpc.aio.ServicerContext
 
 
 class UploaderServicer(pb_grpc.UploaderServicer):
-    def __init__(self, service: UploaderService, *, webhooks: WebhookService) -> None:
+    def __init__(
+        self, service: UploaderService, *, events: EventWatch, webhooks: WebhookService
+    ) -> None:
         self._service = service
+        self._events = events
         self._webhooks = webhooks
 
     async def GetUpload(self, request: pb.GetUploadRequest, context: Context) -> pb.Upload:
@@ -58,6 +63,13 @@ class UploaderServicer(pb_grpc.UploaderServicer):
         profile_id = convert.uuid_field(request.profile_id, "profile_id")
         platform = convert.platform_field(request.platform)
         return convert.pause_out(await self._service.resume(profile_id, platform))
+
+    async def WatchEvents(
+        self, request: pb.WatchEventsRequest, context: Context
+    ) -> AsyncIterator[pb.Event]:
+        watch = convert.watch_in(request)
+        async for event in self._events.events(watch):
+            yield convert.event_out(event)
 
     # Webhook endpoints (uploader/webhooks/)
 
