@@ -15,8 +15,9 @@ class HighestSeqReader:
         self._conn = conn  # autocommit: each read sees what has committed by then
         self.highest = 0
 
-    async def read(self) -> list[UUID]:
-        """The event ids committed since the last read, as this reader understands it."""
+    async def read(self, wanted: int = 0) -> list[UUID]:
+        """The event ids committed since the last read, as this reader understands it. It reads
+        once whatever it `wanted`: it waits on nothing, so reading again shows nothing more."""
         cursor = await self._conn.execute(
             "select seq, event_id from events where seq > %s order by seq", (self.highest,)
         )
