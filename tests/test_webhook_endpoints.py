@@ -20,6 +20,7 @@ import pytest
 from google.protobuf.duration_pb2 import Duration
 from google.rpc.error_details_pb2 import BadRequest
 
+from queuelabs.env import ConfigError, Env
 from queuelabs.status import details_of, error_info
 from queuelabs.uploader.v1 import uploader_pb2 as upb
 from queuelabs.uploader.v1.uploader_pb2_grpc import UploaderStub
@@ -271,3 +272,21 @@ async def test_the_guides_grpcurl_calls_work_as_written(database_url):
     assert '"previous_secret_expires_at"' in text
     assert '"description": "my receiver"' in text
     assert list(listed.endpoints) == []  # and deleted at the end
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"WEBHOOKS_ALLOW_PRIVATE": "yes"}, "WEBHOOKS_ALLOW_PRIVATE"),
+        ({"WEBHOOKS_TIMEOUT_SECONDS": "30", "WEBHOOKS_LEASE_SECONDS": "30"}, "LEASE_SECONDS"),
+        ({"WEBHOOKS_IN_FLIGHT_PER_ENDPOINT": "0"}, "WEBHOOKS_IN_FLIGHT_PER_ENDPOINT"),
+    ],
+)
+def test_a_bad_webhook_setting_stops_the_start_naming_it(env, named):
+    with pytest.raises(ConfigError, match=named):
+        WebhookSettings.from_env(Env(env))
+
+
+def test_private_targets_are_refused_unless_the_setting_says_true():
+    assert not WebhookSettings.from_env(Env({})).allow_private
+    assert WebhookSettings.from_env(Env({"WEBHOOKS_ALLOW_PRIVATE": "TRUE"})).allow_private
