@@ -297,3 +297,17 @@ async def test_a_sender_whose_lease_ran_out_does_not_undo_the_next_ones_answer(h
     ).fetchall()
     assert delivered
     assert [a[1] for a in attempts(db, str(slow.event_id))] == [500, 204]
+
+
+async def test_two_replicas_claiming_at_once_keep_an_endpoint_to_its_share(hooks, db):
+    async with receiving() as receiver:
+        await hooks.endpoint(receiver)
+        tell(db, 4)
+        await hooks.plan(4)
+    now, lease_end = hooks.clock.now(), hooks.clock.now() + timedelta(minutes=1)
+    async with hooks.store.transaction() as a:  # one replica's claim, not yet committed
+        assert len(await a.claim_webhook_deliveries(10, 2, "a", now, lease_end)) == 2
+        async with hooks.store.transaction() as b:  # sees none of a's leases yet
+            assert await b.claim_webhook_deliveries(10, 2, "b", now, lease_end) == []
+    async with hooks.store.transaction() as b:  # and once a's are seen, no room either
+        assert await b.claim_webhook_deliveries(10, 2, "b", now, lease_end) == []
