@@ -53,7 +53,7 @@ from allocator.storage import AllocatorStore
 from bench.database import bench_database
 from bench.herd import KEY, PLAN, Attach, Herd, pct, posting_rate, run_herd
 from bench.history import CAPTION, MEDIA_URL, TITLE
-from bench.processes import free_port, part, wait_for_port
+from bench.processes import part_on_any_port
 from queuelabs.clock import SystemClock
 from queuelabs.database import open_pool
 from queuelabs.platforms import MediaType, Platform
@@ -172,6 +172,14 @@ class Observers:
         time.sleep(SETTLE)
         if following.done():  # refused, or the server went away: say why now
             following.result()
+
+    @property
+    def watch_broke(self) -> str:
+        """Why a watcher's stream ended before the end, if one did (else empty)."""
+        for task in self._tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                return f"the watcher's stream ended: {task.exception()!r}"[:300]
+        return ""
 
     def receive(self, uploader_port: int, delay: float = 0.0) -> Receiver:
         """A receiver on a port the system picks, and an endpoint for it (every event type)."""
@@ -294,6 +302,7 @@ class HerdObserved:
     hook_unverified: int = 0
     out_of_order: int = 0
     earlier: tuple[int, int] = (0, 0)  # events from before the run: watcher, webhook
+    watch_broke: str = ""
 
 
 def herd_observers(seen: HerdObserved) -> Attach:
@@ -327,6 +336,7 @@ def herd_observers(seen: HerdObserved) -> Attach:
             seen.hook_missing = len(seen.logged - receiver.event_ids)
             seen.hook_calls, seen.hook_unverified = receiver.calls, receiver.unverified
             seen.out_of_order = watcher.out_of_order
+            seen.watch_broke = observers.watch_broke
 
     return attach
 
@@ -386,6 +396,8 @@ def herd_scenario(profiles: int, in_flight: int, paced: bool) -> None:
         f" horizon when the observers started): watcher {seen.earlier[0]},"
         f" webhook {seen.earlier[1]}"
     )
+    if seen.watch_broke:
+        print(f"  {seen.watch_broke}")
     base, now = herd_figures(alone), herd_figures(observed)
     print("  the herd's own figures, without -> with observers (ratio, target >= 0.9):")
     print(f"    settled in {base[0]:.1f} s -> {now[0]:.1f} s ({base[0] / now[0]:.2f})")
@@ -407,44 +419,34 @@ def herd_scenario(profiles: int, in_flight: int, paced: bool) -> None:
 @contextmanager
 def idle_stack() -> Iterator[tuple[str, list[int]]]:
     """A fresh database, the sandbox, the Allocator and two Uploader replicas, no content due;
-    yields the database and the replicas' ports."""
+    yields the database and the replicas' ports. Each part listens on a port the system picks
+    (read from its start-up line, logged at INFO), so that no other process on a shared
+    machine can take it between choosing and binding, and a watcher never reaches another
+    stack's Uploader."""
     with ExitStack() as parts:
         database_url = parts.enter_context(bench_database())
-        sandbox_port, allocator_port = free_port(), free_port()
-        sandbox = parts.enter_context(
-            part(
-                "sandbox",
-                LOG_LEVEL="WARNING",
-                SANDBOX_LISTEN=f"127.0.0.1:{sandbox_port}",
-                SANDBOX_API_KEY=KEY,
+        _, sandbox_port = parts.enter_context(
+            part_on_any_port("sandbox", "SANDBOX_LISTEN", LOG_LEVEL="INFO", SANDBOX_API_KEY=KEY)
+        )
+        _, allocator_port = parts.enter_context(
+            part_on_any_port(
+                "allocator", "ALLOCATOR_LISTEN", LOG_LEVEL="INFO", DATABASE_URL=database_url
             )
         )
-        wait_for_port(sandbox_port, sandbox)
-        allocator = parts.enter_context(
-            part(
-                "allocator",
-                LOG_LEVEL="WARNING",
-                DATABASE_URL=database_url,
-                ALLOCATOR_LISTEN=f"127.0.0.1:{allocator_port}",
-            )
-        )
-        wait_for_port(allocator_port, allocator)
         ports = []
         for _ in range(2):
-            port = free_port()
-            replica = parts.enter_context(
-                part(
+            _, port = parts.enter_context(
+                part_on_any_port(
                     "uploader",
-                    LOG_LEVEL="WARNING",
+                    "UPLOADER_LISTEN",
+                    LOG_LEVEL="INFO",
                     DATABASE_URL=database_url,
-                    UPLOADER_LISTEN=f"127.0.0.1:{port}",
                     ALLOCATOR_ADDR=f"127.0.0.1:{allocator_port}",
                     UPLOAD_POST_BASE_URL=f"http://127.0.0.1:{sandbox_port}/api",
                     UPLOAD_POST_API_KEY=KEY,
                     **OBSERVABLE,
                 )
             )
-            wait_for_port(port, replica)
             ports.append(port)
         yield database_url, ports
 
@@ -507,6 +509,7 @@ def idle_scenario(changes: int) -> None:
         waited = drain(logged, lambda: watcher.event_ids, lambda: receiver.event_ids)
         watched = [r for r in watcher.first.values() if r.event_id in logged]
         hooked = [r for r in receiver.first.values() if r.event_id in logged]
+        broke = observers.watch_broke
     print(f"\n2. idle: {len(logged)} changes one at a time, ~0.5 s apart, 2 replicas")
     print(lag_line("watcher", watched) + " (target p99 < 1000 ms)")
     print(lag_line("webhook", hooked))
@@ -514,6 +517,8 @@ def idle_scenario(changes: int) -> None:
         f"  missing: watcher {len(logged - watcher.event_ids)},"
         f" webhook {len(logged - receiver.event_ids)} (target 0; waited {waited:.1f} s)"
     )
+    if broke:
+        print(f"  {broke}")
 
 
 @dataclass
