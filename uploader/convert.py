@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from google.protobuf.json_format import ParseDict, ParseError
 
@@ -17,6 +18,7 @@ from queuelabs.fields import (
     page_token_out,
     platform_field,
     text_field,
+    timestamp_in,
     timestamp_out,
     uuid_field,
 )
@@ -59,25 +61,33 @@ def upload_query_in(request: pb.ListUploadsRequest) -> UploadQuery:
         if value not in STATES_FROM_PB:
             raise InvalidArgument(f"states[{i}]", f"{value} is not an upload state")
         states.add(STATES_FROM_PB[value])
-    profile_id = uuid_field(request.profile_id, "profile_id")
-    platform = optional_platform_field(request.platform)
-    filters = [profile_id, platform, sorted(states)]
-    return UploadQuery(
-        profile_id=profile_id,
-        platform=platform,
+    query = UploadQuery(
+        # Empty: every profile's (AUTH_TOKENS admits callers to every profile alike).
+        profile_id=uuid_field(request.profile_id, "profile_id") if request.profile_id else None,
+        platform=optional_platform_field(request.platform),
         states=frozenset(states),
         page_size=page_size_field(request.page_size),
-        after=page_token_in(request.page_token, filters),
+        after=None,
+        changed_after=(
+            cursor_field(request.changed_after_cursor, "changed_after_cursor")
+            if request.changed_after_cursor
+            else None
+        ),
+        changed_since=(
+            timestamp_in(request.changed_since, "changed_since")
+            if request.HasField("changed_since")
+            else None
+        ),
     )
+    return replace(query, after=page_token_in(request.page_token, query.filters))
 
 
 def page_out(query: UploadQuery, views: list[UploadView], more: bool) -> pb.ListUploadsResponse:
     last = views[-1] if views and more else None
-    filters = [query.profile_id, query.platform, sorted(query.states)]
     return pb.ListUploadsResponse(
         uploads=[upload_out(v) for v in views],
         next_page_token=page_token_out(
-            filters, (last.scheduled_at, last.content_id) if last else None
+            query.filters, (last.scheduled_at, last.content_id) if last else None
         ),
     )
 

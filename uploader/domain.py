@@ -173,11 +173,22 @@ class UploadView:
 
 @dataclass(frozen=True)
 class UploadQuery:
-    profile_id: UUID
+    profile_id: UUID | None  # None: every profile's
     platform: Platform | None
     states: frozenset[ContentState]
     page_size: int
-    after: tuple[datetime, UUID] | None
+    after: tuple[datetime, UUID] | None  # the page's keyset position
+    changed_after: Cursor | None = None  # only contents with an event after this cursor
+    changed_since: datetime | None = None  # only contents with an event at or after this
+
+    @property
+    def filters(self) -> list[object]:
+        """What a page token is bound to: every filter, none of the paging. The changed-since
+        filters join only when set, so tokens given out before they existed still hold."""
+        filters: list[object] = [self.profile_id, self.platform, sorted(self.states)]
+        if self.changed_after is not None or self.changed_since is not None:
+            filters += [self.changed_after, self.changed_since]
+        return filters
 
 
 @dataclass(frozen=True)

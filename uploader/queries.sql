@@ -244,11 +244,20 @@ select c.*, p.upload_post_user from contents c join profiles p using (profile_id
  where c.content_id = %(content_id)s;
 
 -- list_contents --
--- The states are the caller's filter (ListUploads), not a set of the lifecycle's.
+-- The states are the caller's filter (ListUploads), not a set of the lifecycle's. No profile:
+-- every profile's. A content "changed" after a cursor or since an instant when it has an event
+-- there (events_by_content finds a content's events; events_by_time those of a span).
 select c.* from contents c
- where c.profile_id = %(profile_id)s
+ where (%(profile_id)s::uuid is null or c.profile_id = %(profile_id)s)
    and (%(platform)s::text is null or c.platform = %(platform)s)
    and (cardinality(%(states)s::text[]) = 0 or c.status = any(%(states)s))
+   and (%(changed_xid)s::xid8 is null
+        or exists (select 1 from events e
+                    where e.content_id = c.content_id
+                      and (e.xid, e.seq) > (%(changed_xid)s::xid8, %(changed_seq)s::bigint)))
+   and (%(changed_since)s::timestamptz is null
+        or exists (select 1 from events e
+                    where e.content_id = c.content_id and e.occurred_at >= %(changed_since)s))
    and (%(after_at)s::timestamptz is null
         or (c.scheduled_at, c.content_id) > (%(after_at)s::timestamptz, %(after_id)s::uuid))
  order by c.scheduled_at, c.content_id

@@ -38,7 +38,7 @@ class UploaderService:
     async def list_uploads(self, query: UploadQuery) -> tuple[list[UploadView], bool]:
         """A page of uploads, and whether more follow."""
         async with self._store.transaction() as tx:
-            if not await tx.profile_exists(query.profile_id):
+            if query.profile_id is not None and not await tx.profile_exists(query.profile_id):
                 raise ProfileNotFound(f"no profile {query.profile_id}", profile_id=query.profile_id)
             found = await tx.list_views(query)
         return found[: query.page_size], len(found) > query.page_size
