@@ -6,6 +6,8 @@ requests are refused naming the field."""
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -28,6 +30,7 @@ from queuelabs.uploader.v1.uploader_pb2_grpc import UploaderStub
 from tests.support.calls import assign, make_profile, stamp
 from tests.support.polling import until
 from tests.support.stack import KEY, Stack, production_policies, running_stack
+from tests.test_readme import ROOT, grpcurl_dir
 from uploader.convert import EVENT_DATA_FIELD, event_out
 from uploader.domain import StoredEvent
 from uploader.pacing import Limits
@@ -320,3 +323,36 @@ async def test_a_watch_needs_a_known_token_where_tokens_are_set(database_url):
             )
             assert (await read(call)).content_id == assigned.content_id
             call.cancel()
+
+
+async def test_the_guides_grpcurl_watch_calls_work_as_written(database_url, tmp_path):
+    page = (ROOT / "docs" / "events.md").read_text()
+    found = re.search(r"<!-- watch-examples:.*?-->\n```bash\n(.*?)```", page, re.DOTALL)
+    assert found, "docs/events.md lost its watch-examples block"
+    async with running_stack(database_url, ahead=timedelta(0)) as stack:
+        profile_id = await make_profile(stack.allocator)
+        _, released = [await assign(stack.allocator, profile_id) for _ in range(2)]
+        await stack.allocator.Release(apb.ReleaseRequest(content_id=released.content_id))
+        script = found.group(1).replace(
+            "127.0.0.1:50052", f"127.0.0.1:{stack.uploader_server.port}"
+        )
+        env = {**os.environ, "PATH": f"{grpcurl_dir()}{os.pathsep}{os.environ['PATH']}"}
+        # Not -e: a watch ended by -max-time exits non-zero, as the guide says.
+        shell = await asyncio.create_subprocess_exec(
+            "bash",
+            "-uo",
+            "pipefail",
+            "-c",
+            script,
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(shell.communicate(), timeout=120)
+    text = out.decode()
+    assert shell.returncode == 0, f"{text}\n{err.decode()}"  # the listing, the last call
+    assert text.count('"type": "content.assigned"') == 2
+    assert text.count('"type": "content.released"') == 1
+    assert text.count('"cursor"') == 3  # the resumed watch repeats none of them
+    assert "DeadlineExceeded" in err.decode()
