@@ -28,6 +28,7 @@ from queuelabs.status import details_of, error_info
 from queuelabs.uploader.v1 import uploader_pb2 as upb
 from queuelabs.uploader.v1.uploader_pb2_grpc import UploaderStub
 from tests.support.calls import assign, make_profile, stamp
+from tests.support.pgbouncer import running_pgbouncer, through
 from tests.support.polling import until
 from tests.support.stack import KEY, Stack, production_policies, running_stack
 from tests.test_readme import ROOT, grpcurl_dir
@@ -356,3 +357,23 @@ async def test_the_guides_grpcurl_watch_calls_work_as_written(database_url, tmp_
     assert text.count('"type": "content.released"') == 1
     assert text.count('"cursor"') == 3  # the resumed watch repeats none of them
     assert "DeadlineExceeded" in err.decode()
+
+
+async def test_watching_works_behind_pgbouncer_in_transaction_mode(databases, database_url, db):
+    """Every read is one transaction, which PgBouncer may run on any server connection."""
+    with running_pgbouncer(databases.url("postgres")) as bouncer:
+        bounced = through(bouncer, database_url)
+        async with running_stack(bounced, ahead=timedelta(0)) as stack:
+            profile_id = await make_profile(stack.allocator)
+            for _ in range(3):
+                await assign(stack.allocator, profile_id)
+            seen: list[upb.Event] = []
+            async with watching(stack.uploader_server.port, "0") as call:
+                seen += [await read(call) for _ in range(3)]  # the replay
+                for _ in range(3):
+                    await assign(stack.allocator, profile_id)
+                    seen.append(await read(call))  # live
+            async with watching(stack.uploader_server.port, seen[-1].cursor) as call:
+                await assign(stack.allocator, profile_id)
+                seen.append(await read(call))  # resumed
+    assert [e.event_id for e in seen] == logged(db)
