@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,6 +31,7 @@ from queuelabs.uploader.v1.uploader_pb2_grpc import UploaderStub
 from tests.support.calls import assign, make_profile, stamp
 from tests.support.pgbouncer import running_pgbouncer, through
 from tests.support.polling import until
+from tests.support.proxy import CuttableProxy
 from tests.support.stack import KEY, Stack, production_policies, running_stack
 from tests.test_readme import ROOT, grpcurl_dir
 from uploader.convert import EVENT_DATA_FIELD, event_out
@@ -77,7 +79,7 @@ async def watching(port: int, after: str = "", **filters: Any) -> AsyncIterator[
             call.cancel()
 
 
-async def replica(stack: Stack, database_url: str) -> RunningUploader:
+async def replica(stack: Stack, database_url: str, **overrides: Any) -> RunningUploader:
     """Another Uploader on the stack's database and Allocator (its clock: the stack's)."""
     settings = UploaderSettings(
         database_url=database_url,
@@ -93,7 +95,7 @@ async def replica(stack: Stack, database_url: str) -> RunningUploader:
         policies=production_policies(),
         limits=Limits(100_000, 100_000),
     )
-    return await start_uploader(settings, stack.clock)
+    return await start_uploader(replace(settings, **overrides), stack.clock)
 
 
 def test_every_event_type_travels_in_a_member_of_the_event_message():
@@ -377,3 +379,26 @@ async def test_watching_works_behind_pgbouncer_in_transaction_mode(databases, da
                 await assign(stack.allocator, profile_id)
                 seen.append(await read(call))  # resumed
     assert [e.event_id for e in seen] == logged(db)
+
+
+async def test_a_watch_outlives_the_database_going_away_and_goes_on_when_it_is_back(
+    database_url, caplog
+):
+    proxy = CuttableProxy(database_url)
+    proxied = await proxy.start()
+    async with running_stack(database_url, ahead=timedelta(0)) as stack:
+        behind = await replica(stack, proxied, db_timeout=1.0)  # only this one loses it
+        profile_id = await make_profile(stack.allocator)
+        try:
+            async with watching(behind.port, "0") as call:
+                first = await assign(stack.allocator, profile_id)
+                assert (await read(call)).content_id == first.content_id
+                await proxy.cut()
+                await until(lambda: "watchers wait until it is back" in caplog.text)
+                meanwhile = await assign(stack.allocator, profile_id)
+                proxy.mend()
+                assert (await read(call)).content_id == meanwhile.content_id
+        finally:
+            proxy.mend()
+            await behind.stop(grace=1)
+            await proxy.stop()

@@ -56,6 +56,7 @@ class LogTail:
         self._moved = asyncio.Event()  # replaced at each move: set once, for those waiting then
         self._stopping = False
         self.waiting = 0  # watchers caught up, waiting for the next move
+        self._away = False  # the last look found no database
 
     async def run(self, stop: asyncio.Event) -> None:
         """Looks every interval until `stop` is set; then tells every watcher to stop."""
@@ -76,9 +77,16 @@ class LogTail:
         try:
             async with self._store.transaction() as tx:
                 position = await tx.events_horizon()
-        except Refusal as trouble:  # the database is away: watchers find out on their own read
-            log.warning("event log tail: %s", trouble)
+        except Refusal as trouble:
+            # The database is away: the watchers wait on (their streams stay open) and read
+            # again once it is back. Said once, not at every look.
+            if not self._away:
+                log.warning("event log tail: %s; watchers wait until it is back", trouble)
+            self._away = True
             return
+        if self._away:
+            log.warning("event log tail: the database answers again")
+            self._away = False
         if position != self.position:
             self.position = position
             self._wake()
