@@ -86,7 +86,7 @@ async def test_every_event_arrives_verified_despite_failures_and_a_killed_sender
             await create_endpoint(first.address, receiver)
             committed = [event for _ in range(10) for event in tell(db, 3)]
             never = rolled_back(database_url, 3)
-            await until(lambda: receiver.open == 1)
+            await until(lambda: receiver.held == 1)
             first.process.send_signal(signal.SIGKILL)  # mid-delivery: no answer recorded
             first.process.wait(timeout=10)
         receiver.release.set()  # the killed sender's request ends; nobody hears its answer

@@ -72,7 +72,7 @@ class Receiver:
     replies: list[tuple[str, Reply]] = field(default_factory=list)
     answered: dict[str, Received] = field(default_factory=dict)  # 2xx, by webhook-id
     unverified: list[str] = field(default_factory=list)  # why each bad request failed
-    open: int = 0  # requests being held now
+    held: int = 0  # requests held open now by Reply.HOLD (until `release`)
     release: asyncio.Event = field(default_factory=asyncio.Event)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -110,14 +110,15 @@ class Receiver:
             assert request.transport is not None
             request.transport.abort()
             return web.Response(status=204)  # never written: the connection is gone
-        if reply in (Reply.NO_ANSWER, Reply.HOLD):
-            self.open += 1
+        if reply is Reply.NO_ANSWER:
+            await self.stopping.wait()
+            return web.Response(status=204)  # to a sender that has long given up
+        if reply is Reply.HOLD:
+            self.held += 1
             try:
-                await (self.stopping if reply is Reply.NO_ANSWER else self.release).wait()
+                await self.release.wait()
             finally:
-                self.open -= 1
-            if reply is Reply.NO_ANSWER:
-                return web.Response(status=204)  # to a sender that has long given up
+                self.held -= 1
         self.answered.setdefault(event_id, Received(event_id, headers, body, payload))
         return web.Response(status=204)
 

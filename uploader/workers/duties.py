@@ -7,7 +7,14 @@ from __future__ import annotations
 from queuelabs.clock import Clock
 from uploader.settings import UploaderSettings
 from uploader.storage import UploaderStore
-from uploader.workers import backlog, event_pruner, pruner, rescuer, webhook_pruner
+from uploader.workers import (
+    backlog,
+    event_pruner,
+    pruner,
+    rescuer,
+    webhook_planner,
+    webhook_pruner,
+)
 from uploader.workers.backlog import BacklogGauge
 from uploader.workers.claimer import Claimer
 from uploader.workers.event_pruner import EventPruner
@@ -41,7 +48,7 @@ def uploader_duties(
         Duty("event pruner", pruning_events.turn, event_pruner.INTERVAL, pruning_events.batch),
         # Webhooks: endpoints planned one replica at a time each (row lock, SKIP LOCKED);
         # deliveries claimed SKIP LOCKED, at most max_in_flight per turn (its room).
-        Duty("webhook planner", planner.turn, settings.idle, planner.batch),
+        Duty("webhook planner", planner.turn, webhook_planner.INTERVAL, planner.batch),
         Duty("webhook sender", sender.turn, settings.idle, sender.batch, sender.woken),
         # Deliveries done with and attempts, kept as long as the log (SKIP LOCKED).
         Duty(

@@ -8,11 +8,16 @@ change has committed: a rolled-back change has no event to plan."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from queuelabs.clock import Clock
 from uploader.storage import UploaderStore
 from uploader.webhooks.domain import body_of
 
+# How often it looks at the log: as often as WatchEvents' tail (the log tells nobody when it
+# grows: LISTEN needs a session, which PgBouncer's transaction pooling does not keep). An idle
+# look is one statement (endpoints with something to plan).
+INTERVAL = timedelta(milliseconds=200)
 # Events read per transaction (per endpoint): a backlog is worked through in short ones.
 BATCH = 500
 

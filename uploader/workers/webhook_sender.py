@@ -51,6 +51,9 @@ class WebhookSender:
         self._settings = settings
         self._draw = draw or random.Random()
         self._tasks: set[asyncio.Task[None]] = set()
+        # One client while deliveries are in flight, so a burst to one endpoint reuses its
+        # connections; closed when the last delivery ends (a duty has no end of its own).
+        self._client: httpx.AsyncClient | None = None
         self.woken = asyncio.Event()
         self.batch = settings.max_in_flight
 
@@ -102,7 +105,19 @@ class WebhookSender:
             # The lease runs out and the delivery falls due again: nothing is lost.
             log.exception("delivering event %s failed unexpectedly", delivery.event_id)
         finally:
+            if self._client is not None and len(self._tasks) <= 1:  # the last one in flight
+                client, self._client = self._client, None
+                await client.aclose()
             self.wake()  # room for the next one
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                follow_redirects=False,  # a redirect is a failure: the URL should be updated
+                timeout=self._settings.timeout,
+                limits=httpx.Limits(max_connections=self._settings.max_in_flight),
+            )
+        return self._client
 
     async def send(self, delivery: Delivery) -> Answer:
         """One signed POST of the delivery's body; what came back (never raises for the
@@ -120,8 +135,7 @@ class WebhookSender:
         try:
             async with (
                 asyncio.timeout(timeout),  # the whole exchange, not each read
-                httpx.AsyncClient(follow_redirects=False, timeout=timeout) as client,
-                client.stream(
+                self._http().stream(
                     "POST", delivery.url, content=delivery.body.encode(), headers=headers
                 ) as response,
             ):
