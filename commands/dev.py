@@ -107,8 +107,7 @@ async def run_dev(env: Env, data_dir: Path, ports: DevPorts) -> int:
             else:
                 upload_post = (env.text("UPLOAD_POST_BASE_URL", REAL_UPLOAD_POST) or "", api_key)
             uploader_settings = UploaderSettings.from_env(
-                # Webhook receivers of a machine of one's own are on it: loopback, private.
-                Env({"WEBHOOKS_ALLOW_PRIVATE": "true", **env.values}),
+                uploader_env(env),
                 database_url=database_url,
                 listen=f"127.0.0.1:{ports.uploader}",
                 allocator_addr=f"127.0.0.1:{allocator.port}",
@@ -125,6 +124,12 @@ async def run_dev(env: Env, data_dir: Path, ports: DevPorts) -> int:
             embedded.stop()
             log.info("embedded PostgreSQL stopped")
     return 0
+
+
+def uploader_env(env: Env) -> Env:
+    """The Uploader's environment under `dev`: webhook receivers of a machine of one's own are
+    on it (loopback, private addresses), so they are allowed unless the caller says otherwise."""
+    return Env({"WEBHOOKS_ALLOW_PRIVATE": "true", **env.values})
 
 
 async def _create_demo_profile(allocator: str, security: Security) -> None:

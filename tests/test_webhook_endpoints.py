@@ -20,6 +20,7 @@ import pytest
 from google.protobuf.duration_pb2 import Duration
 from google.rpc.error_details_pb2 import BadRequest
 
+from commands.dev import uploader_env
 from queuelabs.env import ConfigError, Env
 from queuelabs.status import details_of, error_info
 from queuelabs.uploader.v1 import uploader_pb2 as upb
@@ -290,3 +291,9 @@ def test_a_bad_webhook_setting_stops_the_start_naming_it(env, named):
 def test_private_targets_are_refused_unless_the_setting_says_true():
     assert not WebhookSettings.from_env(Env({})).allow_private
     assert WebhookSettings.from_env(Env({"WEBHOOKS_ALLOW_PRIVATE": "TRUE"})).allow_private
+
+
+def test_the_dev_stack_allows_private_targets_unless_told_otherwise():
+    assert WebhookSettings.from_env(uploader_env(Env({}))).allow_private
+    told = Env({"WEBHOOKS_ALLOW_PRIVATE": "false"})
+    assert not WebhookSettings.from_env(uploader_env(told)).allow_private
