@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from queuelabs.events import EventType
+from tests.support.polling import until
 from tests.support.receiver import receiving
 from tests.support.webhooks import open_hooks, tell
 from uploader.workers.webhook_planner import WebhookPlanner
@@ -105,3 +106,35 @@ async def test_a_backlog_is_planned_a_batch_per_transaction(hooks, db):
     tell(db, 7)
     await hooks.plan(7, batch=3)  # 3, 3, 1: the short batch ends the endpoint's turn
     assert len(owed(db)) == 7
+
+
+async def test_an_endpoint_far_behind_does_not_keep_another_waiting(hooks, db):
+    async with receiving() as receiver:
+        behind = await hooks.endpoint(receiver)
+        tell(db, 6)  # only `behind` is owed these
+        later = await hooks.endpoint(receiver)
+        tell(db)
+    await until(lambda: readable(db) == 7)  # no other session's transaction holds any back
+    at_each_wake: list[list[tuple[str, str]]] = []
+    planner = WebhookPlanner(
+        hooks.store, hooks.clock, wake_sender=lambda: at_each_wake.append(owed(db)), batch=2
+    )
+    for endpoint, name in ((behind, "behind"), (later, "later")):
+        db.execute(
+            "update webhook_endpoints set description = %s where endpoint_id = %s",
+            (name, endpoint.endpoint_id),
+        )
+    assert await planner.plan() == 7 + 1
+    # After the first pass, a batch each: the later endpoint has its event while the one far
+    # behind has worked through only two of its seven.
+    first = [name for name, _ in at_each_wake[0]]
+    assert sorted(first) == ["behind", "behind", "later"]
+    assert len(at_each_wake) == 4  # passes of 2, 2, 2, 1 for the one behind
+
+
+def readable(db) -> int:
+    """Events a reader may pass now (see events_after)."""
+    (count,) = db.execute(
+        "select count(*) from events where xid < pg_snapshot_xmin(pg_current_snapshot())"
+    ).fetchone()
+    return int(count)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from uuid import UUID
 
 from queuelabs.clock import Clock
 from uploader.storage import UploaderStore
@@ -36,28 +37,38 @@ class WebhookPlanner:
         self.batch = batch
 
     async def plan(self) -> int:
-        """Plans every enabled endpoint's deliveries up to the log's horizon; how many."""
+        """Plans every enabled endpoint's deliveries up to the log's horizon; how many. A batch
+        per endpoint in turn, again for those whose batch was full: an endpoint far behind
+        does not keep the others waiting."""
         async with self._store.transaction() as tx:
-            endpoints = await tx.webhook_endpoints_to_plan()
+            behind = await tx.webhook_endpoints_to_plan()
         planned = 0
-        for endpoint_id in endpoints:
-            while True:
-                async with self._store.transaction() as tx:
-                    locked = await tx.lock_endpoint_to_plan(endpoint_id)
-                    if locked is None:  # another replica plans it now, or it was disabled
-                        break
-                    spec, cursor = locked
-                    events = await tx.events_after(cursor, self.batch)
-                    owed = [(event, body_of(event)) for event in events if spec.wants(event)]
-                    await tx.plan_webhook_deliveries(endpoint_id, owed, self._clock.now())
-                    if events:
-                        await tx.advance_webhook_plan(endpoint_id, events[-1].cursor)
-                planned += len(owed)
-                if len(events) < self.batch:
-                    break
-        if planned:
-            self._wake_sender()
+        while behind:
+            full = []
+            for endpoint_id in behind:
+                read, owed = await self._plan_batch(endpoint_id)
+                planned += owed
+                if read == self.batch:
+                    full.append(endpoint_id)
+            if planned:
+                self._wake_sender()
+            behind = full
         return planned
+
+    async def _plan_batch(self, endpoint_id: UUID) -> tuple[int, int]:
+        """One batch of the endpoint's log, in one transaction: (events read, deliveries
+        planned). Nothing when another replica plans it now, or it was disabled or deleted."""
+        async with self._store.transaction() as tx:
+            locked = await tx.lock_endpoint_to_plan(endpoint_id)
+            if locked is None:
+                return 0, 0
+            spec, cursor = locked
+            events = await tx.events_after(cursor, self.batch)
+            owed = [(event, body_of(event)) for event in events if spec.wants(event)]
+            await tx.plan_webhook_deliveries(endpoint_id, owed, self._clock.now())
+            if events:
+                await tx.advance_webhook_plan(endpoint_id, events[-1].cursor)
+        return len(events), len(owed)
 
     async def turn(self) -> None:
         await self.plan()
