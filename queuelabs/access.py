@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -33,12 +33,16 @@ class AccessLog(grpc.aio.ServerInterceptor):
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
-        if handler is None or handler.unary_unary is None:
-            return handler  # streams (health Watch, reflection) pass as they are
+        if handler is None:
+            return handler
         full: str = details.method
         service, _, method = full.lstrip("/").rpartition("/")
-        behaviour = handler.unary_unary
         quiet = full.startswith(_QUIET)
+        if handler.unary_stream is not None and not quiet:
+            return _recorded_stream(handler, service, method)
+        if handler.unary_unary is None:
+            return handler  # health Watch and reflection's streams pass as they are
+        behaviour = handler.unary_unary
 
         async def recorded(request: Any, context: grpc.aio.ServicerContext) -> Any:
             record = CallRecord()
@@ -82,6 +86,43 @@ class AccessLog(grpc.aio.ServerInterceptor):
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+def _recorded_stream(
+    handler: grpc.RpcMethodHandler, service: str, method: str
+) -> grpc.RpcMethodHandler:
+    """A server stream's line and metrics (WatchEvents), written when it ends: its duration
+    is the stream's life."""
+    behaviour = handler.unary_stream
+
+    async def recorded(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        record = CallRecord()
+        token = current_call.set(record)
+        metrics.GRPC_STARTED.labels("server_stream", service, method).inc()
+        started = time.perf_counter()
+        code = grpc.StatusCode.UNKNOWN
+        try:
+            async for response in behaviour(request, context):
+                yield response
+            code = _code(context) or grpc.StatusCode.OK
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED  # the client went away, or shutdown cut it
+            raise
+        except Exception:
+            code = _code(context) or grpc.StatusCode.UNKNOWN
+            raise
+        finally:
+            current_call.reset(token)
+            seconds = time.perf_counter() - started
+            metrics.GRPC_HANDLED.labels("server_stream", service, method, code.name).inc()
+            metrics.GRPC_HANDLING_SECONDS.labels("server_stream", service, method).observe(seconds)
+            _line(method, service, code, seconds, record, context, request)
+
+    return grpc.unary_stream_rpc_method_handler(
+        recorded,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
 
 
 def _code(context: grpc.aio.ServicerContext) -> grpc.StatusCode | None:

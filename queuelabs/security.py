@@ -197,6 +197,9 @@ def _stream_as_caller(
     name: str, behaviour: Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
 ) -> Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]:
     async def serve(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        record = current_call.get()
+        if record is not None:
+            record.caller = name
         token = caller.set(name)
         try:
             async for response in behaviour(request, context):
