@@ -120,11 +120,32 @@ class Target:
         return [self.profile_id, *self.content_ids]
 
     def call(self, method: str) -> Any:
+        if self.service.methods_by_name[method].server_streaming:
+            return self._opened(method)
         return self.channel.unary_unary(
             f"/{self.service.full_name}/{method}",
             request_serializer=lambda raw: raw,
             response_deserializer=lambda raw: raw,
         )
+
+    def _opened(self, method: str) -> Any:
+        """A server stream (WatchEvents) as one call: refused, it raises as a unary call does;
+        taken (its headers came, it would stream until the caller leaves), it is left and
+        counts as answered."""
+        open_stream = self.channel.unary_stream(
+            f"/{self.service.full_name}/{method}",
+            request_serializer=lambda raw: raw,
+            response_deserializer=lambda raw: raw,
+        )
+
+        def opened(wire: bytes, timeout: float) -> None:
+            stream = open_stream(wire, timeout=timeout)
+            stream.initial_metadata()  # the headers, or the refusal's end
+            if stream.done() and stream.code() != grpc.StatusCode.OK:
+                raise stream
+            stream.cancel()
+
+        return opened
 
     def snapshot(self) -> str:
         """A digest of everything the service stores, once nothing is on its way or due."""

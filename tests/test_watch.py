@@ -68,7 +68,7 @@ async def test_a_watcher_reads_batch_after_batch_then_waits_for_the_tail(store, 
     tail = LogTail(store, clock)
     written = [await writer() for _ in range(5)]
     await look_until(tail, lambda: tail.position == written[-1][1])  # ahead of the first batch
-    events = EventWatch(store, tail, batch=2).events(Watch(after=START))
+    events = EventWatch(store, tail, batch=2).events(Watch(after=START), START)
     assert [(await next_of(events)).event_id for _ in written] == [w[0] for w in written]
     waiting = asyncio.ensure_future(next_of(events))
     await until(lambda: tail.waiting == 1)  # caught up: it waits for the tail
@@ -84,7 +84,7 @@ async def test_a_narrow_watch_skips_nothing_that_matches(store, writer, clock):
     others = [await writer() for _ in range(3)]
     await look_until(tail, lambda: tail.position == others[-1][1])
     watch = Watch(after=START, profile_ids=frozenset({mine}))
-    events = EventWatch(store, tail, batch=2).events(watch)
+    events = EventWatch(store, tail, batch=2).events(watch, START)
     assert (await next_of(events)).event_id == first
     waiting = asyncio.ensure_future(next_of(events))
     await writer()
@@ -97,7 +97,8 @@ async def test_the_tail_polls_on_the_clock_and_its_stop_ends_every_watcher(store
     tail = LogTail(store, clock)
     stop = asyncio.Event()
     running = asyncio.ensure_future(tail.run(stop))
-    events = EventWatch(store, tail).events(Watch(after=None))
+    watching, from_now = EventWatch(store, tail), Watch(after=None)
+    events = watching.events(from_now, await watching.start(from_now))
     waiting = asyncio.ensure_future(next_of(events))
     await until(lambda: tail.waiting == 1)
     written, _ = await writer()

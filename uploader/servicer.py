@@ -68,7 +68,11 @@ class UploaderServicer(pb_grpc.UploaderServicer):
         self, request: pb.WatchEventsRequest, context: Context
     ) -> AsyncIterator[pb.Event]:
         watch = convert.watch_in(request)
-        async for event in self._events.events(watch):
+        start = await self._events.start(watch)
+        # The response's headers say the watch holds its place: whatever commits from now on
+        # reaches this stream (a caller may wait for them before changing things).
+        await context.send_initial_metadata(())
+        async for event in self._events.events(watch, start):
             yield convert.event_out(event)
 
     # Webhook endpoints (uploader/webhooks/)

@@ -115,15 +115,19 @@ class EventWatch:
         self._tail = tail
         self._batch = batch
 
-    async def events(self, watch: Watch) -> AsyncIterator[StoredEvent]:
-        """Every event after the watch's cursor that matches it, in cursor order, for as long
-        as the caller reads: first what the log holds, then each event as it becomes readable.
+    async def start(self, watch: Watch) -> Cursor:
+        """Where the watch starts: its cursor, or for "from now on" the log's readable end now
+        (whatever commits from here on lies after it)."""
+        if watch.after is not None:
+            return watch.after
+        async with self._store.transaction() as tx:
+            return await tx.events_horizon()
+
+    async def events(self, watch: Watch, start: Cursor) -> AsyncIterator[StoredEvent]:
+        """Every event after `start` that matches the watch, in cursor order, for as long as
+        the caller reads: first what the log holds, then each event as it becomes readable.
         Ends with Stopping when the replica stops."""
-        if watch.after is None:
-            async with self._store.transaction() as tx:
-                cursor = await tx.events_horizon()
-        else:
-            cursor = watch.after
+        cursor = start
         while True:
             seen = self._tail.position  # read before the events: the read that follows covers it
             async with self._store.transaction() as tx:
