@@ -72,7 +72,8 @@ async def test_changed_after_a_cursor_or_since_an_instant_keeps_what_has_an_even
         assert await listed(stack, changed_after_cursor=cursor) == changed
         assert await listed(stack, changed_since=stamp(since)) == changed
         assert await listed(stack, changed_after_cursor="0") == [
-            a.content_id for a in sorted([*before, fresh], key=lambda a: a.scheduled_at.seconds)
+            a.content_id
+            for a in sorted([*before, fresh], key=lambda a: (a.scheduled_at.seconds, a.content_id))
         ]
         assert await listed(stack, profile_id=other, changed_after_cursor=cursor) == [
             fresh.content_id
