@@ -208,6 +208,15 @@ EVERY_RPC = [
     ("uploader", method.name, method.input_type._concrete_class)  # type: ignore[attr-defined]
     for method in upb.DESCRIPTOR.services_by_name["Uploader"].methods
 ]
+STREAMING = {
+    method.name
+    for service in (
+        pb.DESCRIPTOR.services_by_name["Allocator"],
+        upb.DESCRIPTOR.services_by_name["Uploader"],
+    )
+    for method in service.methods
+    if method.server_streaming
+}
 
 
 @pytest.mark.parametrize(("service", "method", "request_class"), EVERY_RPC)
@@ -221,8 +230,9 @@ def test_every_rpc_of_both_services_refuses_a_missing_wrong_or_other_services_to
         else (uploader.address, "queuelabs.uploader.v1.Uploader", UPLOADER_TOKENS, ALLOCATOR_TOKENS)
     )
     refused_with = [None, "Bearer wrong", *(f"Bearer {t}" for t in others.values())]
+    streaming = method in STREAMING
     with grpc.insecure_channel(address) as channel:
-        call = channel.unary_unary(
+        call = (channel.unary_stream if streaming else channel.unary_unary)(
             f"/{full_name}/{method}",
             request_serializer=lambda message: message.SerializeToString(),
             response_deserializer=lambda raw: raw,
@@ -230,23 +240,40 @@ def test_every_rpc_of_both_services_refuses_a_missing_wrong_or_other_services_to
         for authorization in refused_with:
             metadata = (("authorization", authorization),) if authorization else None
             with pytest.raises(grpc.RpcError) as refused:
-                call(request_class(), metadata=metadata, timeout=10)
+                _first_answer(call(request_class(), metadata=metadata, timeout=10), streaming)
             assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED, authorization
             info = error_info(refused.value)
             assert info is not None
             assert (info.reason, info.domain) == ("UNAUTHENTICATED", "queuelabs")
         token = next(iter(own.values()))
         # An empty request with the service's own token: past the door, answered by the service.
-        assert _code(call, request_class(), token) != grpc.StatusCode.UNAUTHENTICATED
+        assert _code(call, request_class(), token, streaming) != grpc.StatusCode.UNAUTHENTICATED
     for running in (allocator, uploader):
         text = running.log.read_text(errors="replace")
         for secret in (*ALLOCATOR_TOKENS.values(), *UPLOADER_TOKENS.values(), "key-never-logged"):
             assert secret not in text, (running.address, secret)
 
 
-def _code(call: Any, request: Any, token: str) -> grpc.StatusCode:
+def _first_answer(answer: Any, streaming: bool) -> Any:
+    """A unary call's answer, or a stream's first message: a refused stream raises at once."""
+    return next(answer) if streaming else answer
+
+
+def _code(call: Any, request: Any, token: str, streaming: bool) -> grpc.StatusCode:
+    """How the service answers `request` with `token`; a stream (which goes on for as long as
+    its caller listens) is left once its headers come, sent before any event."""
+    metadata = (("authorization", f"Bearer {token}"),)
     try:
-        call(request, metadata=(("authorization", f"Bearer {token}"),), timeout=10)
+        if not streaming:
+            call(request, metadata=metadata, timeout=10)
+            return grpc.StatusCode.OK
+        stream = call(request, metadata=metadata, timeout=10)
+        try:
+            stream.initial_metadata()
+            if stream.done():
+                next(stream)  # it ended at once after all: raises why
+        finally:
+            stream.cancel()
     except grpc.RpcError as answered:
         return answered.code()
     return grpc.StatusCode.OK
