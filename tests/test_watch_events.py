@@ -333,6 +333,19 @@ async def test_a_watch_needs_a_known_token_where_tokens_are_set(database_url):
             call.cancel()
 
 
+def test_the_readmes_watch_call_is_one_the_guides_test_runs():
+    readme = re.search(
+        r"<!-- watch:.*?-->\n```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL
+    )
+    guide = re.search(
+        r"<!-- watch-examples:.*?-->\n```bash\n(.*?)```",
+        (ROOT / "docs" / "events.md").read_text(),
+        re.DOTALL,
+    )
+    assert readme and guide, "README.md or docs/events.md lost its watch block"
+    assert readme.group(1) in guide.group(1)
+
+
 async def test_the_guides_grpcurl_watch_calls_work_as_written(database_url, db, tmp_path):
     page = (ROOT / "docs" / "events.md").read_text()
     found = re.search(r"<!-- watch-examples:.*?-->\n```bash\n(.*?)```", page, re.DOTALL)
