@@ -342,7 +342,8 @@ def test_the_readmes_watch_call_is_one_the_guides_test_runs():
         (ROOT / "docs" / "events.md").read_text(),
         re.DOTALL,
     )
-    assert readme and guide, "README.md or docs/events.md lost its watch block"
+    assert readme, "README.md lost its watch block"
+    assert guide, "docs/events.md lost its watch-examples block"
     assert readme.group(1) in guide.group(1)
 
 
