@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import base64
+import re
 import time
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 from standardwebhooks import Webhook
@@ -35,6 +38,18 @@ def test_the_receivers_library_verifies_what_is_signed():
         "timestamp": "2026-12-07T04:00:00Z",
         "data": {"a": 1},
     }
+
+
+def test_the_readmes_receiver_verifies_a_delivery_and_refuses_a_forged_one():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    found = re.search(r"<!-- verify:.*?-->\n```python\n(.*?)```", readme, re.DOTALL)
+    assert found, "README.md lost its verify block"
+    secret = signing.new_secret()
+    receiver: dict[str, Any] = {}
+    exec(found.group(1).replace("whsec_...", secret), receiver)  # the README's lines, as written
+    assert receiver["receive"](BODY.encode(), signed([secret]))["data"] == {"a": 1}
+    with pytest.raises(WebhookVerificationError):
+        receiver["receive"](BODY.encode(), signed([signing.new_secret()]))
 
 
 def test_the_signature_is_the_specifications_hmac_of_id_timestamp_and_body():
