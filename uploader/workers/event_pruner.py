@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from queuelabs.clock import Clock
-from uploader.storage import UploaderStore
+from uploader.storage import Transaction, UploaderStore
+from uploader.workers.periodic import batch_after_batch
 
 INTERVAL = timedelta(minutes=5)
 # Rows per transaction: a first turn after a long outage, or with a retention just shortened,
@@ -28,13 +29,11 @@ class EventPruner:
         """Deletes the events older than the retention, batch by batch until one comes back
         short; how many went."""
         before = self._clock.now() - self._retention
-        pruned = 0
-        while True:
-            async with self._store.transaction() as tx:
-                deleted = await tx.prune_events(before, self.batch)
-            pruned += deleted
-            if deleted < self.batch:
-                return pruned
+
+        async def one_batch(tx: Transaction) -> tuple[int]:
+            return (await tx.prune_events(before, self.batch),)
+
+        return await batch_after_batch(self._store, self.batch, one_batch)
 
     async def turn(self) -> None:
         await self.prune()

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from queuelabs.clock import Clock
 from queuelabs.errors import Refusal
-from uploader.storage import UploaderStore
+from uploader.storage import Transaction, UploaderStore
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,21 @@ class Duty:
     wake: asyncio.Event | None = None  # set to start the next turn now
     one_runner: bool = False  # only the replica that leads it runs it (see Leadership)
     stand_down: Callable[[], None] | None = None  # what a replica that does not lead does
+
+
+async def batch_after_batch(
+    store: UploaderStore, batch: int, delete: Callable[[Transaction], Awaitable[tuple[int, ...]]]
+) -> int:
+    """Runs `delete` (at most `batch` rows of each table it deletes from) a transaction at a
+    time, until a batch comes back short in every table; how many rows went. Short
+    transactions: a backlog after an outage never holds locks or a snapshot for long."""
+    deleted = 0
+    while True:
+        async with store.transaction() as tx:
+            counts = await delete(tx)
+        deleted += sum(counts)
+        if max(counts) < batch:
+            return deleted
 
 
 # A leader that stops is replaced once its term runs out: this many of the duty's intervals.

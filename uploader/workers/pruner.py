@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from queuelabs.clock import Clock
-from uploader.storage import UploaderStore
+from uploader.storage import Transaction, UploaderStore
+from uploader.workers.periodic import batch_after_batch
 
 INTERVAL = timedelta(minutes=1)
 KEEP = timedelta(hours=1)
@@ -26,13 +27,11 @@ class RequestLogPruner:
         """Deletes the log older than KEEP, batch by batch until one comes back short; how
         many rows went."""
         before = self._clock.now() - KEEP
-        pruned = 0
-        while True:
-            async with self._store.transaction() as tx:
-                deleted = await tx.prune_requests(before, self.batch)
-            pruned += deleted
-            if deleted < self.batch:
-                return pruned
+
+        async def one_batch(tx: Transaction) -> tuple[int]:
+            return (await tx.prune_requests(before, self.batch),)
+
+        return await batch_after_batch(self._store, self.batch, one_batch)
 
     async def turn(self) -> None:
         await self.prune()

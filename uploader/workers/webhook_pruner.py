@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from queuelabs.clock import Clock
-from uploader.storage import UploaderStore
+from uploader.storage import Transaction, UploaderStore
+from uploader.workers.periodic import batch_after_batch
 
 INTERVAL = timedelta(minutes=5)
 # Rows of each table per transaction.
@@ -27,13 +28,11 @@ class WebhookPruner:
         """Deletes what is older than the retention, until a batch comes back short; how many
         rows went."""
         before = self._clock.now() - self._retention
-        pruned = 0
-        while True:
-            async with self._store.transaction() as tx:
-                deliveries, attempts = await tx.prune_webhooks(before, self.batch)
-            pruned += deliveries + attempts
-            if max(deliveries, attempts) < self.batch:  # both short: nothing more of either
-                return pruned
+
+        async def one_batch(tx: Transaction) -> tuple[int, int]:
+            return await tx.prune_webhooks(before, self.batch)  # (deliveries, attempts)
+
+        return await batch_after_batch(self._store, self.batch, one_batch)
 
     async def turn(self) -> None:
         await self.prune()
