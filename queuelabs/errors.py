@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 
@@ -99,21 +99,29 @@ class Refusals(grpc.aio.ServerInterceptor):
         async def answered(request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
                 return await behaviour(request, context)
-            except Refusal as refusal:
-                note_reason(refusal.reason)
-                await context.abort(refusal.status, str(refusal), refusal.trailing_metadata())
             except grpc.aio.AbortError:
                 raise
-            except Exception:
-                log.exception("%s failed", method.rpartition("/")[2])
-                await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
-            raise AssertionError("unreachable: context.abort raises")
+            except Exception as trouble:
+                await _abort_with(trouble, method, context)
 
         return grpc.unary_unary_rpc_method_handler(
             answered,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+async def _abort_with(
+    trouble: Exception, method: str, context: grpc.aio.ServicerContext
+) -> NoReturn:
+    """Ends a call with what `trouble` means: a refusal's own status and details, anything else
+    INTERNAL (logged here with its traceback; the caller is told only to see the log)."""
+    if isinstance(trouble, Refusal):
+        note_reason(trouble.reason)
+        await context.abort(trouble.status, str(trouble), trouble.trailing_metadata())
+    log.exception("%s failed", method.rpartition("/")[2])
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
+    raise AssertionError("unreachable: context.abort raises")
 
 
 def _refusals_of_stream(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
@@ -125,14 +133,10 @@ def _refusals_of_stream(handler: grpc.RpcMethodHandler, method: str) -> grpc.Rpc
         try:
             async for response in behaviour(request, context):
                 yield response
-        except Refusal as refusal:
-            note_reason(refusal.reason)
-            await context.abort(refusal.status, str(refusal), refusal.trailing_metadata())
         except grpc.aio.AbortError:
             raise
-        except Exception:
-            log.exception("%s failed", method.rpartition("/")[2])
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
+        except Exception as trouble:
+            await _abort_with(trouble, method, context)
 
     return grpc.unary_stream_rpc_method_handler(
         streamed,
