@@ -59,19 +59,14 @@ class AccessLog(grpc.aio.ServerInterceptor):
             ) as span:
                 try:
                     response = await behaviour(request, context)
-                    code = _code(context) or grpc.StatusCode.OK
+                    code = _ending(context, None)
                     return response
-                except asyncio.CancelledError:
-                    code = grpc.StatusCode.CANCELLED  # the client went away, or shutdown cut it
-                    raise
-                except Exception:
-                    code = _code(context) or grpc.StatusCode.UNKNOWN
+                except BaseException as trouble:
+                    code = _ending(context, trouble)
                     raise
                 finally:
                     current_call.reset(token)
-                    seconds = time.perf_counter() - started
-                    metrics.GRPC_HANDLED.labels("unary", service, method, code.name).inc()
-                    metrics.GRPC_HANDLING_SECONDS.labels("unary", service, method).observe(seconds)
+                    seconds = _handled("unary", service, method, code, started)
                     if span is not None:
                         span.set_attribute("rpc.grpc.status_code", code.value[0])
                         if record.reason:
@@ -104,18 +99,13 @@ def _recorded_stream(
         try:
             async for response in behaviour(request, context):
                 yield response
-            code = _code(context) or grpc.StatusCode.OK
-        except asyncio.CancelledError:
-            code = grpc.StatusCode.CANCELLED  # the client went away, or shutdown cut it
-            raise
-        except Exception:
-            code = _code(context) or grpc.StatusCode.UNKNOWN
+            code = _ending(context, None)
+        except BaseException as trouble:
+            code = _ending(context, trouble)
             raise
         finally:
             current_call.reset(token)
-            seconds = time.perf_counter() - started
-            metrics.GRPC_HANDLED.labels("server_stream", service, method, code.name).inc()
-            metrics.GRPC_HANDLING_SECONDS.labels("server_stream", service, method).observe(seconds)
+            seconds = _handled("server_stream", service, method, code, started)
             _line(method, service, code, seconds, record, context, request)
 
     return grpc.unary_stream_rpc_method_handler(
@@ -123,6 +113,23 @@ def _recorded_stream(
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
+
+
+def _ending(context: grpc.aio.ServicerContext, trouble: BaseException | None) -> grpc.StatusCode:
+    """The status a call ended with: the one it set, else OK, CANCELLED (the client went away,
+    or shutdown cut it) or UNKNOWN by how it ended."""
+    if isinstance(trouble, asyncio.CancelledError):
+        return grpc.StatusCode.CANCELLED
+    default = grpc.StatusCode.OK if trouble is None else grpc.StatusCode.UNKNOWN
+    return _code(context) or default
+
+
+def _handled(kind: str, service: str, method: str, code: grpc.StatusCode, started: float) -> float:
+    """Counts an ended call and its duration in the metrics; the duration, in seconds."""
+    seconds = time.perf_counter() - started
+    metrics.GRPC_HANDLED.labels(kind, service, method, code.name).inc()
+    metrics.GRPC_HANDLING_SECONDS.labels(kind, service, method).observe(seconds)
+    return seconds
 
 
 def _code(context: grpc.aio.ServicerContext) -> grpc.StatusCode | None:

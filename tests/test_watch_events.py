@@ -24,6 +24,7 @@ import pytest
 from google.rpc.error_details_pb2 import BadRequest
 from prometheus_client import REGISTRY
 
+from commands.dev import DevPorts
 from queuelabs.allocator.v1 import allocator_pb2 as apb
 from queuelabs.events import Cursor, EventType
 from queuelabs.logs import JsonFormatter
@@ -357,7 +358,7 @@ async def test_the_guides_grpcurl_watch_calls_work_as_written(database_url, db, 
         await stack.allocator.Release(apb.ReleaseRequest(content_id=released.content_id))
         await until(lambda: readable(db))  # so the watches' fixed time is grpcurl's alone
         script = found.group(1).replace(
-            "127.0.0.1:50052", f"127.0.0.1:{stack.uploader_server.port}"
+            f"127.0.0.1:{DevPorts().uploader}", f"127.0.0.1:{stack.uploader_server.port}"
         )
         # The guide's 3 s suits a person; on a loaded machine grpcurl may take longer than that
         # to start and reflect, and only what the watches print is asserted.

@@ -20,7 +20,7 @@ import pytest
 from google.protobuf.duration_pb2 import Duration
 from google.rpc.error_details_pb2 import BadRequest
 
-from commands.dev import uploader_env
+from commands.dev import DevPorts, uploader_env
 from queuelabs.env import ConfigError, Env
 from queuelabs.status import details_of, error_info
 from queuelabs.uploader.v1 import uploader_pb2 as upb
@@ -252,7 +252,7 @@ async def test_the_guides_grpcurl_calls_work_as_written(database_url):
     found = re.search(r"<!-- webhook-examples:.*?-->\n```bash\n(.*?)```", page, re.DOTALL)
     assert found, "docs/webhooks.md lost its webhook-examples block"
     async with uploader(database_url, allow_private=True) as (stub, port):
-        script = found.group(1).replace("127.0.0.1:50052", f"127.0.0.1:{port}")
+        script = found.group(1).replace(f"127.0.0.1:{DevPorts().uploader}", f"127.0.0.1:{port}")
         env = {**os.environ, "PATH": f"{grpcurl_dir()}{os.pathsep}{os.environ['PATH']}"}
         shell = await asyncio.create_subprocess_exec(
             "bash",
