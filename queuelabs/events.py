@@ -19,6 +19,9 @@ class EventType(StrEnum):
     UPLOAD_FAILED = "upload.failed"
     UPLOAD_CANCELLED = "upload.cancelled"
     WEBHOOK_ENDPOINT_DISABLED = "webhook.endpoint_disabled"
+    UPLOAD_PROCESSING = "upload.processing"
+    ACCOUNT_RECONNECT_REQUIRED = "account.reconnect_required"
+    ACCOUNT_RECONNECTED = "account.reconnected"
 
 
 # Which moves of the content lifecycle a caller is told of, and as which type. None: a move
@@ -27,19 +30,24 @@ class EventType(StrEnum):
 # lifecycle event has its entry, so a new one must decide (tests/test_event_log.py). The SQL
 # that carries out a move writes its event in the same statement, the type named `{told}`
 # (queuelabs/sql.py). Two changes are no lifecycle event: a content's first slot
-# (`content.assigned`) and a release CancelUpload asked for (`upload.cancelled`).
+# # (`content.assigned`) and a release CancelUpload asked for (`upload.cancelled`). The
+# `account.*` types tell of a social account, not a content: profile and platform, no content.
 TOLD: dict[Event, EventType | None] = {
     Event.RESCHEDULE: EventType.CONTENT_MOVED,
     Event.RELEASE: EventType.CONTENT_RELEASED,
     Event.CLAIM: None,
     Event.CLAIM_TO_RECONCILE: None,
     Event.CLAIM_TO_MOVE: None,
+    Event.CLAIM_TO_POLL: None,
     Event.HAND_BACK: None,
     Event.SUCCEED: EventType.UPLOAD_PUBLISHED,
     Event.RETRY_LATER: EventType.UPLOAD_RETRYING,
-    Event.AWAIT: None,  # Upload-Post took it in async mode: published, retrying or failed follows
+    Event.AWAIT: EventType.UPLOAD_PROCESSING,  # Upload-Post took the job and is at work on it
     Event.LOSE_TRACK: None,  # reconciled: published, retrying or failed follows
     Event.CHECK_LATER: None,
+    Event.POLL_LATER: None,
+    # Back to its slot, held: the account's own event (account.reconnect_required) tells why.
+    Event.WAIT_FOR_ACCOUNT: None,
     Event.NEED_SLOT: None,  # the Allocator's move follows (content.moved), or upload.failed
     Event.ASK_SLOT_LATER: None,
     Event.FAIL: EventType.UPLOAD_FAILED,

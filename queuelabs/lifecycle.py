@@ -18,6 +18,7 @@ class ContentState(StrEnum):
     UPLOADING = "uploading"  # claimed by an uploader, the publish call in flight
     RETRY_PENDING = "retry_pending"  # a retryable failure; next try at next_retry_at
     UNKNOWN_OUTCOME = "unknown_outcome"  # the call may have published: reconcile before retrying
+    PROCESSING = "processing"  # Upload-Post took the job and is publishing it: hear or ask how
     AWAITING_SLOT = "awaiting_slot"  # retries ran out or its slot was missed: needs a new slot
     UPLOADED = "uploaded"  # published, exactly once
     FAILED = "failed"  # gave up, with a reason a person can act on
@@ -32,12 +33,15 @@ class Event(StrEnum):
     CLAIM = "claim"  # an uploader takes it to publish
     CLAIM_TO_RECONCILE = "claim to reconcile"  # an uploader takes it to look up a lost call
     CLAIM_TO_MOVE = "claim to move"  # an uploader takes it to ask the Allocator for a slot
+    CLAIM_TO_POLL = "claim to poll"  # an uploader takes it to see how Upload-Post's job went
     HAND_BACK = "hand back"  # an uploader shutting down returns a claim it had not acted on
     SUCCEED = "succeed"  # Upload-Post says it is published
     RETRY_LATER = "retry later"  # a retryable failure, or reconciliation found nothing
-    AWAIT = "await result"  # Upload-Post took the job in async mode: poll its status
+    AWAIT = "await result"  # Upload-Post took the job (async mode, or found at work on it)
     LOSE_TRACK = "lose track"  # 504, read timeout, dropped connection, expired lease
     CHECK_LATER = "check later"  # reconciliation learned nothing final yet
+    POLL_LATER = "poll later"  # Upload-Post's job is still at work (or its status unreadable)
+    WAIT_FOR_ACCOUNT = "wait for the account"  # the social account must be reconnected first
     NEED_SLOT = "need a slot"  # retries ran out, or its slot was missed by too much
     ASK_SLOT_LATER = "ask for a slot later"  # the Allocator could not be asked: again later
     FAIL = "fail"  # a permanent failure; retries ran out (policy: fail); no slot to be had
@@ -59,16 +63,34 @@ TRANSITIONS: dict[Event, tuple[frozenset[ContentState], ContentState]] = {
     # its end) is what keeps other workers off while this one looks or asks.
     Event.CLAIM_TO_RECONCILE: (frozenset({_S.UNKNOWN_OUTCOME}), _S.UNKNOWN_OUTCOME),
     Event.CLAIM_TO_MOVE: (frozenset({_S.AWAITING_SLOT}), _S.AWAITING_SLOT),
+    Event.CLAIM_TO_POLL: (frozenset({_S.PROCESSING}), _S.PROCESSING),
     Event.HAND_BACK: (frozenset({_S.UPLOADING}), _S.SCHEDULED),
-    Event.SUCCEED: (frozenset({_S.UPLOADING, _S.UNKNOWN_OUTCOME}), _S.UPLOADED),
-    Event.RETRY_LATER: (frozenset({_S.UPLOADING, _S.UNKNOWN_OUTCOME}), _S.RETRY_PENDING),
-    Event.AWAIT: (frozenset({_S.UPLOADING}), _S.UNKNOWN_OUTCOME),
+    Event.SUCCEED: (frozenset({_S.UPLOADING, _S.UNKNOWN_OUTCOME, _S.PROCESSING}), _S.UPLOADED),
+    Event.RETRY_LATER: (
+        frozenset({_S.UPLOADING, _S.UNKNOWN_OUTCOME, _S.PROCESSING}),
+        _S.RETRY_PENDING,
+    ),
+    # Upload-Post has the job: an answer "accepted", or a lost call found at work.
+    Event.AWAIT: (frozenset({_S.UPLOADING, _S.UNKNOWN_OUTCOME}), _S.PROCESSING),
     # Never straight back to scheduled: the call may have gone through (invariant 4).
     Event.LOSE_TRACK: (frozenset({_S.UPLOADING}), _S.UNKNOWN_OUTCOME),
     Event.CHECK_LATER: (frozenset({_S.UNKNOWN_OUTCOME}), _S.UNKNOWN_OUTCOME),
-    Event.NEED_SLOT: (frozenset({_S.UPLOADING, _S.UNKNOWN_OUTCOME}), _S.AWAITING_SLOT),
+    Event.POLL_LATER: (frozenset({_S.PROCESSING}), _S.PROCESSING),
+    # Nothing was published and the account is dead: back to its slot, held until reconnected
+    # (or until the slot passes: then the missed-slot path asks for a new one).
+    Event.WAIT_FOR_ACCOUNT: (
+        frozenset({_S.UPLOADING, _S.UNKNOWN_OUTCOME, _S.PROCESSING}),
+        _S.SCHEDULED,
+    ),
+    Event.NEED_SLOT: (
+        frozenset({_S.UPLOADING, _S.UNKNOWN_OUTCOME, _S.PROCESSING}),
+        _S.AWAITING_SLOT,
+    ),
     Event.ASK_SLOT_LATER: (frozenset({_S.AWAITING_SLOT}), _S.AWAITING_SLOT),
-    Event.FAIL: (frozenset({_S.UPLOADING, _S.UNKNOWN_OUTCOME, _S.AWAITING_SLOT}), _S.FAILED),
+    Event.FAIL: (
+        frozenset({_S.UPLOADING, _S.UNKNOWN_OUTCOME, _S.PROCESSING, _S.AWAITING_SLOT}),
+        _S.FAILED,
+    ),
 }
 
 
@@ -84,7 +106,12 @@ def target(event: Event) -> ContentState:
 
 # The ways an uploader takes a due content, and the states they take it from: the content that
 # waits for the Uploader ("in line"), as the `contents_due` partial index covers it.
-CLAIMS: tuple[Event, ...] = (Event.CLAIM, Event.CLAIM_TO_RECONCILE, Event.CLAIM_TO_MOVE)
+CLAIMS: tuple[Event, ...] = (
+    Event.CLAIM,
+    Event.CLAIM_TO_RECONCILE,
+    Event.CLAIM_TO_POLL,
+    Event.CLAIM_TO_MOVE,
+)
 IN_LINE: frozenset[ContentState] = frozenset().union(*(sources(e) for e in CLAIMS))
 
 # States under a lease that can expire mid-call: what the rescuer looks at.

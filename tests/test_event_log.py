@@ -44,6 +44,7 @@ def test_the_moves_callers_are_told_of():
         Event.RELEASE: EventType.CONTENT_RELEASED,
         Event.SUCCEED: EventType.UPLOAD_PUBLISHED,
         Event.RETRY_LATER: EventType.UPLOAD_RETRYING,
+        Event.AWAIT: EventType.UPLOAD_PROCESSING,
         Event.FAIL: EventType.UPLOAD_FAILED,
     }
 

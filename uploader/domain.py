@@ -19,6 +19,7 @@ class AttemptKind(StrEnum):
 
     PUBLISH = "publish"  # the post itself
     RECONCILE = "reconcile"  # what became of an earlier publish (status, history)
+    NOTICE = "notice"  # the same, answered by Upload-Post's webhook: no request sent
 
 
 class Unanswered(StrEnum):

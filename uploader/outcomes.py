@@ -18,6 +18,8 @@ class Outcome(StrEnum):
     FAILED = "failed"  # nothing was published; trying again will not help
     UNKNOWN = "unknown"  # the call may have published: reconcile before any new try
     NOT_FOUND = "not_found"  # (status) Upload-Post has no such request
+    RECONNECT = "reconnect"  # nothing was published: the social account must be reconnected
+    CAPPED = "capped"  # nothing was published: the account's daily cap is full (retry_after)
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,10 @@ class _UploadStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_UploadSta
     """cancelled (CancelUpload), or released through the Allocator"""
     UPLOAD_STATE_AWAITING_SLOT: _UploadState.ValueType  # 8
     """retries ran out, or its slot was missed: waiting for the"""
+    UPLOAD_STATE_PROCESSING: _UploadState.ValueType  # 9
+    """Allocator to give it a new slot
+    Upload-Post took the job and is publishing it
+    """
 
 class UploadState(_UploadState, metaclass=_UploadStateEnumTypeWrapper):
     """Where a content stands on its way to being published."""
@@ -68,7 +72,104 @@ UPLOAD_STATE_CANCELLED: UploadState.ValueType  # 7
 """cancelled (CancelUpload), or released through the Allocator"""
 UPLOAD_STATE_AWAITING_SLOT: UploadState.ValueType  # 8
 """retries ran out, or its slot was missed: waiting for the"""
+UPLOAD_STATE_PROCESSING: UploadState.ValueType  # 9
+"""Allocator to give it a new slot
+Upload-Post took the job and is publishing it
+"""
 Global___UploadState: _TypeAlias = UploadState  # noqa: Y015
+
+class _WaitReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _WaitReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_WaitReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    WAIT_REASON_UNSPECIFIED: _WaitReason.ValueType  # 0
+    WAIT_REASON_SLOT: _WaitReason.ValueType  # 1
+    """its slot has not come yet"""
+    WAIT_REASON_PLAN_RATE: _WaitReason.ValueType  # 2
+    """the plan's requests per minute are used up, or Upload-Post"""
+    WAIT_REASON_PROFILE_RATE: _WaitReason.ValueType  # 3
+    """asked that nothing be sent for a while
+    its Upload-Post user's posts per minute are used up
+    """
+    WAIT_REASON_DAILY_CAP: _WaitReason.ValueType  # 4
+    """the account's daily cap is full: until a place frees"""
+    WAIT_REASON_PAUSED: _WaitReason.ValueType  # 5
+    """its (profile, platform) is paused: until ResumeProfile"""
+    WAIT_REASON_PROCESSING: _WaitReason.ValueType  # 6
+    """Upload-Post is publishing the job: until its word or our look"""
+    WAIT_REASON_RETRY: _WaitReason.ValueType  # 7
+    """a retry after a failure (detail: the failure)"""
+    WAIT_REASON_NEW_SLOT: _WaitReason.ValueType  # 8
+    """the Allocator is asked for a new slot"""
+    WAIT_REASON_RECONNECT: _WaitReason.ValueType  # 9
+    """the social account must be reconnected in Upload-Post"""
+    WAIT_REASON_RECONCILING: _WaitReason.ValueType  # 10
+    """a call's outcome is unknown: being looked up"""
+    WAIT_REASON_NEXT_IN_LINE: _WaitReason.ValueType  # 11
+    """due now: the next free worker takes it"""
+
+class WaitReason(_WaitReason, metaclass=_WaitReasonEnumTypeWrapper):
+    """What a content that is in line waits for (Upload.waiting says until when)."""
+
+WAIT_REASON_UNSPECIFIED: WaitReason.ValueType  # 0
+WAIT_REASON_SLOT: WaitReason.ValueType  # 1
+"""its slot has not come yet"""
+WAIT_REASON_PLAN_RATE: WaitReason.ValueType  # 2
+"""the plan's requests per minute are used up, or Upload-Post"""
+WAIT_REASON_PROFILE_RATE: WaitReason.ValueType  # 3
+"""asked that nothing be sent for a while
+its Upload-Post user's posts per minute are used up
+"""
+WAIT_REASON_DAILY_CAP: WaitReason.ValueType  # 4
+"""the account's daily cap is full: until a place frees"""
+WAIT_REASON_PAUSED: WaitReason.ValueType  # 5
+"""its (profile, platform) is paused: until ResumeProfile"""
+WAIT_REASON_PROCESSING: WaitReason.ValueType  # 6
+"""Upload-Post is publishing the job: until its word or our look"""
+WAIT_REASON_RETRY: WaitReason.ValueType  # 7
+"""a retry after a failure (detail: the failure)"""
+WAIT_REASON_NEW_SLOT: WaitReason.ValueType  # 8
+"""the Allocator is asked for a new slot"""
+WAIT_REASON_RECONNECT: WaitReason.ValueType  # 9
+"""the social account must be reconnected in Upload-Post"""
+WAIT_REASON_RECONCILING: WaitReason.ValueType  # 10
+"""a call's outcome is unknown: being looked up"""
+WAIT_REASON_NEXT_IN_LINE: WaitReason.ValueType  # 11
+"""due now: the next free worker takes it"""
+Global___WaitReason: _TypeAlias = WaitReason  # noqa: Y015
+
+@_typing.final
+class Waiting(_message.Message):
+    """Why a content waits and until when."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    UNTIL_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    reason: Global___WaitReason.ValueType
+    detail: _builtins.str
+    """a sentence for a person: who paused it and why, etc."""
+    @_builtins.property
+    def until(self) -> _timestamp_pb2.Timestamp:
+        """unset: until someone acts (a pause, a reconnection)"""
+
+    def __init__(
+        self,
+        *,
+        reason: Global___WaitReason.ValueType = ...,
+        until: _timestamp_pb2.Timestamp | None = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["until", b"until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "reason", b"reason", "until", b"until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Waiting: _TypeAlias = Waiting  # noqa: Y015
 
 @_typing.final
 class Attempt(_message.Message):
@@ -133,6 +234,7 @@ class Upload(_message.Message):
     POST_URL_FIELD_NUMBER: _builtins.int
     RETRY_COUNT_FIELD_NUMBER: _builtins.int
     NEXT_RETRY_AT_FIELD_NUMBER: _builtins.int
+    WAITING_FIELD_NUMBER: _builtins.int
     content_id: _builtins.str
     profile_id: _builtins.str
     platform: _allocator_pb2.Platform.ValueType
@@ -147,7 +249,15 @@ class Upload(_message.Message):
         """oldest first"""
 
     @_builtins.property
-    def next_retry_at(self) -> _timestamp_pb2.Timestamp: ...
+    def next_retry_at(self) -> _timestamp_pb2.Timestamp:
+        """When it is next looked at; for a content that waits never in the past (the later of the
+        stored time and waiting.until).
+        """
+
+    @_builtins.property
+    def waiting(self) -> Global___Waiting:
+        """set while it is in line (not uploading or done)"""
+
     def __init__(
         self,
         *,
@@ -161,10 +271,11 @@ class Upload(_message.Message):
         post_url: _builtins.str = ...,
         retry_count: _builtins.int = ...,
         next_retry_at: _timestamp_pb2.Timestamp | None = ...,
+        waiting: Global___Waiting | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["next_retry_at", b"next_retry_at", "scheduled_at", b"scheduled_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["next_retry_at", b"next_retry_at", "scheduled_at", b"scheduled_at", "waiting", b"waiting"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "content_id", b"content_id", "failure_reason", b"failure_reason", "next_retry_at", b"next_retry_at", "platform", b"platform", "post_url", b"post_url", "profile_id", b"profile_id", "retry_count", b"retry_count", "scheduled_at", b"scheduled_at", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "content_id", b"content_id", "failure_reason", b"failure_reason", "next_retry_at", b"next_retry_at", "platform", b"platform", "post_url", b"post_url", "profile_id", b"profile_id", "retry_count", b"retry_count", "scheduled_at", b"scheduled_at", "state", b"state", "waiting", b"waiting"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -328,17 +439,21 @@ class PauseProfileRequest(_message.Message):
 
     PROFILE_ID_FIELD_NUMBER: _builtins.int
     PLATFORM_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
     profile_id: _builtins.str
     platform: _allocator_pb2.Platform.ValueType
+    reason: _builtins.str
+    """why, for whoever looks later"""
     def __init__(
         self,
         *,
         profile_id: _builtins.str = ...,
         platform: _allocator_pb2.Platform.ValueType = ...,
+        reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["platform", b"platform", "profile_id", b"profile_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["platform", b"platform", "profile_id", b"profile_id", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -374,9 +489,14 @@ class PauseState(_message.Message):
     PLATFORM_FIELD_NUMBER: _builtins.int
     PAUSED_FIELD_NUMBER: _builtins.int
     PAUSED_AT_FIELD_NUMBER: _builtins.int
+    PAUSED_BY_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
     profile_id: _builtins.str
     platform: _allocator_pb2.Platform.ValueType
     paused: _builtins.bool
+    paused_by: _builtins.str
+    """the caller's AUTH_TOKENS name, when known"""
+    reason: _builtins.str
     @_builtins.property
     def paused_at(self) -> _timestamp_pb2.Timestamp:
         """unset when not paused"""
@@ -388,10 +508,12 @@ class PauseState(_message.Message):
         platform: _allocator_pb2.Platform.ValueType = ...,
         paused: _builtins.bool = ...,
         paused_at: _timestamp_pb2.Timestamp | None = ...,
+        paused_by: _builtins.str = ...,
+        reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["paused_at", b"paused_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["paused", b"paused", "paused_at", b"paused_at", "platform", b"platform", "profile_id", b"profile_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["paused", b"paused", "paused_at", b"paused_at", "paused_by", b"paused_by", "platform", b"platform", "profile_id", b"profile_id", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -420,6 +542,9 @@ class Event(_message.Message):
     UPLOAD_FAILED_FIELD_NUMBER: _builtins.int
     UPLOAD_CANCELLED_FIELD_NUMBER: _builtins.int
     WEBHOOK_ENDPOINT_DISABLED_FIELD_NUMBER: _builtins.int
+    UPLOAD_PROCESSING_FIELD_NUMBER: _builtins.int
+    ACCOUNT_RECONNECT_REQUIRED_FIELD_NUMBER: _builtins.int
+    ACCOUNT_RECONNECTED_FIELD_NUMBER: _builtins.int
     cursor: _builtins.str
     """Its position in the log: opaque, strictly increasing in delivery order. Hand the last one
     seen back to WatchEvents (after_cursor) to resume with nothing missed and nothing twice.
@@ -452,6 +577,12 @@ class Event(_message.Message):
     def upload_cancelled(self) -> Global___UploadCancelled: ...
     @_builtins.property
     def webhook_endpoint_disabled(self) -> Global___WebhookEndpointDisabled: ...
+    @_builtins.property
+    def upload_processing(self) -> Global___UploadProcessing: ...
+    @_builtins.property
+    def account_reconnect_required(self) -> Global___AccountReconnectRequired: ...
+    @_builtins.property
+    def account_reconnected(self) -> Global___AccountReconnected: ...
     def __init__(
         self,
         *,
@@ -470,12 +601,15 @@ class Event(_message.Message):
         upload_failed: Global___UploadFailed | None = ...,
         upload_cancelled: Global___UploadCancelled | None = ...,
         webhook_endpoint_disabled: Global___WebhookEndpointDisabled | None = ...,
+        upload_processing: Global___UploadProcessing | None = ...,
+        account_reconnect_required: Global___AccountReconnectRequired | None = ...,
+        account_reconnected: Global___AccountReconnected | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["content_assigned", b"content_assigned", "content_moved", b"content_moved", "content_released", b"content_released", "data", b"data", "occurred_at", b"occurred_at", "upload_cancelled", b"upload_cancelled", "upload_failed", b"upload_failed", "upload_published", b"upload_published", "upload_retrying", b"upload_retrying", "webhook_endpoint_disabled", b"webhook_endpoint_disabled"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account_reconnect_required", b"account_reconnect_required", "account_reconnected", b"account_reconnected", "content_assigned", b"content_assigned", "content_moved", b"content_moved", "content_released", b"content_released", "data", b"data", "occurred_at", b"occurred_at", "upload_cancelled", b"upload_cancelled", "upload_failed", b"upload_failed", "upload_processing", b"upload_processing", "upload_published", b"upload_published", "upload_retrying", b"upload_retrying", "webhook_endpoint_disabled", b"webhook_endpoint_disabled"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_assigned", b"content_assigned", "content_id", b"content_id", "content_moved", b"content_moved", "content_released", b"content_released", "cursor", b"cursor", "data", b"data", "event_id", b"event_id", "occurred_at", b"occurred_at", "platform", b"platform", "profile_id", b"profile_id", "type", b"type", "upload_cancelled", b"upload_cancelled", "upload_failed", b"upload_failed", "upload_published", b"upload_published", "upload_retrying", b"upload_retrying", "webhook_endpoint_disabled", b"webhook_endpoint_disabled"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_reconnect_required", b"account_reconnect_required", "account_reconnected", b"account_reconnected", "content_assigned", b"content_assigned", "content_id", b"content_id", "content_moved", b"content_moved", "content_released", b"content_released", "cursor", b"cursor", "data", b"data", "event_id", b"event_id", "occurred_at", b"occurred_at", "platform", b"platform", "profile_id", b"profile_id", "type", b"type", "upload_cancelled", b"upload_cancelled", "upload_failed", b"upload_failed", "upload_processing", b"upload_processing", "upload_published", b"upload_published", "upload_retrying", b"upload_retrying", "webhook_endpoint_disabled", b"webhook_endpoint_disabled"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_data: _TypeAlias = _typing.Literal["content_assigned", "content_moved", "content_released", "upload_retrying", "upload_published", "upload_failed", "upload_cancelled", "webhook_endpoint_disabled"]  # noqa: Y015
+    _WhichOneofReturnType_data: _TypeAlias = _typing.Literal["content_assigned", "content_moved", "content_released", "upload_retrying", "upload_published", "upload_failed", "upload_cancelled", "webhook_endpoint_disabled", "upload_processing", "account_reconnect_required", "account_reconnected"]  # noqa: Y015
     _WhichOneofArgType_data: _TypeAlias = _typing.Literal["data", b"data"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_data) -> _WhichOneofReturnType_data | None: ...
 
@@ -570,9 +704,12 @@ class UploadRetrying(_message.Message):
     ATTEMPT_FIELD_NUMBER: _builtins.int
     NEXT_RETRY_AT_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    WAIT_REASON_FIELD_NUMBER: _builtins.int
     attempt: _builtins.int
     """the tries made so far"""
     reason: _builtins.str
+    wait_reason: Global___WaitReason.ValueType
+    """RETRY, or DAILY_CAP (a cap, not a failure)"""
     @_builtins.property
     def next_retry_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -581,14 +718,87 @@ class UploadRetrying(_message.Message):
         attempt: _builtins.int = ...,
         next_retry_at: _timestamp_pb2.Timestamp | None = ...,
         reason: _builtins.str = ...,
+        wait_reason: Global___WaitReason.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["next_retry_at", b"next_retry_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "next_retry_at", b"next_retry_at", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "next_retry_at", b"next_retry_at", "reason", b"reason", "wait_reason", b"wait_reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UploadRetrying: _TypeAlias = UploadRetrying  # noqa: Y015
+
+@_typing.final
+class UploadProcessing(_message.Message):
+    """upload.processing: Upload-Post took the job and is publishing it; published, retrying or
+    failed follows.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """the job's id at Upload-Post"""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UploadProcessing: _TypeAlias = UploadProcessing  # noqa: Y015
+
+@_typing.final
+class AccountReconnectRequired(_message.Message):
+    """account.reconnect_required: the (profile, platform) social account must be reconnected in
+    Upload-Post; its contents wait (WAIT_REASON_RECONNECT) and keep their slots meanwhile.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    source: _builtins.str
+    """what said so: a publish answer, a webhook"""
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+        source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AccountReconnectRequired: _TypeAlias = AccountReconnectRequired  # noqa: Y015
+
+@_typing.final
+class AccountReconnected(_message.Message):
+    """account.reconnected: the account may be posted to again (Upload-Post's word, or ResumeProfile)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_FIELD_NUMBER: _builtins.int
+    source: _builtins.str
+    def __init__(
+        self,
+        *,
+        source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AccountReconnected: _TypeAlias = AccountReconnected  # noqa: Y015
 
 @_typing.final
 class UploadPublished(_message.Message):
