@@ -125,6 +125,10 @@ SLOT_HOLDING: frozenset[ContentState] = IN_LINE | {_S.UPLOADING}
 # A content published (or failed) ahead of its slot keeps the slot's instant used up.
 SPENDS_SLOT: frozenset[ContentState] = SLOT_HOLDING | {_S.UPLOADED, _S.FAILED}
 
+# States in which a call to Upload-Post may be out for the content: Upload-Post's word on a job
+# (its webhook) is looked for among these. The partial index `contents_on_a_job` repeats this set.
+ON_A_JOB: frozenset[ContentState] = frozenset({_S.UPLOADING, _S.PROCESSING, _S.UNKNOWN_OUTCOME})
+
 # What an operator's RetryUpload may put back in line: what gave up, nothing still in line.
 RETRYABLE_BY_HAND: frozenset[ContentState] = frozenset({_S.FAILED})
 

@@ -12,6 +12,7 @@ from queuelabs.lifecycle import (
     FINAL,
     IN_LINE,
     LEASED,
+    ON_A_JOB,
     SLOT_HOLDING,
     TRANSITIONS,
     ContentState,
@@ -40,6 +41,10 @@ def test_the_unique_index_covers_exactly_the_slot_holding_states(db):
 
 def test_the_due_index_covers_exactly_what_a_claim_takes_from(db):
     assert index_states(db, "contents_due") == {s.value for s in IN_LINE}
+
+
+def test_the_index_a_webhook_looks_in_covers_exactly_the_states_with_a_call_out(db):
+    assert index_states(db, "contents_on_a_job") == {s.value for s in ON_A_JOB}
 
 
 def test_the_status_check_constraint_lists_every_state(db):

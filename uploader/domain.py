@@ -114,6 +114,29 @@ class Claimed:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """Upload-Post's word on one job: its `upload_completed` webhook."""
+
+    job_id: str
+    success: bool
+    post_url: str
+    platform_post_id: str
+    error: str
+    body: dict[str, Any]  # the payload as received, kept for an operator
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Notice:
+        return cls(
+            job_id=row["job_id"],
+            success=row["success"],
+            post_url=row["post_url"],
+            platform_post_id=row["platform_post_id"],
+            error=row["error"],
+            body=dict(row["body"]),
+        )
+
+
+@dataclass(frozen=True)
 class AttemptRecord:
     number: int
     kind: AttemptKind

@@ -30,8 +30,11 @@ returning c.*, due.previous_status,
 -- Takes up to `limit` due contents to publish, earliest first. No Upload-Post user gets more
 -- than its posting room (`per_profile` less its posts of the last minute), and among contents
 -- due at the same instant users take turns: one with fifty due contents does not hold up
--- another's one. Claims run one at a time across replicas (the budget's lock), so the room
--- read here is the room there is.
+-- another's one. A social account (profile, platform) gets one call at a time: none while one
+-- of its contents is being sent, one per claim; so a dead account's first answer holds the rest
+-- back before another is sent. Nothing goes to an account held (to be reconnected, or its daily
+-- cap full) or paused. Claims run one at a time across replicas (the budget's lock), so the
+-- room read here is the room there is.
 with recent as (
     select upload_post_user, count(*) as posts
       from upload_post_requests
@@ -43,6 +46,9 @@ ranked as (
            row_number() over (partition by p.upload_post_user
                               order by coalesce(c.next_retry_at, c.scheduled_at), c.content_id)
                as turn,
+           row_number() over (partition by c.profile_id, c.platform
+                              order by coalesce(c.next_retry_at, c.scheduled_at), c.content_id)
+               as in_account,
            %(per_profile)s - coalesce(r.posts, 0) as room
       from contents c
       join profiles p on p.profile_id = c.profile_id
@@ -50,10 +56,16 @@ ranked as (
      where c.status in ({to_publish})
        and coalesce(c.next_retry_at, c.scheduled_at) <= %(now)s
        and not exists (select 1 from paused_keys k
-                        where k.profile_id = c.profile_id and k.platform = c.platform)),
+                        where k.profile_id = c.profile_id and k.platform = c.platform)
+       and not exists (select 1 from accounts a
+                        where a.profile_id = c.profile_id and a.platform = c.platform
+                          and (a.reconnect_since is not null or a.capped_until > %(now)s))
+       and not exists (select 1 from contents u
+                        where u.profile_id = c.profile_id and u.platform = c.platform
+                          and u.status = {claimed})),
 picked as (
     select content_id from ranked
-     where turn <= room
+     where turn <= room and in_account = 1
      order by due_at, turn, content_id
      limit %(limit)s),
 due as (
@@ -62,6 +74,33 @@ due as (
       from contents c
      where c.content_id in (select content_id from picked)
        and c.status in ({to_publish})
+       for update of c skip locked)
+update contents c
+   set status = {claimed}, lease_owner = %(worker)s, lease_expires_at = %(lease_until)s,
+       updated_at = %(now)s
+  from due
+ where c.content_id = due.content_id
+returning c.*, due.previous_status,
+          (select upload_post_user from profiles p where p.profile_id = c.profile_id)
+              as upload_post_user;
+
+-- claim_missed_slots --
+-- Takes up to `limit` contents of accounts to be reconnected whose slot passed more than
+-- `max_lateness` ago: nothing is sent for them; the publisher moves each to the missed-slot path
+-- (a new slot from the Allocator), as it would any content that missed its slot. A paused key's
+-- contents wait for its resumption instead.
+with due as (
+    select c.content_id, c.status as previous_status
+      from contents c
+      join accounts a on a.profile_id = c.profile_id and a.platform = c.platform
+     where a.reconnect_since is not null
+       and c.status = {missable}
+       and not c.upload_now
+       and c.scheduled_at < %(missed_before)s
+       and not exists (select 1 from paused_keys k
+                        where k.profile_id = c.profile_id and k.platform = c.platform)
+     order by c.scheduled_at
+     limit %(limit)s
        for update of c skip locked)
 update contents c
    set status = {claimed}, lease_owner = %(worker)s, lease_expires_at = %(lease_until)s,
@@ -109,11 +148,26 @@ with doomed as (
 select count(*) as pruned from doomed;
 
 -- next_due --
-select min(coalesce(c.next_retry_at, c.scheduled_at)) as due
-  from contents c
- where c.status in ({in_line})
-   and not exists (select 1 from paused_keys p
-                    where p.profile_id = c.profile_id and p.platform = c.platform);
+-- The earliest moment a claim may find work: a content falling due (one to publish only if its
+-- account is not held), a held account's daily cap freeing up, or the slot of a content of an
+-- account to be reconnected passing by `max_lateness` (claim_missed_slots then moves it).
+select least(
+    (select min(coalesce(c.next_retry_at, c.scheduled_at))
+       from contents c
+      where c.status in ({in_line})
+        and not exists (select 1 from paused_keys p
+                         where p.profile_id = c.profile_id and p.platform = c.platform)
+        and not (c.status in ({to_publish})
+                 and exists (select 1 from accounts a
+                              where a.profile_id = c.profile_id and a.platform = c.platform
+                                and (a.reconnect_since is not null
+                                     or a.capped_until > %(now)s)))),
+    (select min(a.capped_until) from accounts a where a.capped_until > %(now)s),
+    (select min(c.scheduled_at) + %(max_lateness)s
+       from accounts a
+       join contents c on c.profile_id = a.profile_id and c.platform = a.platform
+      where a.reconnect_since is not null and c.status = {missable} and not c.upload_now)
+) as due;
 
 -- lead_duty --
 -- Takes or keeps the lead of a duty that needs one runner at a time, for `worker` until `until`:
@@ -231,7 +285,9 @@ told as (
                when {retrying} then jsonb_build_object(
                    'attempt', s.retry_count,
                    'next_retry_at', s.next_retry_at,
-                   'reason', s.status_reason)
+                   'reason', s.status_reason,
+                   'wait_reason', %(wait_reason)s::text)
+               when {processing} then jsonb_build_object('request_id', %(job)s::text)
                when {failed} then jsonb_build_object('reason', s.status_reason)
            end
       from settled s
@@ -324,3 +380,106 @@ select e.xid::text as xid, e.seq
  where e.xid < pg_snapshot_xmin(pg_current_snapshot())
  order by e.xid desc, e.seq desc
  limit 1;
+
+-- Social accounts as Upload-Post sees them (the `accounts` table) and its word on jobs
+
+-- accounts_of_user --
+-- The profiles posting through one Upload-Post user: a word about its account on a platform
+-- concerns each of them.
+select profile_id from profiles where upload_post_user = %(user)s order by profile_id;
+
+-- lock_accounts --
+-- The accounts' rows, made first if need be, locked in a fixed order: two words about one
+-- account (a webhook and a publish answer) are weighed one after the other.
+with made as (
+    insert into accounts (profile_id, platform)
+    select p, %(platform)s from unnest(%(profile_ids)s::uuid[]) as p
+    on conflict do nothing)
+select a.* from accounts a
+ where a.profile_id = any(%(profile_ids)s::uuid[]) and a.platform = %(platform)s
+ order by a.profile_id
+   for update;
+
+-- set_reconnect --
+-- Marks (since `since`) or clears (since null) the accounts' need to be reconnected, with the
+-- time of the word that says so. Only rows the caller found unmarked keep their old `since`.
+update accounts
+   set reconnect_since = case when %(since)s::timestamptz is null then null
+                              else coalesce(reconnect_since, %(since)s) end,
+       reconnect_reason = %(reason)s,
+       reconnect_source = %(source)s,
+       word_at = %(word_at)s
+ where profile_id = any(%(profile_ids)s::uuid[]) and platform = %(platform)s;
+
+-- tell_accounts --
+-- One account.* event per profile whose account changed, in the transaction of the change.
+insert into events (type, occurred_at, profile_id, platform, data)
+select case when %(needs_reconnect)s then {reconnect_required} else {reconnected} end,
+       %(now)s, p, %(platform)s,
+       case when %(needs_reconnect)s
+            then jsonb_build_object('reason', %(reason)s::text, 'source', %(source)s::text)
+            else jsonb_build_object('source', %(source)s::text) end
+  from unnest(%(profile_ids)s::uuid[]) as p;
+
+-- cap_account --
+-- The account's daily cap is full until `until` (Upload-Post's word: a 429 naming the cap).
+insert into accounts as a (profile_id, platform, capped_until, cap_reason)
+values (%(profile_id)s, %(platform)s, %(until)s, %(reason)s)
+on conflict (profile_id, platform) do update
+   set capped_until = greatest(a.capped_until, excluded.capped_until),
+       cap_reason = excluded.cap_reason;
+
+-- accounts_to_reconnect --
+select count(*) as accounts from accounts where reconnect_since is not null;
+
+-- job_waited_on --
+-- The content that waits on Upload-Post's job `job` (our request id, or the id Upload-Post
+-- answered with): among the few with a call out (the partial index `contents_on_a_job`).
+select c.content_id, c.status
+  from contents c
+  join upload_attempts a on a.content_id = c.content_id
+ where c.status in ({on_a_job})
+   and a.kind = {publish}
+   and (a.request_id = %(job)s or a.upstream_request_id = %(job)s)
+ limit 1;
+
+-- keep_notice --
+-- Upload-Post's word on a job; a repeat changes nothing (the first word stands).
+insert into upload_post_notices (job_id, received_at, success, post_url, platform_post_id,
+                                 error, body)
+values (%(job)s, %(now)s, %(success)s, %(post_url)s, %(platform_post_id)s, %(error)s,
+        %(body)s)
+on conflict (job_id) do nothing;
+
+-- due_now --
+-- Upload-Post's word came: a content waiting on its job is looked at now, not at its next poll.
+update contents set next_retry_at = %(now)s
+ where content_id = %(content_id)s and status in ({heard_of})
+returning content_id;
+
+-- notices_of --
+select * from upload_post_notices where job_id = any(%(jobs)s::text[]);
+
+-- noticed --
+-- Of the given (content, idempotency key) pairs, the contents one of whose calls under that key
+-- Upload-Post has told us of: their look-up reads the word, no request is sent.
+select distinct a.content_id
+  from unnest(%(content_ids)s::uuid[], %(keys)s::text[]) as k(content_id, key)
+  join upload_attempts a on a.content_id = k.content_id and a.idempotency_key = k.key
+  join upload_post_notices n
+    on n.job_id = a.request_id or n.job_id = a.upstream_request_id
+ where a.kind = {publish};
+
+-- last_notice --
+-- When Upload-Post's webhooks last told of a job: while they arrive, polling backs off.
+select max(received_at) as at from upload_post_notices;
+
+-- prune_notices --
+with doomed as (
+    delete from upload_post_notices
+     where job_id = any(array(select job_id from upload_post_notices
+                               where received_at < %(before)s
+                               limit %(batch)s
+                                 for update skip locked))
+    returning 1)
+select count(*) as pruned from doomed;

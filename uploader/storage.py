@@ -6,12 +6,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from queuelabs import retention
@@ -20,6 +21,7 @@ from queuelabs.events import START, Cursor, EventType
 from queuelabs.lifecycle import (
     IN_LINE,
     LEASED,
+    ON_A_JOB,
     ContentState,
     Event,
     sources,
@@ -31,6 +33,7 @@ from uploader.domain import (
     AttemptKind,
     AttemptRecord,
     Claimed,
+    Notice,
     RequestKind,
     StoredEvent,
     Unanswered,
@@ -52,6 +55,14 @@ SQL_VALUES: dict[str, SqlValues] = {
     "publish": AttemptKind.PUBLISH,
     "lost_call": Unanswered.LOST,
     "interrupted_call": Unanswered.INTERRUPTED,
+    # the missed-slot path (decisions.on_claim) starts from a content waiting for its slot
+    "missable": ContentState.SCHEDULED,
+    "on_a_job": ON_A_JOB,
+    # what Upload-Post's word on a job makes due now: a content whose look-up would read it
+    "heard_of": sources(Event.CLAIM_TO_POLL) | sources(Event.CLAIM_TO_RECONCILE),
+    "processing": EventType.UPLOAD_PROCESSING,
+    "reconnect_required": EventType.ACCOUNT_RECONNECT_REQUIRED,
+    "reconnected": EventType.ACCOUNT_RECONNECTED,
     # the types of event whose data `settle` writes (which move tells which: events.TOLD)
     "published": EventType.UPLOAD_PUBLISHED,
     "retrying": EventType.UPLOAD_RETRYING,
@@ -85,7 +96,7 @@ class Transaction(QueryRunner):
     ) -> list[Claimed]:
         """Claims up to `limit` due contents by `event` (to reconcile, or to move): no request
         budget is asked here, see `claim_to_publish`."""
-        if event not in (Event.CLAIM_TO_RECONCILE, Event.CLAIM_TO_MOVE):
+        if event not in (Event.CLAIM_TO_RECONCILE, Event.CLAIM_TO_POLL, Event.CLAIM_TO_MOVE):
             raise ValueError(f"{event} takes no lease alone; use claim_to_publish")
         if limit <= 0:
             return []
@@ -121,6 +132,23 @@ class Transaction(QueryRunner):
         )
         claimed = [Claimed.from_row(r) for r in rows]
         return sorted(claimed, key=lambda c: (c.due_at, c.content_id))
+
+    async def claim_missed_slots(
+        self, limit: int, max_lateness: timedelta, worker: str, now: datetime, lease_until: datetime
+    ) -> list[Claimed]:
+        """Claims up to `limit` contents of accounts to be reconnected whose slot passed more
+        than `max_lateness` ago, to move them (nothing is sent)."""
+        if limit <= 0:
+            return []
+        rows = await self._rows(
+            "claim_missed_slots",
+            limit=limit,
+            missed_before=now - max_lateness,
+            worker=worker,
+            now=now,
+            lease_until=lease_until,
+        )
+        return [Claimed.from_row(r) for r in rows]
 
     # The request budget every replica shares (uploader/pacing.py says how much)
 
@@ -159,8 +187,9 @@ class Transaction(QueryRunner):
         """Deletes up to `batch` events that happened before `before`; how many."""
         return len(await self._rows("prune_events", before=before, batch=batch))
 
-    async def next_due(self) -> datetime | None:
-        row = await self._row("next_due")
+    async def next_due(self, now: datetime, max_lateness: timedelta) -> datetime | None:
+        """When a claim may next find work (see the statement)."""
+        row = await self._row("next_due", now=now, max_lateness=max_lateness)
         return row["due"] if row else None
 
     async def due_backlog(self, now: datetime) -> dict[Platform, int]:
@@ -289,10 +318,14 @@ class Transaction(QueryRunner):
         post_url: str | None = None,
         keep_lease: bool = False,
         tell: bool = True,
+        job: str = "",
+        capped: bool = False,
     ) -> bool:
         """Moves a content `worker` holds by `event`, with the move's event if callers are told
         of it (events.TOLD) and `tell`; False when it is no longer ours or no longer there.
-        `keep_lease`: the worker still acts on it (asks the Allocator)."""
+        `keep_lease`: the worker still acts on it (asks the Allocator). `job`: Upload-Post's id
+        of the job it now waits on (upload.processing); `capped`: a retry that waits for a
+        daily cap, not after a failure (upload.retrying says which)."""
         row = await self._row(
             by_event("settle", event),
             content_id=content_id,
@@ -306,6 +339,8 @@ class Transaction(QueryRunner):
             uploaded_at=now if target(event) is ContentState.UPLOADED else None,
             keep_lease=keep_lease,
             tell=tell,
+            job=job,
+            wait_reason="WAIT_REASON_DAILY_CAP" if capped else "WAIT_REASON_RETRY",
         )
         return row is not None
 
@@ -396,6 +431,176 @@ class Transaction(QueryRunner):
 
     async def resume(self, profile_id: UUID, platform: Platform) -> None:
         await self._rows("resume", profile_id=profile_id, platform=platform.value)
+
+    # Social accounts as Upload-Post sees them, and its word on jobs
+
+    async def mark_reconnect(
+        self,
+        upload_post_user: str,
+        platform: Platform,
+        reason: str,
+        source: str,
+        word_at: datetime,
+        now: datetime,
+    ) -> list[UUID]:
+        """Every profile of that Upload-Post user needs its account on `platform` reconnected,
+        unless a newer word (`word_at`) said otherwise; the profiles newly marked, each told
+        (account.reconnect_required) in this transaction."""
+        rows = await self._rows("accounts_of_user", user=upload_post_user)
+        profiles = [r["profile_id"] for r in rows]
+        return await self.mark_profiles_reconnect(profiles, platform, reason, source, word_at, now)
+
+    async def mark_profiles_reconnect(
+        self,
+        profile_ids: Sequence[UUID],
+        platform: Platform,
+        reason: str,
+        source: str,
+        word_at: datetime,
+        now: datetime,
+    ) -> list[UUID]:
+        """As mark_reconnect, for the given profiles."""
+        return await self._word_on_accounts(
+            profile_ids, platform, now, reason=reason, source=source, word_at=word_at
+        )
+
+    async def clear_reconnect(
+        self,
+        upload_post_user: str,
+        platform: Platform,
+        source: str,
+        word_at: datetime,
+        now: datetime,
+    ) -> list[UUID]:
+        """The account is connected again, unless a newer word said otherwise; the profiles
+        cleared, each told (account.reconnected) in this transaction."""
+        rows = await self._rows("accounts_of_user", user=upload_post_user)
+        profiles = [r["profile_id"] for r in rows]
+        return await self.clear_profiles_reconnect(profiles, platform, source, word_at, now)
+
+    async def clear_profiles_reconnect(
+        self,
+        profile_ids: Sequence[UUID],
+        platform: Platform,
+        source: str,
+        word_at: datetime,
+        now: datetime,
+    ) -> list[UUID]:
+        """As clear_reconnect, for the given profiles."""
+        return await self._word_on_accounts(
+            profile_ids, platform, now, reason=None, source=source, word_at=word_at
+        )
+
+    async def _word_on_accounts(
+        self,
+        profile_ids: Sequence[UUID],
+        platform: Platform,
+        now: datetime,
+        *,
+        reason: str | None,
+        source: str,
+        word_at: datetime,
+    ) -> list[UUID]:
+        """A word on the accounts' connection: needs reconnecting (`reason`) or connected again
+        (None). A word older than the last one heard changes nothing (webhooks come late and
+        out of order); the accounts whose state changed are told."""
+        if not profile_ids:
+            return []
+        rows = await self._rows(
+            "lock_accounts", profile_ids=list(profile_ids), platform=platform.value
+        )
+        heeded = [r for r in rows if r["word_at"] is None or r["word_at"] <= word_at]
+        needs_reconnect = reason is not None
+        changed = [
+            r["profile_id"] for r in heeded if (r["reconnect_since"] is None) == needs_reconnect
+        ]
+        if heeded:
+            await self._rows(
+                "set_reconnect",
+                profile_ids=[r["profile_id"] for r in heeded],
+                platform=platform.value,
+                since=now if needs_reconnect else None,
+                reason=reason or "",
+                source=source,
+                word_at=word_at,
+            )
+        if changed:
+            await self._rows(
+                "tell_accounts",
+                profile_ids=changed,
+                platform=platform.value,
+                needs_reconnect=needs_reconnect,
+                reason=reason or "",
+                source=source,
+                now=now,
+            )
+        return changed
+
+    async def cap_account(
+        self, profile_id: UUID, platform: Platform, until: datetime, reason: str
+    ) -> None:
+        """The account's daily cap is full until `until`: nothing is sent to it before."""
+        await self._rows(
+            "cap_account",
+            profile_id=profile_id,
+            platform=platform.value,
+            until=until,
+            reason=reason,
+        )
+
+    async def accounts_to_reconnect(self) -> int:
+        row = await self._row("accounts_to_reconnect")
+        assert row is not None
+        return int(row["accounts"])
+
+    async def note_upload_result(self, notice: Notice, now: datetime) -> UUID | None:
+        """Keeps Upload-Post's word on a job (a repeat changes nothing) and makes the content
+        that waits on that job due now; the content's id, or None when no content of ours waits
+        on that job (then nothing is kept)."""
+        row = await self._row("job_waited_on", job=notice.job_id)
+        if row is None:
+            return None
+        await self._rows(
+            "keep_notice",
+            job=notice.job_id,
+            now=now,
+            success=notice.success,
+            post_url=notice.post_url,
+            platform_post_id=notice.platform_post_id,
+            error=notice.error,
+            body=Jsonb(notice.body),
+        )
+        await self._rows("due_now", content_id=row["content_id"], now=now)
+        content_id: UUID = row["content_id"]
+        return content_id
+
+    async def notices_of(self, jobs: Collection[str]) -> dict[str, Notice]:
+        """Upload-Post's word on each of `jobs` that it has told of, by job."""
+        if not jobs:
+            return {}
+        rows = await self._rows("notices_of", jobs=list(jobs))
+        return {r["job_id"]: Notice.from_row(r) for r in rows}
+
+    async def noticed(self, claimed: Sequence[Claimed]) -> set[UUID]:
+        """Those of `claimed` that Upload-Post told of a call under their current key."""
+        if not claimed:
+            return set()
+        rows = await self._rows(
+            "noticed",
+            content_ids=[c.content_id for c in claimed],
+            keys=[c.idempotency_key for c in claimed],
+        )
+        return {r["content_id"] for r in rows}
+
+    async def last_notice(self) -> datetime | None:
+        """When Upload-Post last told of a job by webhook (None: never, or pruned since)."""
+        row = await self._row("last_notice")
+        return row["at"] if row else None
+
+    async def prune_notices(self, before: datetime, batch: int) -> int:
+        row = await self._row("prune_notices", before=before, batch=batch)
+        assert row is not None
+        return int(row["pruned"])
 
     # Webhooks (the statements: uploader/webhooks.sql)
 

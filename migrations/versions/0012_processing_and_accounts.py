@@ -8,7 +8,8 @@
   until when its daily cap is full. `word_at` is the time of the latest word on its connection
   (a webhook's own time), so that a word that arrives late cannot undo a newer one.
 - `upload_post_notices`: Upload-Post's word on a job (its `upload_completed` webhook), kept so
-  that the look-up of that job reads it instead of asking (a repeat is the same row).
+  that the look-up of that job reads it instead of asking (a repeat is the same row); the
+  partial index `contents_on_a_job` finds the few contents a word can be about.
 - `paused_keys` learns who paused a key and why.
 - New stored values: the outcomes `reconnect` and `capped`, the attempt kind `notice` (a look-up
   answered by a webhook, no request sent), and the event types `upload.processing`,
@@ -36,6 +37,7 @@ SLOT_HOLDING = (
     "'awaiting_slot', 'processing', 'retry_pending', 'scheduled', 'unknown_outcome', 'uploading'"
 )
 IN_LINE = "'awaiting_slot', 'processing', 'retry_pending', 'scheduled', 'unknown_outcome'"
+ON_A_JOB = "'processing', 'unknown_outcome', 'uploading'"
 OUTCOMES = (
     "'accepted', 'capped', 'failed', 'interrupted', 'lost', 'not_found', 'pending', "
     "'published', 'reconnect', 'retryable', 'unknown'"
@@ -107,7 +109,7 @@ def upgrade() -> None:
     """)
     op.execute(_states(STATES, SLOT_HOLDING, IN_LINE))
     op.execute(_checks(OUTCOMES, KINDS, TYPES))
-    op.execute("""
+    op.execute(f"""
         create table accounts (
             profile_id        uuid not null references profiles on delete cascade,
             platform          text not null,
@@ -122,6 +124,9 @@ def upgrade() -> None:
         -- The claims' "is this account held?" test, and the gauge of accounts to reconnect.
         create index accounts_held on accounts (profile_id, platform)
             where reconnect_since is not null or capped_until is not null;
+
+        -- Upload-Post's word on a job finds its content among the few that wait on one.
+        create index contents_on_a_job on contents (content_id) where status in ({ON_A_JOB});
 
         create table upload_post_notices (
             job_id            text primary key,
@@ -144,6 +149,7 @@ def downgrade() -> None:
         alter table paused_keys drop column reason;
         alter table paused_keys drop column paused_by;
         drop table upload_post_notices;
+        drop index contents_on_a_job;
         drop table accounts;
     """)
     op.execute(_DROP)
