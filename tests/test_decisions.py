@@ -112,7 +112,8 @@ def test_after_a_publish(result, retries, event, count, next_at, reason):
 # outcome, retries, seconds since the call -> event, next look, reason contains
 AFTER_A_LOOK_UP = [
     (CallResult(Outcome.PUBLISHED, 200), 0, 60, Event.SUCCEED, None, ""),
-    (CallResult(Outcome.PENDING, 200), 0, 60, Event.CHECK_LATER, seconds(10), ""),
+    # A lost call found at work at Upload-Post is an accepted job: processing, not unknown.
+    (CallResult(Outcome.PENDING, 200), 0, 60, Event.AWAIT, seconds(10), ""),
     (CallResult(Outcome.UNKNOWN, 503, "status 503"), 0, 60, Event.CHECK_LATER, seconds(10), ""),
     (
         CallResult(Outcome.PENDING, 200),
@@ -167,6 +168,91 @@ def test_after_a_reconciliation(result, retries, ago, event, next_at, reason):
     )
     assert (decision.event, decision.next_retry_at) == (event, next_at)
     assert reason in decision.reason
+
+
+# outcome of a look at an accepted job (PROCESSING), seconds since the call -> event, next look
+AFTER_A_POLL = [
+    (CallResult(Outcome.PUBLISHED, 200), 60, Event.SUCCEED, None),
+    (CallResult(Outcome.PENDING, 200), 60, Event.POLL_LATER, seconds(10)),
+    # Unreadable: the job is still Upload-Post's, at work; never "unknown outcome" again.
+    (CallResult(Outcome.UNKNOWN, 503, "status 503"), 60, Event.POLL_LATER, seconds(10)),
+    (CallResult(Outcome.PENDING, 200), 1800, Event.FAIL, None),
+    (CallResult(Outcome.RETRYABLE, 200, "no", job_ended=True), 60, Event.RETRY_LATER, seconds(30)),
+]
+
+
+@pytest.mark.parametrize(("result", "ago", "event", "next_at"), AFTER_A_POLL)
+def test_after_a_look_at_an_accepted_job(result, ago, event, next_at):
+    content = claimed(S.PROCESSING)
+    decision = decisions.after_call(
+        result, content, POLICY, NOW, reconciling=True, call_started=NOW - timedelta(seconds=ago)
+    )
+    assert (decision.event, decision.next_retry_at) == (event, next_at)
+    assert next_state(S.PROCESSING, decision.event)  # a move the lifecycle allows from there
+
+
+def test_an_accepted_job_is_processing_and_names_its_job():
+    result = CallResult(Outcome.ACCEPTED, 200, request_id="job-1")
+    decision = decisions.after_call(
+        result, claimed(S.SCHEDULED), POLICY, NOW, reconciling=False, call_started=NOW
+    )
+    assert (decision.event, decision.job) == (Event.AWAIT, "job-1")
+    assert target(decision.event) is S.PROCESSING
+
+
+def test_polling_backs_off_while_webhooks_arrive_and_not_otherwise():
+    heard = decisions.poll_backoff(NOW - timedelta(minutes=1), NOW)
+    assert heard == decisions.POLL_BACKOFF > 1
+    assert decisions.poll_backoff(NOW - decisions.WEBHOOKS_HEARD_WITHIN, NOW) == 1.0
+    assert decisions.poll_backoff(None, NOW) == 1.0
+    accepted = CallResult(Outcome.ACCEPTED, 200, request_id="job")
+    later = decisions.after_call(
+        accepted, claimed(), POLICY, NOW, reconciling=False, call_started=NOW, backoff=heard
+    )
+    assert later.next_retry_at == seconds(POLICY.poll_first * decisions.POLL_BACKOFF)
+    pending = CallResult(Outcome.PENDING, 200)
+    poll = decisions.after_call(
+        pending,
+        claimed(S.PROCESSING),
+        POLICY,
+        NOW,
+        reconciling=True,
+        call_started=NOW,
+        backoff=heard,
+    )
+    assert poll.next_retry_at == seconds(POLICY.poll_every * decisions.POLL_BACKOFF)
+
+
+@pytest.mark.parametrize("state", [S.SCHEDULED, S.RETRY_PENDING, S.UNKNOWN_OUTCOME, S.PROCESSING])
+def test_a_dead_account_holds_the_account_and_sends_the_content_back_to_its_slot(state):
+    dead = CallResult(Outcome.RECONNECT, 200, "access token expired", job_ended=True)
+    content = claimed(state, 2)
+    decision = decisions.after_call(
+        dead,
+        content,
+        POLICY,
+        NOW,
+        reconciling=state in (S.UNKNOWN_OUTCOME, S.PROCESSING),
+        call_started=NOW,
+    )
+    assert (decision.event, decision.hold) == (Event.WAIT_FOR_ACCOUNT, decisions.Hold.RECONNECT)
+    assert next_state(state_while_held(state), decision.event) is S.SCHEDULED
+    # Not a try of its retries; the job ended, so the next try goes under a new key.
+    assert (decision.retry_count, decision.generation) == (2, content.generation + 1)
+    assert "must be reconnected: access token expired" in decision.reason
+
+
+def test_a_full_daily_cap_waits_until_the_window_frees_without_counting_a_retry():
+    capped = CallResult(Outcome.CAPPED, 429, "cap 50 used", retry_after=7200)
+    decision = decisions.after_call(
+        capped, claimed(S.RETRY_PENDING, 1), POLICY, NOW, reconciling=False, call_started=NOW
+    )
+    assert (decision.event, decision.hold) == (Event.RETRY_LATER, decisions.Hold.DAILY_CAP)
+    assert (decision.next_retry_at, decision.retry_count, decision.generation) == (
+        seconds(7200),
+        1,
+        1,
+    )
 
 
 def test_a_job_that_ended_without_publishing_moves_to_a_new_key_and_a_lost_one_does_not():

@@ -3,8 +3,10 @@ the claimed content, its platform's policy, Upload-Post's answer and the clock's
 the publisher carries out what these return and decides nothing itself.
 
 The moments a choice is made, in a content's order:
-- `on_claim`: a worker took the content; publish it, reconcile it, or move it.
-- `after_call`: Upload-Post answered a publish or a status look-up (or did not).
+- `on_claim`: a worker took the content; publish it, look it up, or move it.
+- `after_call`: Upload-Post answered a publish or a status look-up (or did not), or its webhook
+  had already told how the job went.
+- `poll_backoff`: how much later than the policy says to look, while webhooks arrive.
 - `most_telling`: reconciliation looked up several calls; which answer counts.
 - `nothing_sent`: reconciliation found no call under the current key.
 - `already_published`: a success record exists, so nothing is sent.
@@ -18,14 +20,32 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from queuelabs.lifecycle import ContentState, Event
 from uploader.domain import AttemptKind, Claimed
 from uploader.outcomes import CallResult, Outcome
 from uploader.policies import RetryPolicy, WhenExhausted, retry_delay
 
+# A daily cap's refusal that says nothing of when a place frees: look again after this long.
+CAP_WAIT_UNKNOWN = 3600.0
+
 # How long to wait before asking an unreachable Allocator again.
 ALLOCATOR_BACKOFF = timedelta(seconds=30)
+
+# While Upload-Post's webhooks arrive (one told of a job within WEBHOOKS_HEARD_WITHIN), a job's
+# status is looked at POLL_BACKOFF times less often: the webhook settles it first, and the
+# look-ups, paid from the same plan as the posts, are the fallback for a webhook lost.
+WEBHOOKS_HEARD_WITHIN = timedelta(minutes=10)
+POLL_BACKOFF = 12.0
+
+
+class Hold(StrEnum):
+    """What an answer says of the social account, beyond this content: every content of the
+    account waits."""
+
+    RECONNECT = "reconnect"  # its token is dead: until reconnected (or an operator's resume)
+    DAILY_CAP = "daily cap"  # its daily cap is full: until the decision's next_retry_at
 
 
 @dataclass(frozen=True)
@@ -41,12 +61,14 @@ class Decision:
     reason: str = ""
     ask_for_slot: bool = False
     tell: bool = True
+    job: str = ""  # Upload-Post's id of the job the content now waits on (AWAIT)
+    hold: Hold | None = None  # the account waits too
 
 
 def on_claim(claimed: Claimed, now: datetime, max_lateness: timedelta) -> AttemptKind | Decision:
     """What a freshly claimed content is due for: a call to Upload-Post (of that kind), or a
     move."""
-    if claimed.previous_state is ContentState.UNKNOWN_OUTCOME:
+    if claimed.previous_state in (ContentState.UNKNOWN_OUTCOME, ContentState.PROCESSING):
         return AttemptKind.RECONCILE
     if claimed.previous_state is ContentState.AWAITING_SLOT:
         # The Allocator could not be asked before: ask again.
@@ -69,15 +91,18 @@ def after_call(
     *,
     reconciling: bool,
     call_started: datetime,
+    backoff: float = 1.0,
 ) -> Decision:
     """The move after Upload-Post's answer to a publish (or, `reconciling`, to a look-up of the
-    call made at `call_started`)."""
+    call made at `call_started`). `backoff`: poll_backoff's factor for the next look."""
     count, generation = claimed.retry_count, claimed.generation
+    processing = claimed.previous_state is ContentState.PROCESSING
     match result.outcome:
         case Outcome.PUBLISHED:
             return Decision(Event.SUCCEED, count, None, generation)
         case Outcome.ACCEPTED:
-            return Decision(Event.AWAIT, count, now + _seconds(policy.poll_first), generation)
+            first = now + _seconds(policy.poll_first * backoff)
+            return Decision(Event.AWAIT, count, first, generation, job=result.request_id)
         case Outcome.UNKNOWN | Outcome.PENDING if reconciling and now - call_started >= _seconds(
             policy.poll_give_up
         ):
@@ -89,12 +114,19 @@ def after_call(
                 f"({result.error or 'no detail'}); check the platform before RetryUpload"
             )
             return Decision(Event.FAIL, count, None, generation, reason)
+        case Outcome.UNKNOWN if processing:
+            # The job was accepted: an unreadable status leaves it Upload-Post's, at work.
+            next_look = now + _seconds(policy.poll_every * backoff)
+            return Decision(Event.POLL_LATER, count, next_look, generation, result.error)
         case Outcome.UNKNOWN:
             event = Event.CHECK_LATER if reconciling else Event.LOSE_TRACK
             wait = policy.poll_every if reconciling else policy.poll_first
             return Decision(event, count, now + _seconds(wait), generation, result.error)
         case Outcome.PENDING:
-            return Decision(Event.CHECK_LATER, count, now + _seconds(policy.poll_every), generation)
+            # Upload-Post has the job at work: a lost call found so is an accepted job now.
+            event = Event.POLL_LATER if processing else Event.AWAIT
+            next_look = now + _seconds(policy.poll_every * backoff)
+            return Decision(event, count, next_look, generation, job=result.request_id)
         case Outcome.NOT_FOUND:
             # Never arrived: a retryable failure, under the same key (should the call surface
             # after all, Upload-Post answers with it instead of posting again).
@@ -104,13 +136,43 @@ def after_call(
             return _retry(result, claimed, policy, now)
         case Outcome.FAILED:
             return Decision(Event.FAIL, count, None, generation, result.error)
+        case Outcome.RECONNECT:
+            # Not this content's fault, nor a try of its retries: it waits for the account,
+            # under a new key (the job ended), and so does every content of the account.
+            reason = f"the {claimed.platform.value} account must be reconnected: {result.error}"
+            return Decision(
+                Event.WAIT_FOR_ACCOUNT, count, None, generation + 1, reason, hold=Hold.RECONNECT
+            )
+        case Outcome.CAPPED:
+            # Nothing was made (refused before a job): same key, no retry counted; the account
+            # waits until its rolling window frees a place.
+            frees = now + _seconds(result.retry_after or CAP_WAIT_UNKNOWN)
+            reason = f"the account's daily cap is full until {frees.isoformat()}: {result.error}"
+            return Decision(
+                Event.RETRY_LATER, count, frees, generation, reason, hold=Hold.DAILY_CAP
+            )
     raise AssertionError(f"unhandled outcome {result.outcome}")
+
+
+def poll_backoff(last_notice: datetime | None, now: datetime) -> float:
+    """How many times the policy's polling gaps to wait: POLL_BACKOFF while Upload-Post's
+    webhooks arrive (the last told of a job within WEBHOOKS_HEARD_WITHIN), else 1."""
+    heard = last_notice is not None and now - last_notice < WEBHOOKS_HEARD_WITHIN
+    return POLL_BACKOFF if heard else 1.0
 
 
 def most_telling(findings: Sequence[CallResult]) -> CallResult:
     """Of the answers about several calls under one key: published if any says so, else still
-    running, else unreadable, else ended without publishing, else unknown to Upload-Post."""
-    for wanted in (Outcome.PUBLISHED, Outcome.PENDING, Outcome.UNKNOWN, Outcome.RETRYABLE):
+    running, else unreadable, else ended without publishing (a dead account first: it says
+    more), else unknown to Upload-Post."""
+    wanted_in_turn = (
+        Outcome.PUBLISHED,
+        Outcome.PENDING,
+        Outcome.UNKNOWN,
+        Outcome.RECONNECT,
+        Outcome.RETRYABLE,
+    )
+    for wanted in wanted_in_turn:
         for found in findings:
             if found.outcome is wanted:
                 return found
@@ -150,6 +212,8 @@ def at_shutdown(claimed: Claimed, interrupted: Sequence[AttemptKind], now: datet
     match claimed.previous_state:
         case ContentState.UNKNOWN_OUTCOME:
             event = Event.CHECK_LATER
+        case ContentState.PROCESSING:
+            event = Event.POLL_LATER
         case ContentState.AWAITING_SLOT:
             event = Event.ASK_SLOT_LATER
         case _ if AttemptKind.PUBLISH in interrupted:

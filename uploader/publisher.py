@@ -26,7 +26,7 @@ from uploader.outcomes import CallResult, Outcome
 from uploader.policies import RetryPolicy
 from uploader.settler import Call, Settler
 from uploader.storage import Transaction, UploaderStore
-from uploader.upload_post import PublishRequest, UploadPostClient
+from uploader.upload_post import PublishRequest, UploadPostClient, notice_result
 
 log = logging.getLogger(__name__)
 
@@ -105,12 +105,14 @@ class Publisher:
             self._clock.now(),
             reconciling=False,
             call_started=call.started_at,
+            backoff=await self._backoff(result),
         )
         await self._settler.conclude(claimed, call, result, decision)
 
     async def reconcile(self, claimed: Claimed) -> None:
         """Finds out what became of the calls made under the current key before anything is
-        sent again."""
+        sent again: from Upload-Post's webhook on one of their jobs if it came (no request),
+        else by asking."""
         policy = self._policies[claimed.platform]
         async with self._store.transaction() as tx:
             done = await tx.success_of(claimed.content_id)
@@ -119,8 +121,11 @@ class Publisher:
                 if done is None
                 else []
             )
+            notices = await tx.notices_of({_job_of(c) for c in calls})
+            heard = [c for c in calls if _job_of(c) in notices]
             if calls:
-                look_up = await self._begin(tx, claimed, AttemptKind.RECONCILE, _job_of(calls[0]))
+                kind = AttemptKind.NOTICE if heard else AttemptKind.RECONCILE
+                look_up = await self._begin(tx, claimed, kind, _job_of((heard or calls)[0]))
         if done is not None:
             await self._settler.carry_out(
                 claimed, decisions.already_published(claimed), done["post_url"]
@@ -130,11 +135,14 @@ class Publisher:
             nothing = decisions.nothing_sent(claimed, policy, self._clock.now())
             await self._settler.carry_out(claimed, nothing)
             return
-        findings = []
-        for i, call in enumerate(calls):  # newest first; one that published settles it
-            findings.append(await self._what_became_of(call, claimed, paid=i == 0))
-            if findings[-1].outcome is Outcome.PUBLISHED:
-                break
+        if heard:
+            findings = [notice_result(notices[_job_of(call)]) for call in heard]
+        else:
+            findings = []
+            for i, call in enumerate(calls):  # newest first; one that published settles it
+                findings.append(await self._what_became_of(call, claimed, paid=i == 0))
+                if findings[-1].outcome is Outcome.PUBLISHED:
+                    break
         result = decisions.most_telling(findings)
         decision = decisions.after_call(
             result,
@@ -143,6 +151,7 @@ class Publisher:
             self._clock.now(),
             reconciling=True,
             call_started=calls[0].started_at,
+            backoff=await self._backoff(result),
         )
         await self._settler.conclude(claimed, look_up, result, decision)
 
@@ -161,6 +170,14 @@ class Publisher:
             decision.event.value,
             extra=claimed.log_context(self._worker),
         )
+
+    async def _backoff(self, result: CallResult) -> float:
+        """The polling backoff for the look that follows `result`, if one does (a job at work)."""
+        if result.outcome not in (Outcome.ACCEPTED, Outcome.PENDING, Outcome.UNKNOWN):
+            return 1.0
+        async with self._store.transaction() as tx:
+            last = await tx.last_notice()
+        return decisions.poll_backoff(last, self._clock.now())
 
     async def _begin(
         self, tx: Transaction, claimed: Claimed, kind: AttemptKind, request_id: str

@@ -1,5 +1,6 @@
-"""Commits what became of a content: a call's outcome with the move the decisions chose, and the
-move's event for callers (written by the move's own statement), in one transaction; then, for a
+"""Commits what became of a content: a call's outcome with the move the decisions chose, the
+move's event for callers (written by the move's own statement), and what the answer says of the
+social account (to be reconnected, or its daily cap full), in one transaction; then, for a
 content that needs a new slot, asks the Allocator for one."""
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from queuelabs.clock import Clock
 from queuelabs.lifecycle import Event
 from uploader import decisions
 from uploader.allocator_client import AllocatorGateway
-from uploader.decisions import Decision
+from uploader.decisions import Decision, Hold
 from uploader.domain import Claimed
 from uploader.errors import AllocatorUnavailable, UploaderError
 from uploader.outcomes import CallResult, Outcome
-from uploader.storage import UploaderStore
+from uploader.storage import Transaction, UploaderStore
 
 log = logging.getLogger(__name__)
 
@@ -71,19 +72,7 @@ class Settler:
                     result.platform_post_id,
                     now,
                 )
-            moved = await tx.settle(
-                claimed.content_id,
-                decision.event,
-                worker=self._worker,
-                now=now,
-                retry_count=decision.retry_count,
-                next_retry_at=decision.next_retry_at,
-                generation=decision.generation,
-                reason=decision.reason,
-                post_url=result.post_url or None,
-                keep_lease=decision.ask_for_slot,
-                tell=decision.tell,
-            )
+            moved = await self._move(tx, claimed, decision, result.post_url)
         log.info(
             "%s on %s: %s -> %s %s",
             claimed.content_id,
@@ -114,19 +103,57 @@ class Settler:
     async def settle(self, claimed: Claimed, decision: Decision, post_url: str = "") -> bool:
         """Moves the content this worker holds; it keeps holding it while it asks for a slot."""
         async with self._store.transaction() as tx:
-            return await tx.settle(
-                claimed.content_id,
-                decision.event,
-                worker=self._worker,
-                now=self._clock.now(),
-                retry_count=decision.retry_count,
-                next_retry_at=decision.next_retry_at,
-                generation=decision.generation,
-                reason=decision.reason,
-                post_url=post_url or None,
-                keep_lease=decision.ask_for_slot,
-                tell=decision.tell,
+            return await self._move(tx, claimed, decision, post_url)
+
+    async def _move(
+        self, tx: Transaction, claimed: Claimed, decision: Decision, post_url: str
+    ) -> bool:
+        """The move, and what it says beyond the content: the account held, or a job whose
+        webhook came before its "accepted" was settled (looked at now). False when the content
+        is no longer this worker's."""
+        now = self._clock.now()
+        moved = await tx.settle(
+            claimed.content_id,
+            decision.event,
+            worker=self._worker,
+            now=now,
+            retry_count=decision.retry_count,
+            next_retry_at=decision.next_retry_at,
+            generation=decision.generation,
+            reason=decision.reason,
+            post_url=post_url or None,
+            keep_lease=decision.ask_for_slot,
+            tell=decision.tell,
+            job=decision.job,
+            capped=decision.hold is Hold.DAILY_CAP,
+        )
+        if not moved:
+            return False
+        if decision.hold is Hold.RECONNECT:
+            marked = await tx.mark_profiles_reconnect(
+                [claimed.profile_id],
+                claimed.platform,
+                decision.reason,
+                "a publish answer",
+                now,
+                now,
             )
+            if marked:
+                log.warning(
+                    "the %s account of profile %s must be reconnected in Upload-Post; its "
+                    "contents wait until then: %s",
+                    claimed.platform.value,
+                    claimed.profile_id,
+                    decision.reason,
+                    extra=claimed.log_context(self._worker),
+                )
+        elif decision.hold is Hold.DAILY_CAP and decision.next_retry_at is not None:
+            await tx.cap_account(
+                claimed.profile_id, claimed.platform, decision.next_retry_at, decision.reason
+            )
+        if decision.job and await tx.notices_of([decision.job]):
+            await tx.due_now(claimed.content_id, now)
+        return True
 
     async def _ask_for_slot(self, claimed: Claimed, why: str) -> None:
         """Asks the Allocator to move the content (settled as awaiting_slot, still held by

@@ -9,6 +9,7 @@ The API key travels in a header and appears in no message this module produces.
 from __future__ import annotations
 
 import email.utils
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -24,6 +25,7 @@ from tenacity import (
 from queuelabs import tracing
 from queuelabs.clock import Clock, SystemClock
 from queuelabs.platforms import MediaType, Platform
+from uploader.domain import Notice
 from uploader.outcomes import CallResult, Outcome
 
 _PATHS = {
@@ -32,6 +34,17 @@ _PATHS = {
     MediaType.TEXT: "/upload_text",
 }
 _PENDING = {"pending", "queued", "processing", "in_progress"}
+
+# A platform's error that means its social account must be reconnected: a token expired,
+# revoked or invalid, a re-authentication asked for, an account disconnected. Read only in a
+# platform's own result (a 200's per-platform error, a job's status or history, a webhook): a
+# 401 for the whole request is about our API key, not a social account.
+_DEAD_ACCOUNT = re.compile(
+    r"re-?auth|reconnect|disconnected"
+    r"|\b(token|authori[sz]ation|session)\b[^.]*\b(invalid|expired|revoked)"
+    r"|\b(invalid|expired|revoked)\b[^.]*\b(token|authori[sz]ation|session)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -213,13 +226,14 @@ def _publish_result(response: httpx.Response, platform: Platform, now: float) ->
                 platform_post_id=str(result.get("post_id") or ""),
             )
         # A partial failure is still HTTP 200: this platform's own error says what went wrong.
-        return CallResult(
-            Outcome.RETRYABLE, 200, str(result.get("error") or "failed"), job_ended=True
-        )
+        return _ended_unpublished(200, str(result.get("error") or "failed"))
     if status == 504:
         return CallResult(
             Outcome.UNKNOWN, 504, "504 Gateway Time-out: the upload may have happened"
         )
+    if status == 429 and _cap_full(response, platform):
+        # A daily cap per social account: this account waits, the plan does not.
+        return CallResult(Outcome.CAPPED, 429, _message(response), retry_after=_wait(response, now))
     if status == 429:
         return CallResult(
             Outcome.RETRYABLE, 429, _message(response), retry_after=_wait(response, now)
@@ -252,9 +266,7 @@ def _status_result(response: httpx.Response, platform: Platform) -> CallResult:
             )
         if str(result.get("status", "")).lower() in _PENDING:
             break
-        return CallResult(
-            Outcome.RETRYABLE, 200, str(result.get("error_message") or "failed"), job_ended=True
-        )
+        return _ended_unpublished(200, str(result.get("error_message") or "failed"))
     if state == "failed":
         return CallResult(Outcome.RETRYABLE, 200, "the job failed", job_ended=True)
     return CallResult(Outcome.PENDING, 200)
@@ -267,13 +279,41 @@ def _history_result(response: httpx.Response, request_id: str, platform: Platfor
         if item.get("request_id") == request_id and item.get("platform") == platform.value:
             if item.get("success"):
                 return CallResult(Outcome.PUBLISHED, 200, post_url=str(item.get("post_url") or ""))
-            return CallResult(
-                Outcome.RETRYABLE,
-                200,
-                str(item.get("error_message") or "failed"),
-                job_ended=True,
-            )
+            return _ended_unpublished(200, str(item.get("error_message") or "failed"))
     return CallResult(Outcome.NOT_FOUND, 200)
+
+
+def notice_result(notice: Notice) -> CallResult:
+    """What Upload-Post's webhook on a job (upload_completed) comes to, as a look-up of the job
+    would have: no request was sent, so no HTTP status."""
+    if notice.success:
+        return CallResult(
+            Outcome.PUBLISHED,
+            post_url=notice.post_url,
+            platform_post_id=notice.platform_post_id,
+            request_id=notice.job_id,
+        )
+    ended = _ended_unpublished(0, notice.error or "the job failed (Upload-Post's webhook)")
+    return replace(ended, request_id=notice.job_id)
+
+
+def _ended_unpublished(status: int, error: str) -> CallResult:
+    """A job that ended without publishing: its social account must be reconnected, or a try
+    that may work again."""
+    outcome = Outcome.RECONNECT if _DEAD_ACCOUNT.search(error) else Outcome.RETRYABLE
+    return CallResult(outcome, status, error, job_ended=True)
+
+
+def _cap_full(response: httpx.Response, platform: Platform) -> bool:
+    """A 429 that names a daily cap of this platform among its violations."""
+    for violation in _json(response).get("violations") or []:
+        if (
+            isinstance(violation, dict)
+            and str(violation.get("platform", platform.value)).lower() == platform.value
+            and "cap" in str(violation.get("type", "")).lower()
+        ):
+            return True
+    return False
 
 
 def _pause_asked(response: httpx.Response, now: float) -> float | None:

@@ -1,10 +1,12 @@
 """The claimer: claims due content (FOR UPDATE SKIP LOCKED, with a lease) within the request
 budget every replica shares, and hands each to the publisher, at most `max_in_flight` at a time
-in this process. Each turn takes, in this order, unknown outcomes to reconcile (never starved by
-new posts), contents waiting for a slot (they cost no request), then contents to publish:
-earliest first, each Upload-Post user within its posting rate. It looks again when the next
-content falls due or the budget frees up, when woken (UploadNow, a publish finished), and at
-least every `idle`.
+in this process. Each turn takes, in this order, unknown outcomes to reconcile and Upload-Post's
+jobs to look at (never starved by new posts; a look-up Upload-Post's webhook already answered
+costs no request), contents waiting for a slot and contents of accounts to be reconnected whose
+slot passed (they cost no request), then contents to publish: earliest first, each Upload-Post
+user within its posting rate, one at a time per social account. It looks again when the next
+content falls due or the budget frees up, when woken (UploadNow, a publish finished, a webhook),
+and at least every `idle`.
 
 While a content is handled its lease is renewed every third of a lease: a worker waiting its
 turn for the budget, or for a slow Upload-Post, keeps what it holds, and only one that stopped
@@ -41,6 +43,7 @@ class Claimer:
         *,
         max_in_flight: int,
         lease: timedelta,
+        max_lateness: timedelta,
     ) -> None:
         self._store = store
         self._publisher = publisher
@@ -49,6 +52,7 @@ class Claimer:
         self._worker = worker
         self._max_in_flight = max_in_flight
         self._lease = lease
+        self._max_lateness = max_lateness
         self._tasks: dict[asyncio.Task[None], Claimed] = {}
         self._budget_frees_at: datetime | None = None
         self.woken = asyncio.Event()
@@ -66,7 +70,7 @@ class Claimer:
         """Claims what is due, as much as there is room and budget for, and starts each."""
         now = self._clock.now()
         async with self._store.transaction() as tx:
-            due = await tx.next_due()
+            due = await tx.next_due(now, self._max_lateness)
         room = self._max_in_flight - len(self._tasks)
         if due is None or due > now or room <= 0:  # one query instead of a claim
             return []
@@ -76,11 +80,28 @@ class Claimer:
             look_ups = await tx.claim(
                 Event.CLAIM_TO_RECONCILE, min(room, budget.look_ups), self._worker, now, lease_until
             )
+            look_ups += await tx.claim(
+                Event.CLAIM_TO_POLL,
+                min(room, budget.look_ups) - len(look_ups),
+                self._worker,
+                now,
+                lease_until,
+            )
+            # Upload-Post's webhook answered these: their look-up reads it, nothing is sent.
+            heard = await tx.noticed(look_ups)
+            asked = len(look_ups) - len(heard)
             moves = await tx.claim(
                 Event.CLAIM_TO_MOVE, room - len(look_ups), self._worker, now, lease_until
             )
+            moves += await tx.claim_missed_slots(
+                room - len(look_ups) - len(moves),
+                self._max_lateness,
+                self._worker,
+                now,
+                lease_until,
+            )
             posts = await tx.claim_to_publish(
-                min(room - len(look_ups) - len(moves), budget.posts - len(look_ups)),
+                min(room - len(look_ups) - len(moves), budget.posts - asked),
                 self._budget.limits.posts_per_minute_per_profile,
                 self._worker,
                 now,
@@ -88,7 +109,7 @@ class Claimer:
             )
             await self._budget.spend(
                 tx,
-                [(None, RequestKind.LOOK_UP) for _ in look_ups]
+                [(None, RequestKind.LOOK_UP) for c in look_ups if c.content_id not in heard]
                 + [(c.upload_post_user, RequestKind.POST) for c in posts],
             )
         self._budget_frees_at = budget.frees_at
@@ -101,11 +122,11 @@ class Claimer:
         """One look at the queue; returns how long until the next content falls due, or until
         the budget frees up if that is what holds due content back."""
         await self.claim_due()
+        now = self._clock.now()
         async with self._store.transaction() as tx:
-            due = await tx.next_due()
+            due = await tx.next_due(now, self._max_lateness)
         if due is None:
             return None
-        now = self._clock.now()
         if due <= now:  # due, but held back: by the budget (until it frees), or by a profile's
             # posting rate or this process's room (a finished publish wakes the claimer)
             if self._budget_frees_at is None:
