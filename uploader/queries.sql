@@ -333,10 +333,11 @@ returning content_id;
 select profile_id from profiles where profile_id = %(profile_id)s;
 
 -- pause --
-insert into paused_keys (profile_id, platform, paused_at)
-values (%(profile_id)s, %(platform)s, %(now)s)
+-- A key paused already stays as it was paused (when, by whom, why): the answer tells of that.
+insert into paused_keys (profile_id, platform, paused_at, paused_by, reason)
+values (%(profile_id)s, %(platform)s, %(now)s, %(paused_by)s, %(reason)s)
 on conflict (profile_id, platform) do update set paused_at = paused_keys.paused_at
-returning paused_at;
+returning paused_at, paused_by, reason;
 
 -- resume --
 delete from paused_keys where profile_id = %(profile_id)s and platform = %(platform)s;
@@ -388,13 +389,16 @@ select e.xid::text as xid, e.seq
 -- concerns each of them.
 select profile_id from profiles where upload_post_user = %(user)s order by profile_id;
 
+-- make_accounts --
+-- The accounts' rows, made if need be (a statement of its own: a select beside the insert
+-- would not see the rows it makes).
+insert into accounts (profile_id, platform)
+select p, %(platform)s from unnest(%(profile_ids)s::uuid[]) as p
+on conflict do nothing;
+
 -- lock_accounts --
--- The accounts' rows, made first if need be, locked in a fixed order: two words about one
--- account (a webhook and a publish answer) are weighed one after the other.
-with made as (
-    insert into accounts (profile_id, platform)
-    select p, %(platform)s from unnest(%(profile_ids)s::uuid[]) as p
-    on conflict do nothing)
+-- The accounts' rows locked in a fixed order: two words about one account (a webhook and a
+-- publish answer) are weighed one after the other.
 select a.* from accounts a
  where a.profile_id = any(%(profile_ids)s::uuid[]) and a.platform = %(platform)s
  order by a.profile_id
