@@ -14,7 +14,15 @@ from typing import Any
 from psycopg.rows import dict_row
 
 from queuelabs.database import connect
-from queuelabs.lifecycle import IN_LINE, LEASED, SLOT_HOLDING, SPENDS_SLOT, ContentState
+from queuelabs.lifecycle import (
+    IN_LINE,
+    LEASED,
+    SLOT_HOLDING,
+    SPENDS_SLOT,
+    ContentState,
+    Event,
+    sources,
+)
 from queuelabs.sql import load_queries
 
 QUERIES = load_queries(
@@ -24,6 +32,7 @@ QUERIES = load_queries(
         "uploaded": ContentState.UPLOADED,
         "leased": LEASED,
         "in_line": IN_LINE,
+        "to_publish": sources(Event.CLAIM),
         "spends_slot": SPENDS_SLOT,
     },
 )

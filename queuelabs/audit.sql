@@ -41,12 +41,21 @@ select content_id, profile_id, platform, status, lease_owner, lease_expires_at
 
 -- overdue --
 -- A content in line whose time came long ago and that nothing claimed: the scheduling loop is
--- stopped or stuck (unknown_outcome and retry_pending wait for next_retry_at, the rest for
--- their slot).
-select content_id, profile_id, platform, status,
-       coalesce(next_retry_at, scheduled_at) as due_at
-  from contents
- where status in ({in_line}) and coalesce(next_retry_at, scheduled_at) < %(stuck_before)s
+-- stopped or stuck (unknown_outcome, processing and retry_pending wait for next_retry_at, the
+-- rest for their slot). One whose key an operator paused waits for them, and one a claim to
+-- publish would take waits while its account is held (to be reconnected, its cap full): both
+-- wait on purpose, and say so through GetUpload.
+select c.content_id, c.profile_id, c.platform, c.status,
+       coalesce(c.next_retry_at, c.scheduled_at) as due_at
+  from contents c
+ where c.status in ({in_line})
+   and coalesce(c.next_retry_at, c.scheduled_at) < %(stuck_before)s
+   and not exists (select 1 from paused_keys p
+                    where p.profile_id = c.profile_id and p.platform = c.platform)
+   and not (c.status in ({to_publish})
+            and exists (select 1 from accounts a
+                         where a.profile_id = c.profile_id and a.platform = c.platform
+                           and (a.reconnect_since is not null or a.capped_until > now())))
  order by due_at;
 
 -- inventory_offers_spent --

@@ -190,6 +190,51 @@ def test_a_threshold_decides_what_counts_as_stuck(database_url, db):
     assert check(database_url, "--stuck-after", "60").returncode == 1
 
 
+@pytest.mark.parametrize(
+    ("hold", "looks_go_on"),
+    [
+        (
+            "insert into paused_keys (profile_id, platform, paused_at)"
+            " values (%s, 'tiktok', now())",
+            False,  # a pause stops everything of the key, look-ups too
+        ),
+        (
+            "insert into accounts (profile_id, platform, reconnect_since)"
+            " values (%s, 'tiktok', now())",
+            True,
+        ),
+        (
+            "insert into accounts (profile_id, platform, capped_until)"
+            " values (%s, 'tiktok', now() + interval '1 hour')",
+            True,
+        ),
+    ],
+    ids=["paused", "to reconnect", "cap full"],
+)
+def test_what_waits_on_purpose_is_not_overdue_but_a_look_up_behind_it_is(
+    database_url, db, hold, looks_go_on
+):
+    profile_id = add_profile(db)
+    add_content(db, profile_id, "scheduled", LONG_AGO)
+    add_content(
+        db, profile_id, "retry_pending", LONG_AGO - timedelta(hours=1), next_retry_at=LONG_AGO
+    )
+    db.execute(hold, (profile_id,))
+    assert check(database_url).returncode == 0, check(database_url).stdout
+    # A job's look-up goes on whatever the account: one left waiting is stuck.
+    late = add_content(
+        db, profile_id, "processing", LONG_AGO - timedelta(hours=2), next_retry_at=LONG_AGO
+    )
+    result = check(database_url)
+    if not looks_go_on:
+        assert result.returncode == 0, result.stdout
+        return
+    assert result.returncode == 1
+    assert any(
+        line.startswith("overdue:") and str(late) in line for line in result.stdout.splitlines()
+    )
+
+
 def test_an_unreachable_database_is_said_plainly(database_url):
     result = check("postgresql://nobody:hunter2-secret@127.0.0.1:1/none")
     assert result.returncode != 0
