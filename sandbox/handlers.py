@@ -1,6 +1,7 @@
 """One handler per endpoint: the three posting endpoints, status, history and `me` with the real
 API's shapes (`Authorization: Apikey`, rate-limit headers on every answer), and the sandbox's own
-control endpoints under /_sandbox/ (faults, settings, publications; loopback use only)."""
+control endpoints under /_sandbox/ (faults, settings, publications; loopback use only). The
+notification and account endpoints are in sandbox/notification_handlers.py."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox.deliveries import DeliveryFaults
 from sandbox.faults import Answer, Before, JobEnd, RandomFaults, Scripted
 from sandbox.limits import Verdict
 from sandbox.state import PLATFORMS, Job, Logged, SandboxState
@@ -25,6 +27,7 @@ FAULT = web.RequestKey("fault", str)
 
 # The posting endpoints and the form field that carries their media (text has none).
 MEDIA_FIELD = {"/api/upload": "video", "/api/upload_photos": "photos[]", "/api/upload_text": None}
+MEDIA_TYPE = {"/api/upload": "video", "/api/upload_photos": "photo", "/api/upload_text": "text"}
 
 
 def _json(body: dict[str, Any], status: int = 200, **headers: str) -> web.Response:
@@ -35,8 +38,13 @@ def _too_many(verdict: Verdict) -> web.Response:
     return _json(verdict.body, 429, **{"Retry-After": str(max(1, math.ceil(verdict.retry_after)))})
 
 
-def _refused(message: str, status: int, **headers: str) -> web.Response:
+def refused(message: str, status: int, **headers: str) -> web.Response:
+    """The real API's shape of a refusal."""
     return _json({"success": False, "message": message}, status, **headers)
+
+
+def authorized(request: web.Request, api_key: str) -> bool:
+    return request.headers.get("Authorization", "") == f"Apikey {api_key}"
 
 
 def _drop(request: web.Request) -> web.Response:
@@ -69,7 +77,7 @@ class Handlers:
         self._pending: set[asyncio.Task[None]] = set()
 
     def _authorized(self, request: web.Request) -> bool:
-        return request.headers.get("Authorization", "") == f"Apikey {self.state.api_key}"
+        return authorized(request, self.state.api_key)
 
     @web.middleware
     async def metered(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -95,7 +103,7 @@ class Handlers:
     async def upload(self, request: web.Request) -> web.Response:
         """POST /api/upload, /api/upload_photos, /api/upload_text."""
         if not self._authorized(request):
-            return _refused("Invalid or expired token", 401)
+            return refused("Invalid or expired token", 401)
         form = await request.post()
         self.state.requests.append(
             {
@@ -108,13 +116,13 @@ class Handlers:
         platforms = [str(p) for p in form.getall("platform[]", [])]
         media_field = MEDIA_FIELD[request.path]
         if not user:
-            return _refused("Username required in form data", 400)
+            return refused("Username required in form data", 400)
         if not platforms or not set(platforms) <= PLATFORMS:
-            return _refused(f"Invalid platform(s): {platforms}", 400)
+            return refused(f"Invalid platform(s): {platforms}", 400)
         if media_field and not form.get(media_field):
-            return _refused(f"{media_field} is required", 400)
+            return refused(f"{media_field} is required", 400)
         if media_field is None and not form.get("title"):
-            return _refused("title is required", 400)
+            return refused("title is required", 400)
 
         key = (
             request.headers.get("Idempotency-Key")
@@ -139,7 +147,7 @@ class Handlers:
             message = (
                 "Too many requests" if fault.status == 429 else f"sandbox fault {scripted.name}"
             )
-            return _refused(message, fault.status, **extra)
+            return refused(message, fault.status, **extra)
         if fault.before is Before.DROP:
             return _drop(request)
 
@@ -152,6 +160,8 @@ class Handlers:
                 user,
                 platform,
                 str(form.get("title", "")),
+                media_type=MEDIA_TYPE[request.path],
+                caption=str(form.get("description", "")),
             )
             self._run(
                 job, scripted, asynchronous=str(form.get("async_upload", "false")).lower() == "true"
@@ -173,29 +183,37 @@ class Handlers:
         return _json(_sync_body(job) if job.done else _async_body(job))
 
     def _run(self, job: Job, scripted: Scripted, *, asynchronous: bool) -> None:
-        """Publishes the job now, or (async mode) after `async_seconds`, unless the fault says
-        the platform refuses it."""
+        """Ends the job now, or (async mode) after `async_seconds`."""
         if asynchronous:
-            task = asyncio.create_task(self._finish_later(job, scripted.fault.job))
+            task = asyncio.create_task(self._finish_later(job, scripted))
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
-        elif scripted.fault.job is JobEnd.PLATFORM_REFUSED:
-            self.state.fail(job, f"sandbox fault {scripted.name}: the platform refused the post")
         else:
-            self.state.publish(job)
+            self._finish(
+                job, scripted, platform_refuses=scripted.fault.job is JobEnd.PLATFORM_REFUSED
+            )
 
-    async def _finish_later(self, job: Job, end: JobEnd) -> None:
+    async def _finish_later(self, job: Job, scripted: Scripted) -> None:
         await asyncio.sleep(self.state.async_seconds)
-        if end is JobEnd.PUBLISHED:
+        self._finish(job, scripted, platform_refuses=scripted.fault.job is not JobEnd.PUBLISHED)
+
+    def _finish(self, job: Job, scripted: Scripted, *, platform_refuses: bool) -> None:
+        """Publishes the job, unless its account is not connected (the platform refuses the
+        token, as the real API reports it) or the fault has the platform refuse the post."""
+        dead_account = self.state.accounts.refusal(job.user, job.platform)
+        if dead_account:
+            self.state.fail(job, dead_account)
+        elif not platform_refuses:
             self.state.publish(job)
         else:
-            self.state.fail(job, "sandbox fault async_fail: the platform refused the post")
+            self.state.fail(job, f"sandbox fault {scripted.name}: the platform refused the post")
 
     async def status(self, request: web.Request) -> web.Response:
-        """GET /api/uploadposts/status?request_id=..."""
+        """GET /api/uploadposts/status?request_id=... (or job_id=..., the same id)."""
         if not self._authorized(request):
-            return _refused("Invalid or expired token", 401)
-        job = self.state.jobs.get(request.query.get("request_id", ""))
+            return refused("Invalid or expired token", 401)
+        job_id = request.query.get("request_id") or request.query.get("job_id", "")
+        job = self.state.jobs.get(job_id)
         if job is None:
             return _json({"success": False, "status": "not_found"}, 404)
         request[KEY] = job.idempotency_key
@@ -229,7 +247,7 @@ class Handlers:
     async def history(self, request: web.Request) -> web.Response:
         """GET /api/uploadposts/history (filters request_id, platform)."""
         if not self._authorized(request):
-            return _refused("Invalid or expired token", 401)
+            return refused("Invalid or expired token", 401)
         wanted = request.query.get("request_id")
         platform = request.query.get("platform")
         jobs = (
@@ -257,7 +275,7 @@ class Handlers:
     async def me(self, request: web.Request) -> web.Response:
         """GET /api/uploadposts/me: checks a key."""
         if not self._authorized(request):
-            return _refused("Invalid or expired token", 401)
+            return refused("Invalid or expired token", 401)
         return _json({"success": True, "email": "sandbox@localhost", "plan": "sandbox"})
 
     async def queue_faults(self, request: web.Request) -> web.Response:
@@ -271,12 +289,16 @@ class Handlers:
 
     async def settings(self, request: web.Request) -> web.Response:
         """POST /_sandbox/settings {"dedupe": bool, "async_seconds": float, "fault_rate": float,
-        "fault_mix": [fault, ...], "fault_seed": int, "hold": bool}. While `hold` is true,
-        posting requests wait unanswered (each as if the network stalled) until it is false."""
+        "fault_mix": [fault, ...], "fault_seed": int, "hold": bool, "notifications": {...}}.
+        While `hold` is true, posting requests wait unanswered (each as if the network stalled)
+        until it is false. `notifications` sets the delivery faults (sandbox/deliveries.py)."""
         body = await request.json()
         if not isinstance(body.get("hold", False), bool):
             return web.json_response({"error": "hold must be true or false"}, status=400)
         try:
+            delivery_faults = (
+                DeliveryFaults.parse(body["notifications"]) if "notifications" in body else None
+            )
             if "fault_rate" in body:
                 self.state.random_faults = RandomFaults.parse(
                     float(body["fault_rate"]),
@@ -285,6 +307,8 @@ class Handlers:
                 )
         except (TypeError, ValueError) as bad:
             return web.json_response({"error": str(bad)}, status=400)
+        if delivery_faults is not None:
+            self.state.sender.set_faults(delivery_faults)
         self.state.dedupe = bool(body.get("dedupe", self.state.dedupe))
         self.state.async_seconds = float(body.get("async_seconds", self.state.async_seconds))
         if "hold" in body:
@@ -301,6 +325,7 @@ class Handlers:
                 "fault_mix": [s.name for s in faults.mix],
                 "fault_seed": faults.seed,
                 "hold": not self.state.released.is_set(),
+                "notifications": asdict(self.state.sender.faults),
             }
         )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 MINUTE = 60.0
@@ -32,6 +33,7 @@ class Verdict:
 @dataclass
 class Meter:
     limits: SandboxLimits
+    clock: Callable[[], float] = time.time  # a test may fix it to pin a Retry-After exactly
     requests: deque[float] = field(default_factory=deque)  # when each request was taken
     posts: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
     published: dict[tuple[str, str], deque[float]] = field(
@@ -39,7 +41,7 @@ class Meter:
     )
 
     def headers(self, now: float | None = None) -> dict[str, str]:
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         _expire(self.requests, now - MINUTE)
         limit = self.limits.requests_per_minute or UNLIMITED  # no plan: a limit never reached
         used = len(self.requests)
@@ -52,7 +54,7 @@ class Meter:
 
     def take_request(self, now: float | None = None) -> Verdict | None:
         """Counts a request to any endpoint, or says why it is refused."""
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         _expire(self.requests, now - MINUTE)
         plan = self.limits.requests_per_minute
         if plan is not None and len(self.requests) >= plan:
@@ -63,7 +65,7 @@ class Meter:
 
     def take_post(self, user: str, platform: str, now: float | None = None) -> Verdict | None:
         """Counts a post by `user` to `platform`, or says which limit refuses it."""
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         posts = self.posts[user]
         _expire(posts, now - MINUTE)
         rate = self.limits.posts_per_minute_per_profile
@@ -94,7 +96,7 @@ class Meter:
         return None
 
     def count_publication(self, user: str, platform: str, now: float | None = None) -> None:
-        self.published[(user, platform)].append(time.time() if now is None else now)
+        self.published[(user, platform)].append(self.clock() if now is None else now)
 
 
 def _expire(times: deque[float], before: float) -> None:

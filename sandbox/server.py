@@ -9,21 +9,29 @@ from aiohttp import web
 from sandbox.faults import RandomFaults
 from sandbox.handlers import MEDIA_FIELD, Handlers
 from sandbox.limits import Meter, SandboxLimits
+from sandbox.notification_handlers import NotificationHandlers
 from sandbox.state import SandboxState
 
 
 def build_app(state: SandboxState) -> web.Application:
     handlers = Handlers(state)
+    notifications = NotificationHandlers(state)
     app = web.Application(middlewares=[handlers.metered])
     for path in MEDIA_FIELD:
         app.router.add_post(path, handlers.upload)
     app.router.add_get("/api/uploadposts/status", handlers.status)
     app.router.add_get("/api/uploadposts/history", handlers.history)
     app.router.add_get("/api/uploadposts/me", handlers.me)
+    app.router.add_post("/api/uploadposts/users/notifications", notifications.register)
+    app.router.add_get("/api/uploadposts/users/notifications", notifications.registration)
     app.router.add_post("/_sandbox/faults", handlers.queue_faults)
     app.router.add_post("/_sandbox/settings", handlers.settings)
     app.router.add_get("/_sandbox/publications", handlers.publications)
     app.router.add_get("/_sandbox/log", handlers.log)
+    app.router.add_get("/_sandbox/notifications", notifications.deliveries)
+    app.router.add_post("/_sandbox/notifications/flush", notifications.flush)
+    app.router.add_post("/_sandbox/accounts", notifications.set_account)
+    app.router.add_get("/_sandbox/accounts", notifications.accounts)
     return app
 
 
@@ -39,6 +47,7 @@ class RunningSandbox:
 
     async def stop(self) -> None:
         await self.runner.cleanup()
+        await self.state.sender.stop()  # what is still to deliver is dropped
 
 
 async def start_sandbox(

@@ -1,5 +1,7 @@
 """What the sandbox remembers: its jobs (by request id and by idempotency key), the faults queued
-per platform, every publication, and every upload request as it arrived (for tests to read)."""
+per platform, every publication, every upload request as it arrived (for tests to read), the
+social accounts' health and the notification settings; a job's end and an account's change are
+told to the registered webhook."""
 
 from __future__ import annotations
 
@@ -11,8 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from queuelabs.platforms import Platform
+from sandbox import notifications
+from sandbox.accounts import Account, Accounts, AccountState
+from sandbox.deliveries import Sender
 from sandbox.faults import RandomFaults, Scripted
 from sandbox.limits import Meter, SandboxLimits
+from sandbox.notifications import Registration
 
 PLATFORMS = {platform.value for platform in Platform}  # the names Upload-Post takes in platform[]
 
@@ -24,12 +30,15 @@ class Job:
     user: str
     platform: str
     title: str
+    media_type: str = "video"  # video, photo, text: which posting endpoint made it
+    caption: str = ""  # the post's description
     status: str = "in_progress"  # in_progress, completed, failed
     success: bool | None = None
     post_url: str = ""
     post_id: str = ""
     error: str = ""
     created_at: float = field(default_factory=time.time)
+    ended_at: float | None = None
     unreadable_reads: int = 0  # status look-ups still to answer unreadably (a fault)
 
     @property
@@ -83,6 +92,9 @@ class SandboxState:
     by_key: dict[str, str] = field(default_factory=dict)
     publications: list[Publication] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    accounts: Accounts = field(default_factory=Accounts)
+    registration: Registration = field(default_factory=Registration)  # one: the sandbox has one key
+    sender: Sender = field(default_factory=Sender)
 
     def queue_faults(self, platform: str, *names: str) -> None:
         """Queues faults by name (see sandbox/faults.py); ValueError for an unknown one."""
@@ -107,9 +119,25 @@ class SandboxState:
         return None
 
     def new_job(
-        self, key: str, request_id: str | None, user: str, platform: str, title: str
+        self,
+        key: str,
+        request_id: str | None,
+        user: str,
+        platform: str,
+        title: str,
+        *,
+        media_type: str = "video",
+        caption: str = "",
     ) -> Job:
-        job = Job(request_id or str(uuid.uuid4()), key, user, platform, title)
+        job = Job(
+            request_id or str(uuid.uuid4()),
+            key,
+            user,
+            platform,
+            title,
+            media_type=media_type,
+            caption=caption,
+        )
         self.jobs[job.request_id] = job
         if key:
             self.by_key[key] = job.request_id
@@ -117,7 +145,7 @@ class SandboxState:
 
     def publish(self, job: Job) -> None:
         self.meter.count_publication(job.user, job.platform)
-        job.status, job.success = "completed", True
+        job.status, job.success, job.ended_at = "completed", True, time.time()
         job.post_id = uuid.uuid4().hex[:12]
         job.post_url = f"https://www.{job.platform}.com/p/{job.post_id}"
         self.publications.append(
@@ -125,6 +153,37 @@ class SandboxState:
                 job.request_id, job.idempotency_key, job.user, job.platform, job.title, time.time()
             )
         )
+        self._notify(_upload_completed(job))
 
     def fail(self, job: Job, reason: str) -> None:
         job.status, job.success, job.error = "failed", False, reason
+        job.ended_at = time.time()
+        self._notify(_upload_completed(job))
+
+    def set_account(
+        self, user: str, platform: str, state: AccountState, reason: str | None = None
+    ) -> Account:
+        account = self.accounts.set(user, platform, state, reason)
+        self._notify(notifications.account_changed(account))
+        return account
+
+    def _notify(self, payload: dict[str, Any]) -> None:
+        url = self.registration.webhook_url
+        if url and self.registration.wants(payload["event"]):
+            self.sender.send(url, payload)
+
+
+def _upload_completed(job: Job) -> dict[str, Any]:
+    return notifications.upload_completed(
+        request_id=job.request_id,
+        user=job.user,
+        platform=job.platform,
+        media_type=job.media_type,
+        title=job.title,
+        caption=job.caption,
+        success=bool(job.success),
+        url=job.post_url or None,
+        post_id=job.post_id or None,
+        error=job.error or None,
+        ended_at=job.ended_at or job.created_at,
+    )
