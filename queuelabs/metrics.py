@@ -60,6 +60,13 @@ DISPATCH_LAG_SECONDS = Histogram(
     buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
 )
 
+UPLOAD_POST_WEBHOOKS = Counter(
+    "queuelabs_upload_post_webhooks_total",
+    "Deliveries of Upload-Post's webhooks, by event (`other`: one we do not know, or unread) and"
+    " what came of each (uploader/notices/).",
+    ["event", "outcome"],
+)
+
 
 # Every RPC, in the conventional names (go-grpc-prometheus, py-grpc-prometheus).
 GRPC_STARTED = Counter(

@@ -19,6 +19,7 @@ from queuelabs.grpc_server import GrpcServer, start_grpc_server
 from queuelabs.uploader.v1 import uploader_pb2, uploader_pb2_grpc
 from uploader.allocator_client import AllocatorGateway
 from uploader.budget import RequestBudget
+from uploader.notices.receiver import RunningReceiver, start_receiver
 from uploader.publisher import Publisher
 from uploader.service import UploaderService
 from uploader.servicer import UploaderServicer
@@ -47,6 +48,7 @@ class RunningUploader:
     allocator: AllocatorGateway
     worker: str
     leadership: Leadership
+    notices: RunningReceiver | None = None  # hears Upload-Post's webhooks, when set to
 
     @property
     def port(self) -> int:
@@ -55,6 +57,8 @@ class RunningUploader:
     async def stop(self, grace: float) -> None:
         """NOT_SERVING; no new claims; publishes in flight get `grace` seconds; then closes."""
         await self.grpc.health.enter_graceful_shutdown()
+        if self.notices is not None:
+            await self.notices.stop()
         self.stop_workers.set()
         await asyncio.gather(*self.workers)
         await self.leadership.resign()
@@ -95,7 +99,9 @@ async def start_uploader(settings: UploaderSettings, clock: Clock | None = None)
         store, allocator, clock, settings.daily_caps, wake_claimer=claimer.wake
     )
     tail = LogTail(store, clock)  # wakes this replica's WatchEvents streams
+    notices: RunningReceiver | None = None
     try:
+        notices = await start_receiver(settings.notices, store, clock, claimer.wake)
         server = await start_grpc_server(
             SERVICE_NAME,
             lambda s: uploader_pb2_grpc.add_UploaderServicer_to_server(
@@ -111,6 +117,8 @@ async def start_uploader(settings: UploaderSettings, clock: Clock | None = None)
             setting="UPLOADER_LISTEN",
         )
     except BaseException:
+        if notices is not None:
+            await notices.stop()
         await client.close()
         await allocator.close()
         await pool.close()
@@ -132,5 +140,5 @@ async def start_uploader(settings: UploaderSettings, clock: Clock | None = None)
         settings.upload_post_base_url,
     )
     return RunningUploader(
-        server, pool, claimer, workers, stop, client, allocator, worker, leadership
+        server, pool, claimer, workers, stop, client, allocator, worker, leadership, notices
     )

@@ -4,6 +4,7 @@ policies as tuned by the environment."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -50,6 +51,42 @@ class WebhookSettings:
         )
 
 
+# A secret that goes in a URL's path as it is: letters, digits and - _ . ~ (as token_urlsafe gives).
+_PATH_SAFE = re.compile(r"[A-Za-z0-9_.~-]+")
+MIN_SECRET = 24
+
+
+@dataclass(frozen=True)
+class NoticeSettings:
+    """Where the Uploader hears Upload-Post's webhooks (uploader/notices/); off without `listen`."""
+
+    listen: str | None = None  # HOST:PORT; port 0: any free port (the start-up line says which)
+    secret: str = field(default="", repr=False)  # in the registered URL's path: never printed
+
+    @classmethod
+    def from_env(cls, env: Env) -> NoticeSettings:
+        if env.text("UPLOAD_POST_WEBHOOK_LISTEN") is None:
+            return cls()
+        listen = env.listen("UPLOAD_POST_WEBHOOK_LISTEN", "")
+        return cls(listen, webhook_secret(env))
+
+
+def webhook_secret(env: Env) -> str:
+    """UPLOAD_POST_WEBHOOK_SECRET, checked; a ConfigError names the variable, never the value."""
+    secret = env.text("UPLOAD_POST_WEBHOOK_SECRET")
+    if secret is None:
+        raise ConfigError(
+            "UPLOAD_POST_WEBHOOK_SECRET: not set (the secret Upload-Post's webhooks carry; make "
+            "one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    if len(secret) < MIN_SECRET or not _PATH_SAFE.fullmatch(secret):
+        raise ConfigError(
+            f"UPLOAD_POST_WEBHOOK_SECRET: must be at least {MIN_SECRET} characters, only "
+            f"letters, digits and - _ . ~ (it goes in a URL's path)"
+        )
+    return secret
+
+
 @dataclass(frozen=True)
 class UploaderSettings:
     database_url: str
@@ -71,6 +108,7 @@ class UploaderSettings:
     metrics_listen: str | None = None
     events_retention: timedelta = timedelta(days=30)  # the event log's (the event pruner's)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    notices: NoticeSettings = field(default_factory=NoticeSettings)  # Upload-Post's webhooks
 
     @classmethod
     def from_env(
@@ -134,6 +172,7 @@ class UploaderSettings:
                 "EVENTS_RETENTION",
             ),
             webhooks=WebhookSettings.from_env(env),
+            notices=NoticeSettings.from_env(env),
         )
 
 
