@@ -2,13 +2,15 @@
 
 Uses DATABASE_URL when set, else an embedded PostgreSQL whose data stays in one folder between
 runs; applies migrations; serves the Allocator and the Uploader; runs the Upload-Post sandbox
-unless UPLOAD_POST_API_KEY is set; creates the demo profile "InfoKetua"; prints grpcurl commands
-that work as pasted; stops everything on Ctrl-C or SIGTERM.
+unless UPLOAD_POST_API_KEY is set, and then hears its webhooks on a loopback port of their own,
+registered with it under a secret made for the run; creates the demo profile "InfoKetua"; prints
+grpcurl commands that work as pasted; stops everything on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ from uuid import UUID
 from allocator.server import start_allocator
 from allocator.settings import AllocatorSettings
 from commands.serving import until_signalled
+from commands.upload_post_webhook import register, webhook_url
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from queuelabs.database import EmbeddedPostgres, migrate
@@ -25,7 +28,8 @@ from queuelabs.metrics import serve_metrics
 from queuelabs.security import Security, call_metadata, client_channel
 from sandbox.server import start_sandbox
 from sandbox.settings import limits_from_env
-from uploader.server import start_uploader
+from uploader.notices.receiver import PATH
+from uploader.server import RunningUploader, start_uploader
 from uploader.settings import REAL_UPLOAD_POST, UploaderSettings
 
 log = logging.getLogger(__name__)
@@ -98,16 +102,18 @@ async def run_dev(env: Env, data_dir: Path, ports: DevPorts) -> int:
             await _create_demo_profile(f"127.0.0.1:{allocator.port}", allocator_settings.security)
 
             api_key = env.text("UPLOAD_POST_API_KEY")
+            hearing = {}
             if api_key is None:
                 sandbox = await start_sandbox(
                     "127.0.0.1", ports.sandbox, SANDBOX_KEY, limits=limits_from_env(env)
                 )
                 running.push_async_callback(sandbox.stop)
                 upload_post = (sandbox.base_url, SANDBOX_KEY)
+                hearing = hearing_env()
             else:
                 upload_post = (env.text("UPLOAD_POST_BASE_URL", REAL_UPLOAD_POST) or "", api_key)
             uploader_settings = UploaderSettings.from_env(
-                uploader_env(env),
+                uploader_env(env, hearing),
                 database_url=database_url,
                 listen=f"127.0.0.1:{ports.uploader}",
                 allocator_addr=f"127.0.0.1:{allocator.port}",
@@ -115,8 +121,9 @@ async def run_dev(env: Env, data_dir: Path, ports: DevPorts) -> int:
             )
             uploader = await start_uploader(uploader_settings)
             running.push_async_callback(uploader.stop, uploader_settings.shutdown_grace)
+            heard = await _hear_the_sandbox(uploader, uploader_settings, hearing, upload_post)
 
-            print(_banner(ports, upload_post[0], embedded, database_url), flush=True)
+            print(_banner(ports, upload_post[0], embedded, database_url, heard), flush=True)
             await until_signalled()
             log.info("stopping")
     finally:
@@ -126,10 +133,35 @@ async def run_dev(env: Env, data_dir: Path, ports: DevPorts) -> int:
     return 0
 
 
-def uploader_env(env: Env) -> Env:
+def uploader_env(env: Env, hearing: dict[str, str] | None = None) -> Env:
     """The Uploader's environment under `dev`: webhook receivers of a machine of one's own are
-    on it (loopback, private addresses), so they are allowed unless the caller says otherwise."""
-    return Env({"WEBHOOKS_ALLOW_PRIVATE": "true", **env.values})
+    on it (loopback, private addresses), so they are allowed unless the caller says otherwise;
+    `hearing` (with the sandbox: where its webhooks are heard) over the caller's settings."""
+    return Env({"WEBHOOKS_ALLOW_PRIVATE": "true", **env.values, **(hearing or {})})
+
+
+def hearing_env() -> dict[str, str]:
+    """With the sandbox, the Uploader hears its webhooks on a loopback port the system picks, under
+    a secret of this run's own (it goes to the sandbox alone)."""
+    return {
+        "UPLOAD_POST_WEBHOOK_LISTEN": "127.0.0.1:0",
+        "UPLOAD_POST_WEBHOOK_SECRET": secrets.token_urlsafe(32),
+    }
+
+
+async def _hear_the_sandbox(
+    uploader: RunningUploader,
+    settings: UploaderSettings,
+    hearing: dict[str, str],
+    upload_post: tuple[str, str],
+) -> str | None:
+    """Registers the Uploader's receiver with the sandbox, when `dev` runs both; where it hears,
+    as the banner says it (the secret hidden), else None."""
+    if not hearing or uploader.notices is None:
+        return None
+    public = f"http://127.0.0.1:{uploader.notices.port}"
+    await register(*upload_post, webhook_url(public, settings.notices.secret))
+    return f"{public}{PATH}/<secret>"
 
 
 async def _create_demo_profile(allocator: str, security: Security) -> None:
@@ -164,6 +196,7 @@ def _banner(
     upload_post: str,
     embedded: EmbeddedPostgres | None,
     database_url: str,
+    heard: str | None = None,
 ) -> str:
     allocator = f"127.0.0.1:{ports.allocator}"
     uploader = f"127.0.0.1:{ports.uploader}"
@@ -171,13 +204,14 @@ def _banner(
     psql = f"\n  psql '{database_url}'" if embedded else ""
     sandbox = " (the local sandbox)" if upload_post != REAL_UPLOAD_POST else ""
     metrics = f"http://127.0.0.1:{ports.metrics}/metrics" if ports.metrics else "off"
+    hearing = f"\n  Webhooks in  {heard} (the sandbox's, registered with it)" if heard else ""
     profile = f'"profile_id": "{DEMO_PROFILE_ID}"'
     content = '"content_id": "\'$ID\'"'
     return f"""
 QueueLabs dev stack is up.
   Allocator    {allocator}   (gRPC; reflection and health on)
   Uploader     {uploader}   (gRPC; its workers run inside)
-  Upload-Post  {upload_post}{sandbox}
+  Upload-Post  {upload_post}{sandbox}{hearing}
   PostgreSQL   {where}{psql}
   Metrics      {metrics}
   Demo profile "InfoKetua" ({DEMO_PROFILE_ID}), TikTok and Instagram slots at

@@ -127,6 +127,27 @@ def _parser() -> argparse.ArgumentParser:
     health.add_argument("--timeout", type=float, default=3.0, help="seconds (default 3)")
     health.set_defaults(handler=_health)
 
+    hearing = commands.add_parser(
+        "upload-post-webhook",
+        help="register with Upload-Post where the Uploader hears its webhooks, or show it",
+    )
+    hearing_commands = hearing.add_subparsers(dest="webhook_command", required=True)
+    register = hearing_commands.add_parser(
+        "register",
+        help="POST the receiver's URL (PUBLIC-URL/upload-post/webhooks/<secret>) to Upload-Post",
+    )
+    register.add_argument(
+        "--public-url",
+        required=True,
+        help="where Upload-Post reaches UPLOAD_POST_WEBHOOK_LISTEN, e.g. https://hooks.example.com",
+    )
+    register.add_argument(
+        "--dry-run", action="store_true", help="print the request (secrets hidden), send nothing"
+    )
+    register.set_defaults(handler=_webhook_register)
+    registered = hearing_commands.add_parser("show", help="what Upload-Post has registered")
+    registered.set_defaults(handler=_webhook_show)
+
     dev = commands.add_parser(
         "dev", help="the whole system on this machine, on 127.0.0.1, with a demo profile"
     )
@@ -282,6 +303,18 @@ def _health(args: argparse.Namespace, env: Env) -> int:
     from commands.health import run_health
 
     return run_health(env, args.address, args.timeout)
+
+
+def _webhook_register(args: argparse.Namespace, env: Env) -> int:
+    from commands.upload_post_webhook import run_register
+
+    return asyncio.run(run_register(env, args.public_url, args.dry_run))
+
+
+def _webhook_show(args: argparse.Namespace, env: Env) -> int:
+    from commands.upload_post_webhook import run_show
+
+    return asyncio.run(run_show(env))
 
 
 def _dev(args: argparse.Namespace, env: Env) -> int:
