@@ -169,6 +169,9 @@ class Handlers:
             if fault.status_unreadable:
                 job.unreadable_reads = int(float(scripted.argument or 2))
 
+        # The answer is what the job was when the API answered; a slow answer is late on the
+        # way back (an async job finished meanwhile is still answered "initiated").
+        body = _sync_body(job) if job.done else _async_body(job)
         match fault.answer:
             case Answer.GATEWAY_TIMEOUT:
                 return web.Response(
@@ -180,7 +183,7 @@ class Handlers:
                 return _drop(request)
             case Answer.LATE:
                 await asyncio.sleep(float(scripted.argument or 5))
-        return _json(_sync_body(job) if job.done else _async_body(job))
+        return _json(body)
 
     def _run(self, job: Job, scripted: Scripted, *, asynchronous: bool) -> None:
         """Ends the job now, or (async mode) after `async_seconds`."""
