@@ -12,6 +12,10 @@ A second scenario lifts every limit and measures the Uploader's own throughput a
 httpx loop posting to the same sandbox at the same concurrency, measured in the same run
 (target >= 0.7x).
 
+`--webhooks` runs the paced herd twice instead, without and with the Uploader's receiver for
+Upload-Post's webhooks (registered with the sandbox, which sends `upload_completed` for every
+job), and prints the status polls and how long the herd took to settle, before and after.
+
 Run: `uv run python bench/herd.py` (BENCH_DATABASE_URL, DATABASE_URL, or an embedded
 PostgreSQL); `--profiles N` for a smaller herd; `--history 2000000` on a database holding that
 many finished contents (bench.history; `bench.history_cost` compares with an empty one). It
@@ -51,6 +55,7 @@ from queuelabs.sql import sql_values
 from uploader.domain import AttemptKind
 
 KEY = "bench-key"
+WEBHOOK_SECRET = "bench-webhook-secret-0123456789abcdef"
 PLAN = 600  # requests a minute
 PLATFORMS = (Platform.TIKTOK, Platform.INSTAGRAM)
 QUEUELABS = [sys.executable, "-m", "commands"]
@@ -125,12 +130,15 @@ def run_herd(
     uuid7_ids: bool = False,
     uploader_env: dict[str, str] | None = None,
     attach: Attach | None = None,
+    webhooks: bool = False,
 ) -> Herd:
     """Seeds a fresh database (or `database_url`: migrated, holding no herd), starts every
     part, lets the herd fall due, waits for it. `history`: finished contents (bench.history)
     in the database first, and KEY_HISTORY on each herd key; `uuid7_ids`: the herd's content
     ids are version 7 UUIDs (time-ordered), not random; `uploader_env`: more settings for the
-    replicas; `attach`: observers beside the herd (see Attach)."""
+    replicas; `attach`: observers beside the herd (see Attach); `webhooks`: each replica hears
+    Upload-Post's webhooks, the first replica's receiver registered with the sandbox (one URL,
+    as behind a load balancer)."""
     with ExitStack() as parts:
         if not database_url:
             database_url = parts.enter_context(bench_database(history))
@@ -168,8 +176,16 @@ def run_herd(
         fall_due(database_url, contents, due_at)
         replicas: list[int] = []
         ports: list[int] = []
+        receivers: list[int] = []
         for _ in range(2):
             port = free_port()
+            hearing = {}
+            if webhooks:
+                receivers.append(free_port())
+                hearing = {
+                    "UPLOAD_POST_WEBHOOK_LISTEN": f"127.0.0.1:{receivers[-1]}",
+                    "UPLOAD_POST_WEBHOOK_SECRET": WEBHOOK_SECRET,
+                }
             replica = parts.enter_context(
                 part(
                     "uploader",
@@ -182,12 +198,22 @@ def run_herd(
                     UPLOADER_MAX_IN_FLIGHT=str(in_flight),
                     UPLOADER_DB_POOL_SIZE="20",
                     **limits,
+                    **hearing,
                     **(uploader_env or {}),
                 )
             )
             wait_for_port(port, replica)
             replicas.append(replica.pid)
             ports.append(port)
+        if webhooks:
+            url = f"http://127.0.0.1:{receivers[0]}/upload-post/webhooks/{WEBHOOK_SECRET}"
+            registered = httpx.post(
+                f"http://127.0.0.1:{sandbox_port}/api/uploadposts/users/notifications",
+                headers={"Authorization": f"Apikey {KEY}"},
+                json={"channels": {"webhook": True}, "webhook_url": url},
+                timeout=30,
+            )
+            registered.raise_for_status()
         if attach:
             parts.enter_context(attach(database_url, ports))
         total = profiles * len(PLATFORMS)
@@ -338,6 +364,33 @@ def report_paced(herd: Herd, total: int) -> None:
     print(f"  publications per content: {dict(counts)} (target: every content exactly 1)")
 
 
+def status_polls(herd: Herd) -> int:
+    return sum(1 for r in herd.requests if r["path"] == "/api/uploadposts/status")
+
+
+def compare_webhooks(profiles: int, in_flight: int) -> None:
+    """The paced herd polled, then heard: status polls and time to settle, each way."""
+    total = profiles * len(PLATFORMS)
+    runs = {
+        heard: run_herd(profiles, paced=True, in_flight=in_flight, webhooks=heard)
+        for heard in (False, True)
+    }
+    print(f"\npaced herd, {total} contents (half Instagram, async), 2 replicas, plan {PLAN}/min")
+    for heard, herd in runs.items():
+        counts = Counter(herd.per_content.values())
+        print(
+            f"  webhooks {'on ' if heard else 'off'}: settled in {herd.seconds:.0f} s, "
+            f"requests {len(herd.requests)}, status polls {status_polls(herd)}, "
+            f"failed {herd.failed}, publications per content {dict(counts)}"
+        )
+    off, on = runs[False], runs[True]
+    drop = 1 - status_polls(on) / max(1, status_polls(off))
+    print(
+        f"  status polls dropped by {drop:.0%} (target >= 90%); settled in "
+        f"{on.seconds / off.seconds:.2f} of the time (target < 1)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profiles", type=int, default=500)
@@ -351,8 +404,16 @@ def main() -> None:
     parser.add_argument(
         "--uuid7", action="store_true", help="content ids are version 7 UUIDs (time-ordered)"
     )
+    parser.add_argument(
+        "--webhooks",
+        action="store_true",
+        help="the paced herd without and with Upload-Post's webhooks heard",
+    )
     args = parser.parse_args()
     total = args.profiles * len(PLATFORMS)
+    if args.webhooks:
+        compare_webhooks(args.profiles, args.in_flight)
+        return
 
     def herd_of(paced: bool) -> Herd:
         return run_herd(

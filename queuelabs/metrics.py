@@ -53,6 +53,11 @@ RETRIES = Counter("queuelabs_upload_retries_total", "Retries scheduled, by platf
 DUE_BACKLOG = Gauge(
     "queuelabs_due_backlog", "Contents due now and not yet claimed, by platform.", ["platform"]
 )
+ACCOUNTS_TO_RECONNECT = Gauge(
+    "queuelabs_accounts_to_reconnect",
+    "Social accounts (profile, platform) that must be reconnected in Upload-Post: nothing is"
+    " sent to them until then.",
+)
 DISPATCH_LAG_SECONDS = Histogram(
     "queuelabs_dispatch_lag_seconds",
     "How long after its slot a content was first claimed.",
