@@ -24,7 +24,8 @@ from queuelabs.fields import (
 )
 from queuelabs.lifecycle import ContentState
 from queuelabs.uploader.v1 import uploader_pb2 as pb
-from uploader.domain import AttemptRecord, PauseState, StoredEvent, UploadQuery, UploadView
+from uploader.domain import AttemptRecord, PauseState, StoredEvent, UploadQuery
+from uploader.waiting import Standing, Waiting, WaitReason
 from uploader.watch import Watch
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,11 @@ STATE_TO_PB = {
     ContentState.REMOVED: pb.UPLOAD_STATE_CANCELLED,  # CancelUpload releases it: one state
 }
 STATES_FROM_PB = {value: state for state, value in STATE_TO_PB.items()}
+
+# Derived by name: WAIT_REASON_<NAME> in the proto is WaitReason.<NAME> (tests/test_waiting.py).
+WAIT_REASON_TO_PB: dict[WaitReason, pb.WaitReason.ValueType] = {
+    reason: pb.WaitReason.Value("WAIT_REASON_" + reason.name) for reason in WaitReason
+}
 
 # Each type's fields travel in Event's `data` oneof, in the member named after the type
 # ("content.assigned": content_assigned); tests/test_watch_events.py holds every type to one.
@@ -83,10 +89,10 @@ def upload_query_in(request: pb.ListUploadsRequest) -> UploadQuery:
     return replace(query, after=page_token_in(request.page_token, query.filters))
 
 
-def page_out(query: UploadQuery, views: list[UploadView], more: bool) -> pb.ListUploadsResponse:
-    last = views[-1] if views and more else None
+def page_out(query: UploadQuery, found: list[Standing], more: bool) -> pb.ListUploadsResponse:
+    last = found[-1].view if found and more else None
     return pb.ListUploadsResponse(
-        uploads=[upload_out(v) for v in views],
+        uploads=[upload_out(s) for s in found],
         next_page_token=page_token_out(
             query.filters, (last.scheduled_at, last.content_id) if last else None
         ),
@@ -106,7 +112,10 @@ def attempt_out(attempt: AttemptRecord) -> pb.Attempt:
     )
 
 
-def upload_out(view: UploadView) -> pb.Upload:
+def upload_out(found: Standing) -> pb.Upload:
+    """The content as it stands: next_retry_at as reported (never in the past while it waits),
+    and why it waits while it is in line."""
+    view = found.view
     return pb.Upload(
         content_id=str(view.content_id),
         profile_id=str(view.profile_id),
@@ -117,7 +126,18 @@ def upload_out(view: UploadView) -> pb.Upload:
         failure_reason=view.failure_reason,
         post_url=view.post_url,
         retry_count=view.retry_count,
-        next_retry_at=timestamp_out(view.next_retry_at),
+        next_retry_at=timestamp_out(found.next_retry_at),
+        waiting=waiting_out(found.waiting),
+    )
+
+
+def waiting_out(waiting: Waiting | None) -> pb.Waiting | None:
+    if waiting is None:
+        return None
+    return pb.Waiting(
+        reason=WAIT_REASON_TO_PB[waiting.reason],
+        until=timestamp_out(waiting.until),
+        detail=waiting.detail,
     )
 
 
@@ -127,6 +147,8 @@ def pause_out(state: PauseState) -> pb.PauseState:
         platform=PLATFORM_TO_PB[state.platform],
         paused=state.paused_at is not None,
         paused_at=timestamp_out(state.paused_at),
+        paused_by=state.paused_by,
+        reason=state.reason,
     )
 
 

@@ -177,6 +177,7 @@ class UploadView:
     post_url: str
     retry_count: int
     next_retry_at: datetime | None
+    reason: str = ""  # why it stands where it stands (a retry's failure, why it needs a slot)
 
     @classmethod
     def from_row(cls, row: dict[str, Any], attempts: tuple[AttemptRecord, ...]) -> UploadView:
@@ -192,6 +193,7 @@ class UploadView:
             post_url=row["post_url"],
             retry_count=row["retry_count"],
             next_retry_at=row["next_retry_at"],
+            reason=row["status_reason"],
         )
 
 
@@ -220,6 +222,8 @@ class PauseState:
     profile_id: UUID
     platform: Platform
     paused_at: datetime | None
+    paused_by: str = ""  # the caller's AUTH_TOKENS name ("" when auth is off)
+    reason: str = ""
 
 
 @dataclass(frozen=True)

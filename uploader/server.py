@@ -94,9 +94,10 @@ async def start_uploader(settings: UploaderSettings, clock: Clock | None = None)
         worker,
         max_in_flight=settings.max_in_flight,
         lease=settings.lease,
+        max_lateness=settings.max_lateness,
     )
     service = UploaderService(
-        store, allocator, clock, settings.daily_caps, wake_claimer=claimer.wake
+        store, allocator, clock, settings.daily_caps, settings.limits, wake_claimer=claimer.wake
     )
     tail = LogTail(store, clock)  # wakes this replica's WatchEvents streams
     notices: RunningReceiver | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -13,7 +13,9 @@ from queuelabs.platforms import Platform
 from uploader.allocator_client import AllocatorGateway
 from uploader.domain import PauseState, UploadQuery, UploadView
 from uploader.errors import ContentNotFound, OverDailyCap, ProfileNotFound, WrongState
+from uploader.pacing import Limits
 from uploader.storage import Transaction, UploaderStore
+from uploader.waiting import Standing, standing
 
 
 class UploaderService:
@@ -23,27 +25,31 @@ class UploaderService:
         allocator: AllocatorGateway,
         clock: Clock,
         daily_caps: Mapping[Platform, int],
+        limits: Limits,
         wake_claimer: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._allocator = allocator
         self._clock = clock
         self._daily_caps = daily_caps
+        self._limits = limits  # what the claimer paces to: why a content waits (waiting.py)
         self._wake_claimer = wake_claimer
 
-    async def get_upload(self, content_id: UUID) -> UploadView:
+    async def get_upload(self, content_id: UUID) -> Standing:
         async with self._store.transaction() as tx:
-            return await _view(tx, content_id)
+            [found] = await self._standings(tx, [await _view(tx, content_id)])
+        return found
 
-    async def list_uploads(self, query: UploadQuery) -> tuple[list[UploadView], bool]:
+    async def list_uploads(self, query: UploadQuery) -> tuple[list[Standing], bool]:
         """A page of uploads, and whether more follow."""
         async with self._store.transaction() as tx:
             if query.profile_id is not None and not await tx.profile_exists(query.profile_id):
                 raise ProfileNotFound(f"no profile {query.profile_id}", profile_id=query.profile_id)
             found = await tx.list_views(query)
-        return found[: query.page_size], len(found) > query.page_size
+            page = await self._standings(tx, found[: query.page_size])
+        return page, len(found) > query.page_size
 
-    async def upload_now(self, content_id: UUID) -> UploadView:
+    async def upload_now(self, content_id: UUID) -> Standing:
         """Publishes a scheduled (or retry-pending) content now instead of at its time, if
         that keeps its account within the daily cap."""
         claimable = sources(Event.CLAIM)
@@ -59,13 +65,13 @@ class UploaderService:
                     content_id=content_id,
                     state=view.state.value,
                 )
-            view = await _view(tx, content_id)
+            [found] = await self._standings(tx, [await _view(tx, content_id)])
         self._wake_claimer()
-        return view
+        return found
 
-    async def retry_upload(self, content_id: UUID) -> UploadView:
+    async def retry_upload(self, content_id: UUID) -> Standing:
         """Puts a failed content back in line, in the earliest free slot from now."""
-        view = await self.get_upload(content_id)
+        view = (await self.get_upload(content_id)).view
         if view.state not in RETRYABLE_BY_HAND:
             raise WrongState(
                 needs_one_of(f"content {content_id}", view.state, "RetryUpload", RETRYABLE_BY_HAND),
@@ -76,17 +82,21 @@ class UploaderService:
         self._wake_claimer()
         return await self.get_upload(content_id)
 
-    async def cancel_upload(self, content_id: UUID, reason: str) -> UploadView:
+    async def cancel_upload(self, content_id: UUID, reason: str) -> Standing:
         """Never publish this content; its slot goes back to the Allocator."""
         await self.get_upload(content_id)  # NOT_FOUND before asking the Allocator
         await self._allocator.release(content_id, reason or "cancelled by an operator", cancel=True)
         return await self.get_upload(content_id)
 
-    async def pause(self, profile_id: UUID, platform: Platform) -> PauseState:
+    async def pause(
+        self, profile_id: UUID, platform: Platform, by: str = "", reason: str = ""
+    ) -> PauseState:
+        """Pauses publishing for the key, `by` a caller (its AUTH_TOKENS name) for `reason`; a
+        key paused already keeps the pause it has (the answer tells whose)."""
         async with self._store.transaction() as tx:
             await _require_profile(tx, profile_id)
-            paused_at = await tx.pause(profile_id, platform, self._clock.now())
-        return PauseState(profile_id, platform, paused_at)
+            pause = await tx.pause(profile_id, platform, self._clock.now(), by, reason)
+        return PauseState(profile_id, platform, pause.paused_at, pause.paused_by, pause.reason)
 
     async def resume(self, profile_id: UUID, platform: Platform) -> PauseState:
         async with self._store.transaction() as tx:
@@ -94,6 +104,11 @@ class UploaderService:
             await tx.resume(profile_id, platform)
         self._wake_claimer()
         return PauseState(profile_id, platform, None)
+
+    async def _standings(self, tx: Transaction, views: Sequence[UploadView]) -> list[Standing]:
+        """Each view with why it waits, the facts read once for them all."""
+        context = await tx.waiting_context(views, self._clock.now(), self._limits)
+        return [standing(view, context) for view in views]
 
     async def _check_daily_cap(self, tx: Transaction, view: UploadView, now: datetime) -> None:
         cap = self._daily_caps.get(view.platform)

@@ -7,6 +7,7 @@ from typing import TypeAlias
 
 import grpc
 
+from queuelabs.security import caller
 from queuelabs.uploader.v1 import uploader_pb2 as pb
 from queuelabs.uploader.v1 import uploader_pb2_grpc as pb_grpc
 from uploader import convert
@@ -55,7 +56,9 @@ class UploaderServicer(pb_grpc.UploaderServicer):
     ) -> pb.PauseState:
         profile_id = convert.uuid_field(request.profile_id, "profile_id")
         platform = convert.platform_field(request.platform)
-        return convert.pause_out(await self._service.pause(profile_id, platform))
+        reason = convert.reason_field(request.reason)
+        paused = await self._service.pause(profile_id, platform, _caller_name(), reason)
+        return convert.pause_out(paused)
 
     async def ResumeProfile(
         self, request: pb.ResumeProfileRequest, context: Context
@@ -107,3 +110,8 @@ class UploaderServicer(pb_grpc.UploaderServicer):
     ) -> pb.ListWebhookAttemptsResponse:
         found, more = await self._webhooks.list_attempts(*hooks.attempts_query_in(request))
         return hooks.attempts_page_out(request, found, more)
+
+
+def _caller_name() -> str:
+    """The caller's AUTH_TOKENS name; "" when auth is off (nobody is named)."""
+    return caller.get("")  # set by BearerAuth for an admitted call, never otherwise

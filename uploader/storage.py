@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,8 @@ from uploader.domain import (
 )
 from uploader.outcomes import Outcome
 from uploader.pacing import WINDOW as PACING_WINDOW
+from uploader.pacing import Limits
+from uploader.waiting import TO_PUBLISH, AccountHold, BudgetSeen, Pause, WaitingContext
 from uploader.webhooks.domain import AttemptView, Delivery, Endpoint, EndpointSpec
 
 # The values the SQL names: state lists from the lifecycle table, kinds and outcomes from theirs.
@@ -76,6 +79,14 @@ QUERIES.update(
     load_queries(
         Path(__file__).with_name("webhooks.sql"),
         {"endpoint_disabled": EventType.WEBHOOK_ENDPOINT_DISABLED},
+    )
+)
+
+# Why contents wait: the facts uploader/waiting.py weighs, read for a page at once.
+QUERIES.update(
+    load_queries(
+        Path(__file__).with_name("waiting.sql"),
+        {"sending": target(Event.CLAIM), "post": RequestKind.POST},
     )
 )
 
@@ -423,11 +434,20 @@ class Transaction(QueryRunner):
     async def profile_exists(self, profile_id: UUID) -> bool:
         return await self._row("get_profile", profile_id=profile_id) is not None
 
-    async def pause(self, profile_id: UUID, platform: Platform, now: datetime) -> datetime:
-        row = await self._row("pause", profile_id=profile_id, platform=platform.value, now=now)
+    async def pause(
+        self, profile_id: UUID, platform: Platform, now: datetime, by: str = "", reason: str = ""
+    ) -> Pause:
+        """Pauses the key, `by` a caller for `reason`; a key paused already keeps its pause."""
+        row = await self._row(
+            "pause",
+            profile_id=profile_id,
+            platform=platform.value,
+            now=now,
+            paused_by=by,
+            reason=reason,
+        )
         assert row is not None
-        paused_at: datetime = row["paused_at"]
-        return paused_at
+        return Pause(row["paused_at"], row["paused_by"], row["reason"])
 
     async def resume(self, profile_id: UUID, platform: Platform) -> None:
         await self._rows("resume", profile_id=profile_id, platform=platform.value)
@@ -797,6 +817,62 @@ class Transaction(QueryRunner):
             limit=limit,
         )
         return [(AttemptView.from_row(r), r["attempt_id"]) for r in rows]
+
+    # Why contents wait (the statements: uploader/waiting.sql; the rule: uploader/waiting.py)
+
+    async def waiting_context(
+        self,
+        views: Sequence[UploadView],
+        now: datetime,
+        limits: Limits,
+    ) -> WaitingContext:
+        """The facts the rule weighs for `views` (a page): each read once for them all, and
+        only for contents a claim to publish takes (the others wait for a look of their own)."""
+        context = WaitingContext(now, limits)
+        keys = sorted({(v.profile_id, v.platform.value) for v in views if v.state in TO_PUBLISH})
+        if not keys:
+            return context
+        among = {"profile_ids": [k[0] for k in keys], "platforms": [k[1] for k in keys]}
+        window_start = now - PACING_WINDOW
+        pauses = {
+            (r["profile_id"], Platform(r["platform"])): Pause(
+                r["paused_at"], r["paused_by"], r["reason"]
+            )
+            for r in await self._rows("paused_among", **among)
+        }
+        accounts = {
+            (r["profile_id"], Platform(r["platform"])): AccountHold(
+                r["reconnect_since"], r["reconnect_reason"], r["capped_until"], r["cap_reason"]
+            )
+            for r in await self._rows("held_among", **among)
+        }
+        sending = frozenset(
+            (r["profile_id"], Platform(r["platform"]))
+            for r in await self._rows("sending_among", **among)
+        )
+        users: dict[UUID, str] = {}
+        posts: dict[str, tuple[datetime, ...]] = {}
+        for r in await self._rows(
+            "posts_of_users", profile_ids=among["profile_ids"], window_start=window_start
+        ):
+            users[r["profile_id"]] = r["upload_post_user"]
+            posts[r["upload_post_user"]] = tuple(r["posts"])
+        budget = await self._row("budget_seen", window_start=window_start)
+        assert budget is not None
+        return replace(
+            context,
+            budget=BudgetSeen(
+                int(budget["sent"]),
+                budget["oldest"],
+                budget["blocked_until"],
+                budget["blocked_reason"] or "",
+            ),
+            pauses=pauses,
+            accounts=accounts,
+            users=users,
+            posts=posts,
+            sending=sending,
+        )
 
 
 class UploaderStore:
