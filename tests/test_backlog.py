@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from queuelabs import metrics
 from queuelabs.clock import FakeClock
 from queuelabs.database import open_pool
 from queuelabs.platforms import Platform
@@ -29,6 +30,25 @@ async def test_the_backlog_gauge_counts_what_is_due_per_platform(harness):
     assert await gauge.measure() == {}
     harness.clock.advance(timedelta(hours=2))
     assert await gauge.measure() == {Platform.TIKTOK: 2, Platform.INSTAGRAM: 1}
+
+
+async def test_the_gauge_counts_the_accounts_to_reconnect_and_a_follower_reports_none(harness):
+    first = await harness.profile((Platform.TIKTOK, Platform.INSTAGRAM))
+    second = await harness.profile()
+    now = harness.clock.now()
+    async with harness.store.transaction() as tx:
+        for profile_id, platform in ((first, Platform.TIKTOK), (second, Platform.TIKTOK)):
+            await tx.mark_profiles_reconnect([profile_id], platform, "token", "test", now, now)
+        await tx.cap_account(first, Platform.INSTAGRAM, now + timedelta(hours=1), "cap")
+    gauge = BacklogGauge(harness.store, harness.clock)
+    await gauge.measure()
+    assert metrics.ACCOUNTS_TO_RECONNECT._value.get() == 2  # a full cap is not one of them
+    async with harness.store.transaction() as tx:
+        await tx.clear_profiles_reconnect([second], Platform.TIKTOK, "test", now, now)
+    await gauge.measure()
+    assert metrics.ACCOUNTS_TO_RECONNECT._value.get() == 1
+    gauge.withhold()
+    assert metrics.ACCOUNTS_TO_RECONNECT._value.get() == 0
 
 
 class Replica:
