@@ -80,6 +80,17 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--database-url", help="overrides DATABASE_URL")
     show.set_defaults(handler=_schedule_show)
 
+    waiting = commands.add_parser(
+        "waiting",
+        help="what the contents in line wait for, per profile and platform (asks the Uploader)",
+    )
+    waiting.add_argument(
+        "--uploader", help="HOST:PORT (default: 127.0.0.1 on the port of UPLOADER_LISTEN)"
+    )
+    waiting.add_argument("--profile", default="", help="only this profile (its id)")
+    waiting.add_argument("--platform", choices=[p.value for p in Platform], help="only this one")
+    waiting.set_defaults(handler=_waiting)
+
     check = commands.add_parser(
         "check",
         help="audit the database against every invariant; exit 1 when anything is found",
@@ -260,6 +271,12 @@ def _schedule_show(args: argparse.Namespace, env: Env) -> int:
         print(f"queuelabs schedule show: {missing}", file=sys.stderr)
         return 1
     return 0
+
+
+def _waiting(args: argparse.Namespace, env: Env) -> int:
+    from commands.waiting import run_waiting
+
+    return run_waiting(env, args.uploader, args.profile, args.platform)
 
 
 def _check(args: argparse.Namespace, env: Env) -> int:
