@@ -101,7 +101,9 @@ class UploaderService:
     async def resume(self, profile_id: UUID, platform: Platform) -> PauseState:
         async with self._store.transaction() as tx:
             await _require_profile(tx, profile_id)
-            await tx.resume(profile_id, platform)
+            # An operator's resume also lets an account marked for reconnection go: they have
+            # reconnected it, or know better than the mark.
+            await tx.resume(profile_id, platform, self._clock.now())
         self._wake_claimer()
         return PauseState(profile_id, platform, None)
 

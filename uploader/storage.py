@@ -449,8 +449,12 @@ class Transaction(QueryRunner):
         assert row is not None
         return Pause(row["paused_at"], row["paused_by"], row["reason"])
 
-    async def resume(self, profile_id: UUID, platform: Platform) -> None:
+    async def resume(self, profile_id: UUID, platform: Platform, now: datetime) -> None:
+        """Lifts the key's pause and its account's mark to be reconnected, if any (told)."""
         await self._rows("resume", profile_id=profile_id, platform=platform.value)
+        await self.clear_profiles_reconnect(
+            [profile_id], platform, "an operator's ResumeProfile", now, now
+        )
 
     # Social accounts as Upload-Post sees them, and its word on jobs
 
@@ -526,9 +530,9 @@ class Transaction(QueryRunner):
         out of order); the accounts whose state changed are told."""
         if not profile_ids:
             return []
-        rows = await self._rows(
-            "lock_accounts", profile_ids=list(profile_ids), platform=platform.value
-        )
+        accounts = {"profile_ids": list(profile_ids), "platform": platform.value}
+        await self._rows("make_accounts", **accounts)
+        rows = await self._rows("lock_accounts", **accounts)
         heeded = [r for r in rows if r["word_at"] is None or r["word_at"] <= word_at]
         needs_reconnect = reason is not None
         changed = [
@@ -593,6 +597,11 @@ class Transaction(QueryRunner):
         await self._rows("due_now", content_id=row["content_id"], now=now)
         content_id: UUID = row["content_id"]
         return content_id
+
+    async def due_now(self, content_id: UUID, now: datetime) -> bool:
+        """Makes a content that waits on a job due now (Upload-Post's word on it came); False
+        when it waits on none."""
+        return bool(await self._rows("due_now", content_id=content_id, now=now))
 
     async def notices_of(self, jobs: Collection[str]) -> dict[str, Notice]:
         """Upload-Post's word on each of `jobs` that it has told of, by job."""
