@@ -39,6 +39,12 @@ def a_content(conn: psycopg.Connection, profile_id: UUID, hour: int, outcomes: l
     return content_id
 
 
+def states_of(database_url: str) -> dict[UUID, str]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("select content_id, status from contents").fetchall()
+    return {content_id: status for content_id, status in rows}
+
+
 def test_an_accepted_job_waiting_as_an_unknown_outcome_becomes_processing(empty_database_url):
     config = alembic(empty_database_url)
     command.upgrade(config, "0011")
@@ -54,16 +60,12 @@ def test_an_accepted_job_waiting_as_an_unknown_outcome_becomes_processing(empty_
         timed_out = a_content(conn, profile_id, 3, ["unknown"])
 
     command.upgrade(config, "head")
-    with psycopg.connect(empty_database_url) as conn:
-        states = dict(conn.execute("select content_id, status from contents").fetchall())
-    assert states == {
+    assert states_of(empty_database_url) == {
         accepted: "processing",
         lost_after_accepted: "unknown_outcome",
         timed_out: "unknown_outcome",
     }
 
     command.downgrade(config, "0011")
-    with psycopg.connect(empty_database_url) as conn:
-        states = dict(conn.execute("select content_id, status from contents").fetchall())
-    assert set(states.values()) == {"unknown_outcome"}
+    assert set(states_of(empty_database_url).values()) == {"unknown_outcome"}
     command.upgrade(config, "head")
