@@ -205,6 +205,12 @@ def test_polling_backs_off_while_webhooks_arrive_and_not_otherwise():
     assert heard == decisions.POLL_BACKOFF > 1
     assert decisions.poll_backoff(NOW - decisions.WEBHOOKS_HEARD_WITHIN, NOW) == 1.0
     assert decisions.poll_backoff(None, NOW) == 1.0
+    # A replica with its receiver on expects them for as long from its start, then verifies.
+    started = NOW - timedelta(minutes=1)
+    assert decisions.poll_backoff(None, NOW, listening_since=started) == decisions.POLL_BACKOFF
+    long_ago = NOW - decisions.WEBHOOKS_HEARD_WITHIN
+    assert decisions.poll_backoff(None, NOW, listening_since=long_ago) == 1.0
+    assert decisions.poll_backoff(started, NOW, listening_since=long_ago) == decisions.POLL_BACKOFF
     accepted = CallResult(Outcome.ACCEPTED, 200, request_id="job")
     later = decisions.after_call(
         accepted, claimed(), POLICY, NOW, reconciling=False, call_started=NOW, backoff=heard

@@ -154,11 +154,16 @@ def after_call(
     raise AssertionError(f"unhandled outcome {result.outcome}")
 
 
-def poll_backoff(last_notice: datetime | None, now: datetime) -> float:
+def poll_backoff(
+    last_notice: datetime | None, now: datetime, listening_since: datetime | None = None
+) -> float:
     """How many times the policy's polling gaps to wait: POLL_BACKOFF while Upload-Post's
-    webhooks arrive (the last told of a job within WEBHOOKS_HEARD_WITHIN), else 1."""
-    heard = last_notice is not None and now - last_notice < WEBHOOKS_HEARD_WITHIN
-    return POLL_BACKOFF if heard else 1.0
+    webhooks arrive (the last told of a job within WEBHOOKS_HEARD_WITHIN), else 1. A replica
+    that started its receiver at `listening_since` expects them from then on: for that long it
+    backs off before the first is heard (a herd's first jobs are not all polled), and should
+    none come it polls as often as ever once that time has passed."""
+    heard = max((t for t in (last_notice, listening_since) if t is not None), default=None)
+    return POLL_BACKOFF if heard is not None and now - heard < WEBHOOKS_HEARD_WITHIN else 1.0
 
 
 def most_telling(findings: Sequence[CallResult]) -> CallResult:

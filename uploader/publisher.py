@@ -11,7 +11,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from queuelabs import metrics
 from queuelabs.clock import Clock
@@ -42,6 +42,7 @@ class Publisher:
         clock: Clock,
         worker: str,
         max_lateness: timedelta,
+        listening_since: datetime | None = None,
     ) -> None:
         self._store = store
         self._client = client
@@ -50,6 +51,7 @@ class Publisher:
         self._clock = clock
         self._worker = worker
         self._max_lateness = max_lateness
+        self._listening_since = listening_since  # this replica hears Upload-Post's webhooks
         self._settler = Settler(store, allocator, clock, worker)
 
     async def handle(self, claimed: Claimed) -> None:
@@ -177,7 +179,7 @@ class Publisher:
             return 1.0
         async with self._store.transaction() as tx:
             last = await tx.last_notice()
-        return decisions.poll_backoff(last, self._clock.now())
+        return decisions.poll_backoff(last, self._clock.now(), self._listening_since)
 
     async def _begin(
         self, tx: Transaction, claimed: Claimed, kind: AttemptKind, request_id: str

@@ -84,7 +84,16 @@ async def start_uploader(settings: UploaderSettings, clock: Clock | None = None)
     store = UploaderStore(pool)
     budget = RequestBudget(store, settings.limits, clock, worker)
     publisher = Publisher(
-        store, client, allocator, budget, settings.policies, clock, worker, settings.max_lateness
+        store,
+        client,
+        allocator,
+        budget,
+        settings.policies,
+        clock,
+        worker,
+        settings.max_lateness,
+        # Hearing Upload-Post's webhooks: expect them from the start (see poll_backoff).
+        listening_since=clock.now() if settings.notices.listen is not None else None,
     )
     claimer = Claimer(
         store,
