@@ -186,8 +186,10 @@ class Attempt(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     number: _builtins.int
     outcome: _builtins.str
-    """"<kind>: <outcome>"; kind is publish or reconcile; outcome is published, accepted,
-    pending, retryable, failed, unknown or not_found (Upload-Post's answer), lost (the lease
+    """"<kind>: <outcome>"; kind is publish, reconcile (a look-up of an earlier call) or notice
+    (the same, answered by Upload-Post's webhook: no request sent); outcome is published,
+    accepted, pending, retryable, failed, unknown, not_found, reconnect (the social account must
+    be reconnected) or capped (its daily cap is full) (Upload-Post's answer), lost (the lease
     expired mid-call), interrupted (shutdown mid-call), or in flight.
     """
     http_status: _builtins.int
