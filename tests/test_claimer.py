@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import cast
 from uuid import UUID
 
-from tests.support.harness import LEASE, Harness
+from tests.support.harness import LEASE, MAX_LATENESS, Harness
 from uploader.budget import RequestBudget
 from uploader.domain import Claimed
 from uploader.pacing import Limits
@@ -39,9 +39,8 @@ def as_publisher(recording: RecordingPublisher) -> Publisher:
 
 
 async def test_the_claimer_keeps_at_most_its_limit_in_flight(harness):
-    profile_id = await harness.profile()
-    await harness.assign(profile_id, 5)
-    harness.clock.advance(timedelta(hours=6))
+    await harness.one_each(5)  # five accounts: a claim could take all five
+    harness.clock.advance(timedelta(hours=1))
     publisher = RecordingPublisher()
     claimer = Claimer(
         harness.store,
@@ -51,6 +50,7 @@ async def test_the_claimer_keeps_at_most_its_limit_in_flight(harness):
         "w1",
         max_in_flight=2,
         lease=LEASE,
+        max_lateness=MAX_LATENESS,
     )
     assert len(await claimer.claim_due()) == 2
     assert await claimer.claim_due() == []  # no room until one finishes
@@ -73,6 +73,7 @@ async def test_the_claimer_sleeps_until_the_next_content_falls_due(harness):
         "w1",
         max_in_flight=2,
         lease=LEASE,
+        max_lateness=MAX_LATENESS,
     )
     assert await claimer.turn() == timedelta(minutes=30)
     harness.clock.advance(timedelta(minutes=29, seconds=30))
@@ -93,6 +94,7 @@ async def test_the_claimer_renews_the_lease_while_it_works_and_not_after(harness
         "w1",
         max_in_flight=1,
         lease=lease,
+        max_lateness=MAX_LATENESS,
     )
     [held] = await claimer.claim_due()
     rescuer = Rescuer(harness.store, harness.clock)

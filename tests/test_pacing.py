@@ -29,6 +29,7 @@ from uploader.storage import UploaderStore
 from uploader.workers.claimer import Claimer
 
 LEASE = timedelta(minutes=5)
+MAX_LATENESS = timedelta(hours=1)  # the setting's default
 # The specification's window: Upload-Post counts requests "in any minute". Expected values come
 # from it, not from the module under test. Counting may start a few seconds early (a request is
 # counted just before it is sent, and may arrive later), so room frees no sooner than a minute
@@ -58,12 +59,16 @@ class Herd:
         await self.allocator.set_schedule(profile_id, Platform.TIKTOK, EVERY_TEN_MINUTES)
         return profile_id
 
-    async def due(self, user: str, count: int) -> list[UUID]:
-        profile_id = await self.profile(user)
+    async def due(self, user: str, count: int, apart: timedelta = timedelta(0)) -> list[UUID]:
+        """`count` contents posted as Upload-Post user `user`, each of a profile of its own: a
+        social account each, so a claim may take them all at once (it takes one content per
+        account). The n-th (from 0) goes in the first slot at least `apart` times n from now."""
+        now = self.clock.now()
         ids = []
-        for _ in range(count):
+        for n in range(count):
+            profile_id = await self.profile(user)
             spec = ContentSpec(uuid4(), MediaType.VIDEO, "https://cdn.example.com/a.mp4")
-            await self.allocator.assign_next(profile_id, Platform.TIKTOK, spec, None)
+            await self.allocator.assign_next(profile_id, Platform.TIKTOK, spec, now + n * apart)
             ids.append(spec.content_id)
         return ids
 
@@ -72,7 +77,14 @@ class Herd:
         budget = RequestBudget(self.store, limits, self.clock, worker)
         publisher = cast(Publisher, done)
         claimer = Claimer(
-            self.store, publisher, budget, self.clock, worker, max_in_flight=1000, lease=LEASE
+            self.store,
+            publisher,
+            budget,
+            self.clock,
+            worker,
+            max_in_flight=1000,
+            lease=LEASE,
+            max_lateness=MAX_LATENESS,
         )
         return claimer, done
 
@@ -146,7 +158,7 @@ def test_upload_post_asking_to_wait_stops_everything_until_then():
 
 
 async def test_no_more_than_the_plan_goes_out_in_any_minute_and_more_goes_once_it_frees(herd):
-    await herd.due("a", 30)
+    await herd.due("a", 20)  # more than two minutes' worth
     herd.clock.advance(timedelta(days=1))
     claimer, done = herd.claimer(Limits(requests_per_minute=10, posts_per_minute_per_profile=100))
     assert len(await claimer.claim_due()) == 9  # the plan less the look-ups' share
@@ -175,8 +187,10 @@ async def test_two_replicas_share_one_budget(herd):
 
 
 async def test_each_profile_posts_at_its_rate_and_another_profile_is_not_held_up(herd):
-    busy = await herd.due("busy", 50)  # fifty due contents of one profile
-    [quiet] = await herd.due("quiet", 1)  # its slot is the same as busy's first
+    # Six due contents of one Upload-Post user, ten minutes apart (six profiles of it: the
+    # posting rate is the user's), and one of another user in the slot of busy's first.
+    busy = await herd.due("busy", 6, apart=timedelta(minutes=10))
+    [quiet] = await herd.due("quiet", 1)
     herd.clock.advance(timedelta(days=1))
     claimer, _ = herd.claimer(Limits(requests_per_minute=1000, posts_per_minute_per_profile=2))
     claimed = await claimer.claim_due()
@@ -204,11 +218,12 @@ async def test_at_the_same_instant_users_take_turns(herd):
 
 
 async def test_look_ups_go_first_and_are_never_starved_by_posts(herd):
-    [lost, *_] = await herd.due("a", 12)
+    await herd.due("a", 12)
     herd.clock.advance(timedelta(days=1))
     claimer, _ = herd.claimer(Limits(requests_per_minute=10, posts_per_minute_per_profile=100))
     claimed = await claimer.claim_due()
     assert len(claimed) == 9
+    lost = claimed[0].content_id
     await herd.lose_track(lost)  # its call was lost: it must be looked up
     # Posts have used their share of the minute; the look-up still goes.
     [looked_up] = await claimer.claim_due()

@@ -32,6 +32,7 @@ from uploader.workers.periodic import Duty
 START = datetime(2026, 3, 26, 0, 30, tzinfo=UTC)
 
 LEASE = timedelta(minutes=5)
+MAX_LATENESS = timedelta(hours=1)  # the setting's default
 HOURLY = [SlotSpec(time(h), frozenset()) for h in range(24)]
 
 
@@ -54,12 +55,38 @@ class Harness:
             await self.allocator.set_schedule(profile_id, platform, HOURLY)
         return profile_id
 
-    async def assign(self, profile_id: UUID, count: int, platform=Platform.TIKTOK) -> list[UUID]:
+    async def assign(
+        self,
+        profile_id: UUID,
+        count: int,
+        platform=Platform.TIKTOK,
+        not_before: datetime | None = None,
+    ) -> list[UUID]:
+        """`count` contents of one social account, in its next free slots (hourly). A claim
+        takes one of them at a time: see `one_each` for contents that go out together."""
         ids = []
         for _ in range(count):
             spec = ContentSpec(uuid4(), MediaType.VIDEO, "https://cdn.example.com/a.mp4")
-            await self.allocator.assign_next(profile_id, platform, spec, None)
+            await self.allocator.assign_next(profile_id, platform, spec, not_before)
             ids.append(spec.content_id)
+        return ids
+
+    async def one_each(
+        self,
+        count: int,
+        platform=Platform.TIKTOK,
+        user: str | None = None,
+        apart: timedelta = timedelta(0),
+    ) -> list[UUID]:
+        """One content to each of `count` new profiles: `count` social accounts, so a claim
+        may take all of them at once (it takes one content per account). The n-th (from 0)
+        goes in the first slot at least `apart` times n from now; `user`: the Upload-Post user
+        the profiles share (each its own by default)."""
+        now = self.clock.now()
+        ids = []
+        for n in range(count):
+            profile_id = await self.profile((platform,), user)
+            ids += await self.assign(profile_id, 1, platform, now + n * apart)
         return ids
 
     async def claim(self, limit=10, worker="w1", per_profile=100) -> list[Claimed]:
@@ -96,7 +123,9 @@ def listed_duty(store: UploaderStore, clock: FakeClock, module: str) -> Duty:
     """The duty of uploader/workers/`module`.py as the server starts it: from the one list."""
     budget = RequestBudget(store, Limits(), clock, "w1")
     nobody = cast(Publisher, None)  # nothing is due in these tests: the claimer never publishes
-    claimer = Claimer(store, nobody, budget, clock, "w1", max_in_flight=1, lease=LEASE)
+    claimer = Claimer(
+        store, nobody, budget, clock, "w1", max_in_flight=1, lease=LEASE, max_lateness=MAX_LATENESS
+    )
     settings = UploaderSettings(database_url="", allocator_addr="", upload_post_api_key="")
     duties = uploader_duties(store, clock, claimer, settings)
     [duty] = [d for d in duties if d.turn.__module__ == f"uploader.workers.{module}"]
