@@ -41,6 +41,7 @@ def the_duties() -> list[Duty]:
         "w1",
         max_in_flight=SETTINGS.max_in_flight,
         lease=SETTINGS.lease,
+        max_lateness=SETTINGS.max_lateness,
     )
     return uploader_duties(store, clock, claimer, SETTINGS)
 
