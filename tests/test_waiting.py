@@ -131,12 +131,49 @@ def test_an_overdue_look_is_until_now_never_in_the_past():
     assert waiting.until == NOW
 
 
-def test_a_look_is_not_held_by_a_pause_or_an_account():
+def test_a_look_is_not_held_by_an_account_its_cap_or_a_rate():
     # The claims that look (poll, reconcile, ask for a slot) skip none of these.
-    held = context(pauses={KEY: PAUSED}, accounts={KEY: RECONNECT}, posts=FULL_USER)
+    held = context(accounts={KEY: replace(RECONNECT, capped_until=at(3600))}, posts=FULL_USER)
     waiting = why_waiting(view(S.UNKNOWN_OUTCOME, next_retry_at=at(30)), held)
     assert waiting is not None
     assert waiting.reason is R.RECONCILING
+
+
+PAUSED_AT = "paused by ops-ana at 2026-12-07 01:00:00 UTC: Upload-Post is down for TikTok"
+
+
+@pytest.mark.parametrize(
+    ("state", "then"),
+    [
+        (S.PROCESSING, "then Upload-Post's job job-77 is looked at"),
+        (S.UNKNOWN_OUTCOME, "then Upload-Post is asked how the call whose outcome is unknown went"),
+        (S.AWAITING_SLOT, "then the Allocator is asked for a new slot (retries ran out: HTTP 500)"),
+    ],
+)
+def test_a_pause_holds_a_look_too_saying_what_is_done_once_resumed(state, then):
+    # No claim takes a paused key's contents, looks included (claim_to_hold skips them): until
+    # the resume nothing happens at its next look's time.
+    content = view(
+        state,
+        next_retry_at=at(30),
+        reason="retries ran out: HTTP 500",
+        attempts=(publish(1, "ours-1", upstream="job-77"),),
+    )
+    waiting = why_waiting(content, context(pauses={KEY: PAUSED}))
+    assert waiting == Waiting(R.PAUSED, None, f"{PAUSED_AT}; {then}")
+
+
+def test_a_paused_job_with_no_id_yet_is_still_said_to_be_looked_at():
+    waiting = why_waiting(view(S.PROCESSING, next_retry_at=at(5)), context(pauses={KEY: PAUSED}))
+    assert waiting is not None
+    assert waiting.detail == f"{PAUSED_AT}; then Upload-Post's job is looked at"
+
+
+def test_a_pause_of_another_platform_holds_no_look_here():
+    other = context(pauses={(PROFILE, Platform.INSTAGRAM): PAUSED})
+    waiting = why_waiting(view(S.PROCESSING, next_retry_at=at(5)), other)
+    assert waiting is not None
+    assert waiting.reason is R.PROCESSING
 
 
 # --- contents a claim to publish takes ----------------------------------------------------------
@@ -144,11 +181,7 @@ def test_a_look_is_not_held_by_a_pause_or_an_account():
 
 def test_a_paused_key_waits_until_resumed_naming_who_paused_it_when_and_why():
     waiting = why_waiting(view(), context(pauses={KEY: PAUSED}))
-    assert waiting == Waiting(
-        R.PAUSED,
-        None,
-        "paused by ops-ana at 2026-12-07 01:00:00 UTC: Upload-Post is down for TikTok",
-    )
+    assert waiting == Waiting(R.PAUSED, None, PAUSED_AT)
 
 
 def test_a_pause_with_no_name_or_reason_still_reads_as_a_sentence():

@@ -288,6 +288,35 @@ async def test_a_job_upload_post_took_waits_for_its_word_naming_the_job(database
     assert job.request_id in upload.waiting.detail
 
 
+async def test_a_paused_keys_job_waits_for_the_resume_not_for_its_next_look(database_url):
+    # No claim takes a paused key's contents, not even to poll: the pause is what it waits for.
+    async with running_stack(database_url) as stack:
+        profile_id = await make_profile(stack.allocator, platform=apb.PLATFORM_INSTAGRAM)
+        key: dict[str, Any] = {"profile_id": profile_id, "platform": apb.PLATFORM_INSTAGRAM}
+        content = await assign(stack.allocator, profile_id, platform=apb.PLATFORM_INSTAGRAM)
+        looked = await reached(stack, content.content_id, S.UPLOAD_STATE_PROCESSING)
+        paused = await stack.uploader.PauseProfile(
+            upb.PauseProfileRequest(**key, reason="checking the account")
+        )
+        held = await get(stack, content.content_id)
+        await stack.uploader.ResumeProfile(upb.ResumeProfileRequest(**key))
+        done = await settled(stack, content.content_id)
+    [job] = [
+        j for j in stack.sandbox.state.jobs.values() if content.content_id in j.idempotency_key
+    ]
+    at = instant(paused.paused_at)
+    assert looked.waiting.reason == W.WAIT_REASON_PROCESSING
+    assert held.state == S.UPLOAD_STATE_PROCESSING
+    assert held.waiting == upb.Waiting(
+        reason=W.WAIT_REASON_PAUSED,
+        detail=(
+            f"paused by an unnamed caller at {at:%Y-%m-%d %H:%M:%S} UTC: checking the account; "
+            f"then Upload-Post's job {job.request_id} is looked at"
+        ),
+    )
+    assert done.state == S.UPLOAD_STATE_UPLOADED
+
+
 async def test_a_call_whose_outcome_is_unknown_is_reconciled_at_its_next_look(database_url):
     async with running_stack(database_url) as stack:
         stack.sandbox.state.queue_faults("tiktok", "504_after")

@@ -835,20 +835,28 @@ class Transaction(QueryRunner):
         now: datetime,
         limits: Limits,
     ) -> WaitingContext:
-        """The facts the rule weighs for `views` (a page): each read once for them all, and
-        only for contents a claim to publish takes (the others wait for a look of their own)."""
+        """The facts the rule weighs for `views` (a page), each read once for them all: the
+        pauses for every content in line (a pause holds looks too), the rest only for contents
+        a claim to publish takes (the others wait for a look of their own)."""
         context = WaitingContext(now, limits)
-        keys = sorted({(v.profile_id, v.platform.value) for v in views if v.state in TO_PUBLISH})
-        if not keys:
+        in_line = sorted({(v.profile_id, v.platform.value) for v in views if v.state in IN_LINE})
+        if not in_line:
             return context
-        among = {"profile_ids": [k[0] for k in keys], "platforms": [k[1] for k in keys]}
-        window_start = now - PACING_WINDOW
         pauses = {
             (r["profile_id"], Platform(r["platform"])): Pause(
                 r["paused_at"], r["paused_by"], r["reason"]
             )
-            for r in await self._rows("paused_among", **among)
+            for r in await self._rows(
+                "paused_among",
+                profile_ids=[k[0] for k in in_line],
+                platforms=[k[1] for k in in_line],
+            )
         }
+        keys = sorted({(v.profile_id, v.platform.value) for v in views if v.state in TO_PUBLISH})
+        if not keys:
+            return replace(context, pauses=pauses)
+        among = {"profile_ids": [k[0] for k in keys], "platforms": [k[1] for k in keys]}
+        window_start = now - PACING_WINDOW
         accounts = {
             (r["profile_id"], Platform(r["platform"])): AccountHold(
                 r["reconnect_since"], r["reconnect_reason"], r["capped_until"], r["cap_reason"]

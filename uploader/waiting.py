@@ -1,12 +1,13 @@
 """Why a content in line waits, and until when: one pure rule over what the Uploader knows of
 the content, its account, its Upload-Post user and the request budget every replica shares.
 
-The first match wins. A content being looked at or asked about waits for that look (a job
-Upload-Post is publishing, a call whose outcome is unknown, a new slot). A content a claim to
-publish takes waits, in this order, for a person (a pause, a reconnection), for its account's
-daily cap, for its time (its slot, its retry), for the plan's rate, for its Upload-Post user's
-rate, and else for the next free worker. Nothing here reads a clock or the database: `now` and
-the facts come in a `WaitingContext` (uploader/storage.py reads them, one set per page).
+The first match wins. A pause comes first for every content in line: no claim takes a paused
+key's contents, not even to look. Else a content being looked at or asked about waits for that
+look (a job Upload-Post is publishing, a call whose outcome is unknown, a new slot). A content a
+claim to publish takes waits, in this order, for a person to reconnect its account, for its
+account's daily cap, for its time (its slot, its retry), for the plan's rate, for its Upload-Post
+user's rate, and else for the next free worker. Nothing here reads a clock or the database: `now`
+and the facts come in a `WaitingContext` (uploader/storage.py reads them, one set per page).
 """
 
 from __future__ import annotations
@@ -114,13 +115,16 @@ TO_PUBLISH = sources(Event.CLAIM)
 
 def why_waiting(view: UploadView, context: WaitingContext) -> Waiting | None:
     """What `view` waits for, or None when it does not wait (uploading, or done)."""
-    for claim, reason in _LOOKS.items():
-        if view.state in sources(claim):
-            return _looked_at(view, reason, context.now)
-    if view.state not in TO_PUBLISH:
+    look = _look(view)
+    if look is None and view.state not in TO_PUBLISH:
         return None
+    paused = _paused(view, context, look)
+    if paused is not None:
+        return paused
+    if look is not None:
+        return _looked_at(view, look, context.now)
     return (
-        _held_by_a_person(view, context)
+        _to_reconnect(view, context)
         or _capped(view, context)
         or _not_yet(view, context.now)
         or _paced(view, context)
@@ -149,6 +153,38 @@ def due_at(view: UploadView) -> datetime:
     return view.scheduled_at if view.next_retry_at is None else view.next_retry_at
 
 
+def _look(view: UploadView) -> WaitReason | None:
+    """What the claim that takes `view` to look waits for, or None: a claim to publish takes it."""
+    for claim, reason in _LOOKS.items():
+        if view.state in sources(claim):
+            return reason
+    return None
+
+
+def _paused(view: UploadView, context: WaitingContext, look: WaitReason | None) -> Waiting | None:
+    """A pause holds every claim of the key's contents, looks too (claim_to_hold skips it): the
+    detail of a content to look at says what is done once resumed."""
+    pause = context.pauses.get((view.profile_id, view.platform))
+    if pause is None:
+        return None
+    by = pause.paused_by or "an unnamed caller"
+    why = pause.reason or "no reason given"
+    detail = f"paused by {by} at {_at(pause.paused_at)}: {why}"
+    if look is not None:
+        detail += f"; then {_after_resume(view, look)}"
+    return Waiting(WaitReason.PAUSED, None, detail)
+
+
+def _after_resume(view: UploadView, look: WaitReason) -> str:
+    if look is WaitReason.PROCESSING:
+        job = _job_id(view)
+        return f"Upload-Post's job {job} is looked at" if job else "Upload-Post's job is looked at"
+    if look is WaitReason.RECONCILING:
+        return "Upload-Post is asked how the call whose outcome is unknown went"
+    why = f" ({view.reason})" if view.reason else ""
+    return f"the Allocator is asked for a new slot{why}"
+
+
 def _looked_at(view: UploadView, reason: WaitReason, now: datetime) -> Waiting:
     until = max(due_at(view), now)  # overdue: the next free worker looks now
     if reason is WaitReason.PROCESSING:
@@ -169,14 +205,8 @@ def _job_id(view: UploadView) -> str:
     return newest.upstream_request_id or newest.request_id
 
 
-def _held_by_a_person(view: UploadView, context: WaitingContext) -> Waiting | None:
-    key = (view.profile_id, view.platform)
-    pause = context.pauses.get(key)
-    if pause is not None:
-        by = pause.paused_by or "an unnamed caller"
-        why = pause.reason or "no reason given"
-        return Waiting(WaitReason.PAUSED, None, f"paused by {by} at {_at(pause.paused_at)}: {why}")
-    account = context.accounts.get(key)
+def _to_reconnect(view: UploadView, context: WaitingContext) -> Waiting | None:
+    account = context.accounts.get((view.profile_id, view.platform))
     if account is not None and account.reconnect_since is not None:
         why = account.reconnect_reason or "no reason given"
         detail = (

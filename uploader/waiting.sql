@@ -3,6 +3,8 @@
 -- come as two arrays, `profile_ids` and `platforms`, the n-th of each naming one account.
 
 -- paused_among --
+-- Read for every content in line: a pause holds the claims that look as well as the one that
+-- publishes.
 select k.profile_id, k.platform, k.paused_at, k.paused_by, k.reason
   from paused_keys k
   join unnest(%(profile_ids)s::uuid[], %(platforms)s::text[]) as a(profile_id, platform)
