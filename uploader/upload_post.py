@@ -35,14 +35,28 @@ _PATHS = {
 }
 _PENDING = {"pending", "queued", "processing", "in_progress"}
 
-# A platform's error that means its social account must be reconnected: a token expired,
-# revoked or invalid, a re-authentication asked for, an account disconnected. Read only in a
-# platform's own result (a 200's per-platform error, a job's status or history, a webhook): a
-# 401 for the whole request is about our API key, not a social account.
+# A platform's error that means its social account must be reconnected: the account's token
+# expired, revoked or invalid, a re-authentication asked for, the account to be reconnected or
+# disconnected. Read only in a platform's own result (a 200's per-platform error, a job's status
+# or history, a webhook): a 401 for the whole request is about our API key, not a social account.
+# Narrow on purpose: a match stops the account until a person acts, so a passing error ("upload
+# session expired", "reconnecting to storage failed", "pre-authorization failed") must not match.
+_TOKEN = r"\b(?:access|refresh|oauth|auth)[ _-]?tokens?\b"
+_SPOILT = r"\b(?:expired|revoked|invalid(?:ated)?)\b"
+_NEAR = r"[^.;:]{0,40}?"  # the same clause, a few words apart
 _DEAD_ACCOUNT = re.compile(
-    r"re-?auth|reconnect|disconnected"
-    r"|\b(token|authori[sz]ation|session)\b[^.]*\b(invalid|expired|revoked)"
-    r"|\b(invalid|expired|revoked)\b[^.]*\b(token|authori[sz]ation|session)\b",
+    "|".join(
+        (
+            _TOKEN + _NEAR + _SPOILT,
+            _SPOILT + _NEAR + _TOKEN,
+            r"\b(?:token|authori[sz]ation) (?:has been|was|is) revoked\b",
+            r"\bre-?auth(?:enticat|ori[sz])",
+            r"\breauth(?![a-z])",
+            r"\breconnect (?:(?:the|your|this) (?:\w+ )?)?account\b",
+            r"\breconnect it\b",
+            r"\baccount (?:(?:is|was|has been) )?disconnected\b",
+        )
+    ),
     re.IGNORECASE,
 )
 
