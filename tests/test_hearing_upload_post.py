@@ -9,6 +9,7 @@ import secrets
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 import httpx
 
@@ -108,8 +109,28 @@ async def test_a_webhook_that_beats_the_accepted_answer_is_kept_for_it(database_
         profile_id = await instagram_profile(stack)
         content = await assign(stack.allocator, profile_id, platform=apb.PLATFORM_INSTAGRAM)
         upload = await state_becomes(stack, content.content_id, UPLOADED)
+        found = await stack.db.execute(
+            "select n.received_at, a.finished_at, n.job_id, a.idempotency_key"
+            "  from upload_attempts a"
+            "  join upload_post_notices n"
+            "    on n.job_id = a.request_id or n.job_id = a.upstream_request_id"
+            " where a.content_id = %s and a.kind = 'publish'",
+            (content.content_id,),
+        )
+        [(received_at, finished_at, job, key)] = await found.fetchall()
         assert asked(stack, "/api/uploadposts/status") == 0
         assert [a.outcome for a in upload.attempts] == ["publish: accepted", "notice: published"]
+    # The notice was kept no later than the answer was written. Both times are the Uploader's
+    # clock, which stands still here (tests/support/stack.py): the same instant, so they cannot
+    # say which came first. The sandbox's own (real) clock does: it began the webhook's delivery
+    # (which the Uploader took in: 200) before it answered the POST, a second late (`slow:1`).
+    assert isinstance(received_at, datetime)
+    assert isinstance(finished_at, datetime)
+    assert received_at <= finished_at
+    [delivered] = [d for d in stack.sandbox.state.sender.deliveries if d.job_id == job]
+    [answered] = [e for e in stack.sandbox.state.log if e.method == "POST" and e.key == key]
+    assert delivered.status == 200
+    assert delivered.at < answered.at
 
 
 async def test_repeated_webhooks_settle_once(database_url):
