@@ -129,6 +129,12 @@ SPENDS_SLOT: frozenset[ContentState] = SLOT_HOLDING | {_S.UPLOADED, _S.FAILED}
 # (its webhook) is looked for among these. The partial index `contents_on_a_job` repeats this set.
 ON_A_JOB: frozenset[ContentState] = frozenset({_S.UPLOADING, _S.PROCESSING, _S.UNKNOWN_OUTCOME})
 
+# States a content waits in, unheld, for a look at an Upload-Post job (a poll, a reconciliation):
+# Upload-Post's word on the job (its webhook) answers that look.
+WAITING_ON_A_JOB: frozenset[ContentState] = sources(Event.CLAIM_TO_POLL) | sources(
+    Event.CLAIM_TO_RECONCILE
+)
+
 # What an operator's RetryUpload may put back in line: what gave up, nothing still in line.
 RETRYABLE_BY_HAND: frozenset[ContentState] = frozenset({_S.FAILED})
 

@@ -9,6 +9,7 @@ from collections import Counter
 
 import psycopg
 
+from queuelabs.allocator.v1 import allocator_pb2 as apb
 from queuelabs.uploader.v1 import uploader_pb2 as upb
 from sandbox.accounts import AccountState
 from sandbox.limits import SandboxLimits
@@ -126,3 +127,33 @@ async def test_a_full_daily_cap_holds_the_account_until_the_window_frees(databas
         third_upload = await stack.uploader.GetUpload(upb.GetUploadRequest(content_id=third))
         assert third_upload.state == SCHEDULED
         assert not third_upload.attempts
+
+
+async def test_a_dead_account_on_an_async_platform_costs_one_request_too(database_url):
+    # Instagram answers "accepted" at once; the dead token shows only when the job fails. The
+    # account takes one job at a time, so nothing more is sent before that.
+    async with running_stack(database_url) as stack:
+        stack.sandbox.state.set_account(USER, "instagram", AccountState.REAUTH_REQUIRED)
+        profile_id = await make_profile(stack.allocator, platform=apb.PLATFORM_INSTAGRAM)
+        contents = [
+            (await assign(stack.allocator, profile_id, platform=apb.PLATFORM_INSTAGRAM)).content_id
+            for _ in range(3)
+        ]
+
+        async def marked() -> bool:
+            for content_id in contents:  # the first job's poll falls due in the Uploader's time
+                await stack.advance_to_next_due(content_id)
+            rows = await fetch(
+                stack.db,
+                "select reconnect_since is not null from accounts where profile_id = %s",
+                profile_id,
+            )
+            return rows == [(True,)]
+
+        await until_found(marked)
+        await quiet_turns(stack)
+        assert posts_to(stack, "instagram") == 1
+        uploads = [
+            await stack.uploader.GetUpload(upb.GetUploadRequest(content_id=c)) for c in contents
+        ]
+        assert {u.state for u in uploads} == {SCHEDULED}

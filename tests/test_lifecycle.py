@@ -66,13 +66,15 @@ def test_the_uploaders_sql_filters_on_the_tables_sets():
         return {s.value for e in events for s in sources(e)}
 
     in_line = {s.value for s in IN_LINE}
-    assert listed("claim_to_publish") == [states(Event.CLAIM)] * 2  # picked, then locked
+    # picked (and its account with no job out: one job at a time per account), then locked
+    on_a_job = {s.value for s in ON_A_JOB}
+    assert listed("claim_to_publish") == [states(Event.CLAIM), on_a_job, states(Event.CLAIM)]
     for event in CLAIMS[1:]:
         assert listed(by_event("claim_to_hold", event)) == [states(event)]
     assert states(*CLAIMS) == in_line
     # in line, and of those the ones a held account keeps back: what a claim to publish takes
     assert listed("next_due") == [in_line, states(Event.CLAIM)]
-    assert listed("due_backlog") == [in_line]
+    assert listed("due_backlog") == [in_line, states(Event.CLAIM)]  # less what is held
     assert listed("rescue_expired") == [{s.value for s in LEASED}]
     assert f"set status = '{target(Event.CLAIM).value}'" in UPLOADER_QUERIES["claim_to_publish"]
     assert f"set status = '{target(Event.LOSE_TRACK).value}'" in UPLOADER_QUERIES["rescue_expired"]

@@ -63,6 +63,9 @@ class Decision:
     tell: bool = True
     job: str = ""  # Upload-Post's id of the job the content now waits on (AWAIT)
     hold: Hold | None = None  # the account waits too
+    # When the answer that holds the account was true: the call's start, not the moment it was
+    # read (a late look must not undo a reconnection Upload-Post told of since).
+    hold_as_of: datetime | None = None
 
 
 def on_claim(claimed: Claimed, now: datetime, max_lateness: timedelta) -> AttemptKind | Decision:
@@ -117,7 +120,9 @@ def after_call(
         case Outcome.UNKNOWN if processing:
             # The job was accepted: an unreadable status leaves it Upload-Post's, at work.
             next_look = now + _seconds(policy.poll_every * backoff)
-            return Decision(Event.POLL_LATER, count, next_look, generation, result.error)
+            return Decision(
+                Event.POLL_LATER, count, next_look, generation, result.error, job=result.request_id
+            )
         case Outcome.UNKNOWN:
             event = Event.CHECK_LATER if reconciling else Event.LOSE_TRACK
             wait = policy.poll_every if reconciling else policy.poll_first
@@ -141,7 +146,13 @@ def after_call(
             # under a new key (the job ended), and so does every content of the account.
             reason = f"the {claimed.platform.value} account must be reconnected: {result.error}"
             return Decision(
-                Event.WAIT_FOR_ACCOUNT, count, None, generation + 1, reason, hold=Hold.RECONNECT
+                Event.WAIT_FOR_ACCOUNT,
+                count,
+                None,
+                generation + 1,
+                reason,
+                hold=Hold.RECONNECT,
+                hold_as_of=call_started,
             )
         case Outcome.CAPPED:
             # Nothing was made (refused before a job): same key, no retry counted; the account

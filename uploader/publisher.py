@@ -123,11 +123,14 @@ class Publisher:
                 if done is None
                 else []
             )
-            notices = await tx.notices_of({_job_of(c) for c in calls})
-            heard = [c for c in calls if _job_of(c) in notices]
+            # A call's job is known by our request id, or by the id Upload-Post answered with:
+            # its webhook may name either.
+            notices = await tx.notices_of({job for c in calls for job in _ids_of(c)})
+            heard = {c.number: n for c in calls for job in _ids_of(c) if (n := notices.get(job))}
             if calls:
                 kind = AttemptKind.NOTICE if heard else AttemptKind.RECONCILE
-                look_up = await self._begin(tx, claimed, kind, _job_of((heard or calls)[0]))
+                first = next((c for c in calls if c.number in heard), calls[0])
+                look_up = await self._begin(tx, claimed, kind, _job_of(first))
         if done is not None:
             await self._settler.carry_out(
                 claimed, decisions.already_published(claimed), done["post_url"]
@@ -138,7 +141,7 @@ class Publisher:
             await self._settler.carry_out(claimed, nothing)
             return
         if heard:
-            findings = [notice_result(notices[_job_of(call)]) for call in heard]
+            findings = [notice_result(heard[c.number]) for c in calls if c.number in heard]
         else:
             findings = []
             for i, call in enumerate(calls):  # newest first; one that published settles it
@@ -206,6 +209,11 @@ class Publisher:
             found = await self._client.find_in_history(job, claimed.platform)
             await self._budget.heed(found)
         return replace(found, request_id=job)
+
+
+def _ids_of(call: AttemptRecord) -> set[str]:
+    """Every id Upload-Post may know a call's job by."""
+    return {call.request_id} | ({call.upstream_request_id} if call.upstream_request_id else set())
 
 
 def _job_of(call: AttemptRecord) -> str:

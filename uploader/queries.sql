@@ -30,9 +30,10 @@ returning c.*, due.previous_status,
 -- Takes up to `limit` due contents to publish, earliest first. No Upload-Post user gets more
 -- than its posting room (`per_profile` less its posts of the last minute), and among contents
 -- due at the same instant users take turns: one with fifty due contents does not hold up
--- another's one. A social account (profile, platform) gets one call at a time: none while one
--- of its contents is being sent, one per claim; so a dead account's first answer holds the rest
--- back before another is sent. Nothing goes to an account held (to be reconnected, or its daily
+-- another's one. A social account (profile, platform) gets one job at a time: none while one
+-- of its contents is being sent or Upload-Post is at work on one (or its outcome is unknown),
+-- one per claim; so a dead account's first answer, sync or async, holds the rest back before
+-- another is sent. Nothing goes to an account held (to be reconnected, or its daily
 -- cap full) or paused. Claims run one at a time across replicas (the budget's lock), so the
 -- room read here is the room there is.
 with recent as (
@@ -62,7 +63,7 @@ ranked as (
                           and (a.reconnect_since is not null or a.capped_until > %(now)s))
        and not exists (select 1 from contents u
                         where u.profile_id = c.profile_id and u.platform = c.platform
-                          and u.status = {claimed})),
+                          and u.status in ({on_a_job}))),
 picked as (
     select content_id from ranked
      where turn <= room and in_account = 1
@@ -166,7 +167,9 @@ select least(
     (select min(c.scheduled_at) + %(max_lateness)s
        from accounts a
        join contents c on c.profile_id = a.profile_id and c.platform = a.platform
-      where a.reconnect_since is not null and c.status = {missable} and not c.upload_now)
+      where a.reconnect_since is not null and c.status = {missable} and not c.upload_now
+        and not exists (select 1 from paused_keys p
+                         where p.profile_id = c.profile_id and p.platform = c.platform))
 ) as due;
 
 -- lead_duty --
@@ -349,10 +352,18 @@ update upload_attempts
 returning number, kind;
 
 -- due_backlog --
+-- What is due and could be taken now: not what waits on purpose (a paused key, an account to
+-- reconnect or whose daily cap is full), which GetUpload says, so the gauge stays near zero.
 select c.platform, count(*) as due
   from contents c
  where c.status in ({in_line})
    and coalesce(c.next_retry_at, c.scheduled_at) <= %(now)s
+   and not exists (select 1 from paused_keys p
+                    where p.profile_id = c.profile_id and p.platform = c.platform)
+   and not (c.status in ({to_publish})
+            and exists (select 1 from accounts a
+                         where a.profile_id = c.profile_id and a.platform = c.platform
+                           and (a.reconnect_since is not null or a.capped_until > %(now)s)))
  group by c.platform;
 
 -- events_after --
@@ -439,13 +450,16 @@ select count(*) as accounts from accounts where reconnect_since is not null;
 -- job_waited_on --
 -- The content that waits on Upload-Post's job `job` (our request id, or the id Upload-Post
 -- answered with): among the few with a call out (the partial index `contents_on_a_job`).
+-- The content's row is locked: a settle that moves it meanwhile (the "accepted" answer written
+-- as the webhook comes) commits first, and is then seen here, so one of the two finds the other.
 select c.content_id, c.status
   from contents c
   join upload_attempts a on a.content_id = c.content_id
  where c.status in ({on_a_job})
    and a.kind = {publish}
    and (a.request_id = %(job)s or a.upstream_request_id = %(job)s)
- limit 1;
+ limit 1
+   for update of c;
 
 -- keep_notice --
 -- Upload-Post's word on a job; a repeat changes nothing (the first word stands).
@@ -457,8 +471,11 @@ on conflict (job_id) do nothing;
 
 -- due_now --
 -- Upload-Post's word came: a content waiting on its job is looked at now, not at its next poll.
+-- Not one a worker holds for a look already (its lease): that worker finds the word when it
+-- settles (Settler._move), and no second worker takes the content meanwhile.
 update contents set next_retry_at = %(now)s
  where content_id = %(content_id)s and status in ({heard_of})
+   and (lease_owner is null or lease_expires_at < %(now)s)
 returning content_id;
 
 -- notices_of --

@@ -6,12 +6,12 @@ content that needs a new slot, asks the Allocator for one."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from queuelabs import metrics
 from queuelabs.clock import Clock
-from queuelabs.lifecycle import Event
+from queuelabs.lifecycle import WAITING_ON_A_JOB, Event, target
 from uploader import decisions
 from uploader.allocator_client import AllocatorGateway
 from uploader.decisions import Decision, Hold
@@ -135,7 +135,7 @@ class Settler:
                 claimed.platform,
                 decision.reason,
                 "a publish answer",
-                now,
+                decision.hold_as_of or now,
                 now,
             )
             if marked:
@@ -151,8 +151,12 @@ class Settler:
             await tx.cap_account(
                 claimed.profile_id, claimed.platform, decision.next_retry_at, decision.reason
             )
-        if decision.job and await tx.notices_of([decision.job]):
-            await tx.due_now(claimed.content_id, now)
+        if target(decision.event) in WAITING_ON_A_JOB:
+            # Upload-Post's word on its job may have come while this worker held the content
+            # (the webhook then left it alone): look at it now, not at the next poll.
+            held = replace(claimed, generation=decision.generation)
+            if await tx.noticed([held]):
+                await tx.due_now(claimed.content_id, now)
         return True
 
     async def _ask_for_slot(self, claimed: Claimed, why: str) -> None:

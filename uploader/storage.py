@@ -23,6 +23,7 @@ from queuelabs.lifecycle import (
     IN_LINE,
     LEASED,
     ON_A_JOB,
+    WAITING_ON_A_JOB,
     ContentState,
     Event,
     sources,
@@ -62,7 +63,7 @@ SQL_VALUES: dict[str, SqlValues] = {
     "missable": ContentState.SCHEDULED,
     "on_a_job": ON_A_JOB,
     # what Upload-Post's word on a job makes due now: a content whose look-up would read it
-    "heard_of": sources(Event.CLAIM_TO_POLL) | sources(Event.CLAIM_TO_RECONCILE),
+    "heard_of": WAITING_ON_A_JOB,
     "processing": EventType.UPLOAD_PROCESSING,
     "reconnect_required": EventType.ACCOUNT_RECONNECT_REQUIRED,
     "reconnected": EventType.ACCOUNT_RECONNECTED,
