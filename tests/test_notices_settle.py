@@ -19,6 +19,7 @@ from tests.support.polling import until_found
 from uploader.allocator_client import AllocatorGateway
 from uploader.decisions import Decision, Hold
 from uploader.domain import AttemptKind, Claimed, Notice
+from uploader.listening import Listening
 from uploader.outcomes import Outcome
 from uploader.settler import Settler
 
@@ -93,7 +94,8 @@ async def test_a_word_never_hands_a_held_look_to_a_second_worker_and_the_holder_
 
     # w1's look came back "still pending": it settles a later poll, and finds the word.
     nobody = cast(AllocatorGateway, None)  # no slot is asked for here
-    settler = Settler(harness.store, nobody, harness.clock, "w1")
+    hearing = Listening(harness.store, harness.clock, listening_since=harness.clock.now())
+    settler = Settler(harness.store, nobody, harness.clock, "w1", hearing)
     later = harness.clock.now() + timedelta(seconds=120)
     assert await settler.settle(held, Decision(Event.POLL_LATER, 0, later, held.generation))
     assert await due_at(harness, claimed) == harness.clock.now()

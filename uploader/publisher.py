@@ -11,7 +11,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from queuelabs import metrics
 from queuelabs.clock import Clock
@@ -22,6 +22,7 @@ from uploader.allocator_client import AllocatorGateway
 from uploader.budget import RequestBudget
 from uploader.decisions import Decision
 from uploader.domain import AttemptKind, AttemptRecord, Claimed
+from uploader.listening import Listening
 from uploader.outcomes import CallResult, Outcome
 from uploader.policies import RetryPolicy
 from uploader.settler import Call, Settler
@@ -42,7 +43,7 @@ class Publisher:
         clock: Clock,
         worker: str,
         max_lateness: timedelta,
-        listening_since: datetime | None = None,
+        listening: Listening | None = None,
     ) -> None:
         self._store = store
         self._client = client
@@ -51,8 +52,8 @@ class Publisher:
         self._clock = clock
         self._worker = worker
         self._max_lateness = max_lateness
-        self._listening_since = listening_since  # this replica hears Upload-Post's webhooks
-        self._settler = Settler(store, allocator, clock, worker)
+        self._listening = listening  # whether Upload-Post's webhooks are in use (None: never)
+        self._settler = Settler(store, allocator, clock, worker, listening)
 
     async def handle(self, claimed: Claimed) -> None:
         """Does what a claimed content is due for: publish, reconcile, or move."""
@@ -178,11 +179,11 @@ class Publisher:
 
     async def _backoff(self, result: CallResult) -> float:
         """The polling backoff for the look that follows `result`, if one does (a job at work)."""
+        if self._listening is None:
+            return 1.0
         if result.outcome not in (Outcome.ACCEPTED, Outcome.PENDING, Outcome.UNKNOWN):
             return 1.0
-        async with self._store.transaction() as tx:
-            last = await tx.last_notice()
-        return decisions.poll_backoff(last, self._clock.now(), self._listening_since)
+        return await self._listening.backoff()
 
     async def _begin(
         self, tx: Transaction, claimed: Claimed, kind: AttemptKind, request_id: str

@@ -19,6 +19,7 @@ from queuelabs.grpc_server import GrpcServer, start_grpc_server
 from queuelabs.uploader.v1 import uploader_pb2, uploader_pb2_grpc
 from uploader.allocator_client import AllocatorGateway
 from uploader.budget import RequestBudget
+from uploader.listening import Listening
 from uploader.notices.receiver import RunningReceiver, start_receiver
 from uploader.publisher import Publisher
 from uploader.service import UploaderService
@@ -83,6 +84,11 @@ async def start_uploader(settings: UploaderSettings, clock: Clock | None = None)
     allocator = AllocatorGateway(settings.allocator_addr, settings.security)
     store = UploaderStore(pool)
     budget = RequestBudget(store, settings.limits, clock, worker)
+    # Hearing Upload-Post's webhooks itself, a replica expects them from its start (see
+    # decisions.poll_backoff); any replica knows them in use once one was kept lately.
+    listening = Listening(
+        store, clock, clock.now() if settings.notices.listen is not None else None
+    )
     publisher = Publisher(
         store,
         client,
@@ -92,8 +98,7 @@ async def start_uploader(settings: UploaderSettings, clock: Clock | None = None)
         clock,
         worker,
         settings.max_lateness,
-        # Hearing Upload-Post's webhooks: expect them from the start (see poll_backoff).
-        listening_since=clock.now() if settings.notices.listen is not None else None,
+        listening,
     )
     claimer = Claimer(
         store,
@@ -104,6 +109,7 @@ async def start_uploader(settings: UploaderSettings, clock: Clock | None = None)
         max_in_flight=settings.max_in_flight,
         lease=settings.lease,
         max_lateness=settings.max_lateness,
+        listening=listening,
     )
     service = UploaderService(
         store, allocator, clock, settings.daily_caps, settings.limits, wake_claimer=claimer.wake

@@ -17,6 +17,7 @@ from uploader.allocator_client import AllocatorGateway
 from uploader.decisions import Decision, Hold
 from uploader.domain import Claimed
 from uploader.errors import AllocatorUnavailable, UploaderError
+from uploader.listening import Listening
 from uploader.outcomes import CallResult, Outcome
 from uploader.storage import Transaction, UploaderStore
 
@@ -34,12 +35,18 @@ class Call:
 
 class Settler:
     def __init__(
-        self, store: UploaderStore, allocator: AllocatorGateway, clock: Clock, worker: str
+        self,
+        store: UploaderStore,
+        allocator: AllocatorGateway,
+        clock: Clock,
+        worker: str,
+        listening: Listening | None = None,
     ) -> None:
         self._store = store
         self._allocator = allocator
         self._clock = clock
         self._worker = worker
+        self._listening = listening  # whether Upload-Post's webhooks are in use (None: never)
 
     async def conclude(
         self, claimed: Claimed, call: Call, result: CallResult, decision: Decision
@@ -151,13 +158,16 @@ class Settler:
             await tx.cap_account(
                 claimed.profile_id, claimed.platform, decision.next_retry_at, decision.reason
             )
-        if target(decision.event) in WAITING_ON_A_JOB:
+        if target(decision.event) in WAITING_ON_A_JOB and await self._hearing():
             # Upload-Post's word on its job may have come while this worker held the content
             # (the webhook then left it alone): look at it now, not at the next poll.
             held = replace(claimed, generation=decision.generation)
             if await tx.noticed([held]):
                 await tx.due_now(claimed.content_id, now)
         return True
+
+    async def _hearing(self) -> bool:
+        return self._listening is not None and await self._listening.in_use()
 
     async def _ask_for_slot(self, claimed: Claimed, why: str) -> None:
         """Asks the Allocator to move the content (settled as awaiting_slot, still held by

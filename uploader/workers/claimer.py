@@ -23,6 +23,7 @@ from queuelabs.clock import Clock
 from queuelabs.lifecycle import Event
 from uploader.budget import RequestBudget
 from uploader.domain import Claimed, RequestKind
+from uploader.listening import Listening
 from uploader.publisher import Publisher
 from uploader.storage import UploaderStore
 
@@ -44,6 +45,7 @@ class Claimer:
         max_in_flight: int,
         lease: timedelta,
         max_lateness: timedelta,
+        listening: Listening | None = None,
     ) -> None:
         self._store = store
         self._publisher = publisher
@@ -53,6 +55,7 @@ class Claimer:
         self._max_in_flight = max_in_flight
         self._lease = lease
         self._max_lateness = max_lateness
+        self._listening = listening  # whether Upload-Post's webhooks are in use (None: never)
         self._tasks: dict[asyncio.Task[None], Claimed] = {}
         self._budget_frees_at: datetime | None = None
         self.woken = asyncio.Event()
@@ -75,6 +78,7 @@ class Claimer:
         if due is None or due > now or room <= 0:  # one query instead of a claim
             return []
         lease_until = now + self._lease
+        hearing = self._listening is not None and await self._listening.in_use()
         async with self._store.transaction() as tx:
             budget = await self._budget.room(tx)
             look_ups = await tx.claim(
@@ -88,7 +92,7 @@ class Claimer:
                 lease_until,
             )
             # Upload-Post's webhook answered these: their look-up reads it, nothing is sent.
-            heard = await tx.noticed(look_ups)
+            heard = await tx.noticed(look_ups) if hearing else set()
             asked = len(look_ups) - len(heard)
             moves = await tx.claim(
                 Event.CLAIM_TO_MOVE, room - len(look_ups), self._worker, now, lease_until
