@@ -134,14 +134,21 @@ async def test_two_replicas_on_one_due_queue_publish_every_content_once(backdrop
         running = [
             replicas.enter_context(uploader(backdrop, UPLOADER_MAX_IN_FLIGHT="2")) for _ in range(2)
         ]
-        profile_id = await make_profile(backdrop.allocator, slots=EVERY_TEN_MINUTES)
-        batch = await backdrop.allocator.BatchAssign(
-            apb.BatchAssignRequest(
-                profile_id=profile_id,
-                platform=apb.PLATFORM_TIKTOK,
-                contents=[video() for _ in range(40)],
+        # Eight accounts of five contents: an account takes one job at a time, so the queue is
+        # shared between the replicas only across accounts.
+        assignments = []
+        for i in range(8):
+            profile_id = await make_profile(
+                backdrop.allocator, slots=EVERY_TEN_MINUTES, name=f"Shared{i}"
             )
-        )
+            batch = await backdrop.allocator.BatchAssign(
+                apb.BatchAssignRequest(
+                    profile_id=profile_id,
+                    platform=apb.PLATFORM_TIKTOK,
+                    contents=[video() for _ in range(5)],
+                )
+            )
+            assignments += batch.assignments
         await until(lambda: states(db) == Counter({"uploaded": 40}), seconds=60)
         logs = "".join(r.log.read_text() for r in running)
     assert KEY not in logs  # the API key never reaches a log
@@ -156,7 +163,7 @@ async def test_two_replicas_on_one_due_queue_publish_every_content_once(backdrop
         key.split(":")[1]
         for key in (p.idempotency_key for p in backdrop.sandbox.state.publications)
     )
-    assert per_content == Counter({a.content_id: 1 for a in batch.assignments})
+    assert per_content == Counter({a.content_id: 1 for a in assignments})
     workers = db.execute("select count(distinct worker) from upload_attempts").fetchone()
     assert workers == (2,)  # both replicas did work
 
