@@ -471,8 +471,7 @@ class Transaction(QueryRunner):
         """Every profile of that Upload-Post user needs its account on `platform` reconnected,
         unless a newer word (`word_at`) said otherwise; the profiles newly marked, each told
         (account.reconnect_required) in this transaction."""
-        rows = await self._rows("accounts_of_user", user=upload_post_user)
-        profiles = [r["profile_id"] for r in rows]
+        profiles = await self._profiles_of(upload_post_user)
         return await self.mark_profiles_reconnect(profiles, platform, reason, source, word_at, now)
 
     async def mark_profiles_reconnect(
@@ -499,8 +498,7 @@ class Transaction(QueryRunner):
     ) -> list[UUID]:
         """The account is connected again, unless a newer word said otherwise; the profiles
         cleared, each told (account.reconnected) in this transaction."""
-        rows = await self._rows("accounts_of_user", user=upload_post_user)
-        profiles = [r["profile_id"] for r in rows]
+        profiles = await self._profiles_of(upload_post_user)
         return await self.clear_profiles_reconnect(profiles, platform, source, word_at, now)
 
     async def clear_profiles_reconnect(
@@ -515,6 +513,11 @@ class Transaction(QueryRunner):
         return await self._word_on_accounts(
             profile_ids, platform, now, reason=None, source=source, word_at=word_at
         )
+
+    async def _profiles_of(self, upload_post_user: str) -> list[UUID]:
+        """The profiles posting through one Upload-Post user: a word on its account is theirs."""
+        rows = await self._rows("accounts_of_user", user=upload_post_user)
+        return [r["profile_id"] for r in rows]
 
     async def _word_on_accounts(
         self,
