@@ -7,6 +7,7 @@ platform, atomically, however many requests arrive at once from however many cal
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -37,6 +38,8 @@ class _PlatformEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Platform.Val
     PLATFORM_X: _Platform.ValueType  # 6
     PLATFORM_THREADS: _Platform.ValueType  # 7
     PLATFORM_PINTEREST: _Platform.ValueType  # 8
+    PLATFORM_REDDIT: _Platform.ValueType  # 9
+    PLATFORM_BLUESKY: _Platform.ValueType  # 10
 
 class Platform(_Platform, metaclass=_PlatformEnumTypeWrapper):
     """A social platform that Upload-Post publishes to."""
@@ -50,6 +53,8 @@ PLATFORM_LINKEDIN: Platform.ValueType  # 5
 PLATFORM_X: Platform.ValueType  # 6
 PLATFORM_THREADS: Platform.ValueType  # 7
 PLATFORM_PINTEREST: Platform.ValueType  # 8
+PLATFORM_REDDIT: Platform.ValueType  # 9
+PLATFORM_BLUESKY: Platform.ValueType  # 10
 Global___Platform: _TypeAlias = Platform  # noqa: Y015
 
 class _MediaType:
@@ -64,13 +69,187 @@ class _MediaTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MediaType.V
     MEDIA_TYPE_TEXT: _MediaType.ValueType  # 3
 
 class MediaType(_MediaType, metaclass=_MediaTypeEnumTypeWrapper):
-    """What kind of post a content is; it selects the Upload-Post endpoint."""
+    """What kind of post a content is; it selects the Upload-Post endpoint. PHOTO is also a
+    carousel: an ordered list of media items (photos, and videos where the platform mixes them).
+    """
 
 MEDIA_TYPE_UNSPECIFIED: MediaType.ValueType  # 0
 MEDIA_TYPE_VIDEO: MediaType.ValueType  # 1
 MEDIA_TYPE_PHOTO: MediaType.ValueType  # 2
 MEDIA_TYPE_TEXT: MediaType.ValueType  # 3
 Global___MediaType: _TypeAlias = MediaType  # noqa: Y015
+
+class _TikTokPrivacyLevel:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TikTokPrivacyLevelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TikTokPrivacyLevel.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TIK_TOK_PRIVACY_LEVEL_UNSPECIFIED: _TikTokPrivacyLevel.ValueType  # 0
+    TIK_TOK_PRIVACY_LEVEL_PUBLIC_TO_EVERYONE: _TikTokPrivacyLevel.ValueType  # 1
+    TIK_TOK_PRIVACY_LEVEL_MUTUAL_FOLLOW_FRIENDS: _TikTokPrivacyLevel.ValueType  # 2
+    TIK_TOK_PRIVACY_LEVEL_FOLLOWER_OF_CREATOR: _TikTokPrivacyLevel.ValueType  # 3
+    TIK_TOK_PRIVACY_LEVEL_SELF_ONLY: _TikTokPrivacyLevel.ValueType  # 4
+
+class TikTokPrivacyLevel(_TikTokPrivacyLevel, metaclass=_TikTokPrivacyLevelEnumTypeWrapper): ...
+
+TIK_TOK_PRIVACY_LEVEL_UNSPECIFIED: TikTokPrivacyLevel.ValueType  # 0
+TIK_TOK_PRIVACY_LEVEL_PUBLIC_TO_EVERYONE: TikTokPrivacyLevel.ValueType  # 1
+TIK_TOK_PRIVACY_LEVEL_MUTUAL_FOLLOW_FRIENDS: TikTokPrivacyLevel.ValueType  # 2
+TIK_TOK_PRIVACY_LEVEL_FOLLOWER_OF_CREATOR: TikTokPrivacyLevel.ValueType  # 3
+TIK_TOK_PRIVACY_LEVEL_SELF_ONLY: TikTokPrivacyLevel.ValueType  # 4
+Global___TikTokPrivacyLevel: _TypeAlias = TikTokPrivacyLevel  # noqa: Y015
+
+class _TikTokPostMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TikTokPostModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TikTokPostMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TIK_TOK_POST_MODE_UNSPECIFIED: _TikTokPostMode.ValueType  # 0
+    TIK_TOK_POST_MODE_DIRECT_POST: _TikTokPostMode.ValueType  # 1
+    """published on the profile."""
+    TIK_TOK_POST_MODE_MEDIA_UPLOAD: _TikTokPostMode.ValueType  # 2
+    """sent to the account's inbox to finish in the app."""
+
+class TikTokPostMode(_TikTokPostMode, metaclass=_TikTokPostModeEnumTypeWrapper): ...
+
+TIK_TOK_POST_MODE_UNSPECIFIED: TikTokPostMode.ValueType  # 0
+TIK_TOK_POST_MODE_DIRECT_POST: TikTokPostMode.ValueType  # 1
+"""published on the profile."""
+TIK_TOK_POST_MODE_MEDIA_UPLOAD: TikTokPostMode.ValueType  # 2
+"""sent to the account's inbox to finish in the app."""
+Global___TikTokPostMode: _TypeAlias = TikTokPostMode  # noqa: Y015
+
+class _InstagramMediaType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _InstagramMediaTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_InstagramMediaType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    INSTAGRAM_MEDIA_TYPE_UNSPECIFIED: _InstagramMediaType.ValueType  # 0
+    INSTAGRAM_MEDIA_TYPE_REELS: _InstagramMediaType.ValueType  # 1
+    """videos only."""
+    INSTAGRAM_MEDIA_TYPE_STORIES: _InstagramMediaType.ValueType  # 2
+    """one video or one photo."""
+    INSTAGRAM_MEDIA_TYPE_IMAGE: _InstagramMediaType.ValueType  # 3
+    """photos only."""
+
+class InstagramMediaType(_InstagramMediaType, metaclass=_InstagramMediaTypeEnumTypeWrapper): ...
+
+INSTAGRAM_MEDIA_TYPE_UNSPECIFIED: InstagramMediaType.ValueType  # 0
+INSTAGRAM_MEDIA_TYPE_REELS: InstagramMediaType.ValueType  # 1
+"""videos only."""
+INSTAGRAM_MEDIA_TYPE_STORIES: InstagramMediaType.ValueType  # 2
+"""one video or one photo."""
+INSTAGRAM_MEDIA_TYPE_IMAGE: InstagramMediaType.ValueType  # 3
+"""photos only."""
+Global___InstagramMediaType: _TypeAlias = InstagramMediaType  # noqa: Y015
+
+class _YouTubePrivacyStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _YouTubePrivacyStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_YouTubePrivacyStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    YOU_TUBE_PRIVACY_STATUS_UNSPECIFIED: _YouTubePrivacyStatus.ValueType  # 0
+    YOU_TUBE_PRIVACY_STATUS_PUBLIC: _YouTubePrivacyStatus.ValueType  # 1
+    YOU_TUBE_PRIVACY_STATUS_UNLISTED: _YouTubePrivacyStatus.ValueType  # 2
+    YOU_TUBE_PRIVACY_STATUS_PRIVATE: _YouTubePrivacyStatus.ValueType  # 3
+
+class YouTubePrivacyStatus(_YouTubePrivacyStatus, metaclass=_YouTubePrivacyStatusEnumTypeWrapper): ...
+
+YOU_TUBE_PRIVACY_STATUS_UNSPECIFIED: YouTubePrivacyStatus.ValueType  # 0
+YOU_TUBE_PRIVACY_STATUS_PUBLIC: YouTubePrivacyStatus.ValueType  # 1
+YOU_TUBE_PRIVACY_STATUS_UNLISTED: YouTubePrivacyStatus.ValueType  # 2
+YOU_TUBE_PRIVACY_STATUS_PRIVATE: YouTubePrivacyStatus.ValueType  # 3
+Global___YouTubePrivacyStatus: _TypeAlias = YouTubePrivacyStatus  # noqa: Y015
+
+class _FacebookMediaType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FacebookMediaTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FacebookMediaType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FACEBOOK_MEDIA_TYPE_UNSPECIFIED: _FacebookMediaType.ValueType  # 0
+    FACEBOOK_MEDIA_TYPE_POSTS: _FacebookMediaType.ValueType  # 1
+    """photos only: a feed post."""
+    FACEBOOK_MEDIA_TYPE_REELS: _FacebookMediaType.ValueType  # 2
+    """videos only."""
+    FACEBOOK_MEDIA_TYPE_STORIES: _FacebookMediaType.ValueType  # 3
+    FACEBOOK_MEDIA_TYPE_VIDEO: _FacebookMediaType.ValueType  # 4
+    """videos only: a page video (not a reel)."""
+
+class FacebookMediaType(_FacebookMediaType, metaclass=_FacebookMediaTypeEnumTypeWrapper): ...
+
+FACEBOOK_MEDIA_TYPE_UNSPECIFIED: FacebookMediaType.ValueType  # 0
+FACEBOOK_MEDIA_TYPE_POSTS: FacebookMediaType.ValueType  # 1
+"""photos only: a feed post."""
+FACEBOOK_MEDIA_TYPE_REELS: FacebookMediaType.ValueType  # 2
+"""videos only."""
+FACEBOOK_MEDIA_TYPE_STORIES: FacebookMediaType.ValueType  # 3
+FACEBOOK_MEDIA_TYPE_VIDEO: FacebookMediaType.ValueType  # 4
+"""videos only: a page video (not a reel)."""
+Global___FacebookMediaType: _TypeAlias = FacebookMediaType  # noqa: Y015
+
+class _FacebookVideoState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FacebookVideoStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FacebookVideoState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FACEBOOK_VIDEO_STATE_UNSPECIFIED: _FacebookVideoState.ValueType  # 0
+    FACEBOOK_VIDEO_STATE_PUBLISHED: _FacebookVideoState.ValueType  # 1
+    FACEBOOK_VIDEO_STATE_DRAFT: _FacebookVideoState.ValueType  # 2
+
+class FacebookVideoState(_FacebookVideoState, metaclass=_FacebookVideoStateEnumTypeWrapper): ...
+
+FACEBOOK_VIDEO_STATE_UNSPECIFIED: FacebookVideoState.ValueType  # 0
+FACEBOOK_VIDEO_STATE_PUBLISHED: FacebookVideoState.ValueType  # 1
+FACEBOOK_VIDEO_STATE_DRAFT: FacebookVideoState.ValueType  # 2
+Global___FacebookVideoState: _TypeAlias = FacebookVideoState  # noqa: Y015
+
+class _LinkedInVisibility:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LinkedInVisibilityEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LinkedInVisibility.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LINKED_IN_VISIBILITY_UNSPECIFIED: _LinkedInVisibility.ValueType  # 0
+    LINKED_IN_VISIBILITY_PUBLIC: _LinkedInVisibility.ValueType  # 1
+    LINKED_IN_VISIBILITY_CONNECTIONS: _LinkedInVisibility.ValueType  # 2
+    LINKED_IN_VISIBILITY_LOGGED_IN: _LinkedInVisibility.ValueType  # 3
+
+class LinkedInVisibility(_LinkedInVisibility, metaclass=_LinkedInVisibilityEnumTypeWrapper): ...
+
+LINKED_IN_VISIBILITY_UNSPECIFIED: LinkedInVisibility.ValueType  # 0
+LINKED_IN_VISIBILITY_PUBLIC: LinkedInVisibility.ValueType  # 1
+LINKED_IN_VISIBILITY_CONNECTIONS: LinkedInVisibility.ValueType  # 2
+LINKED_IN_VISIBILITY_LOGGED_IN: LinkedInVisibility.ValueType  # 3
+Global___LinkedInVisibility: _TypeAlias = LinkedInVisibility  # noqa: Y015
+
+class _XReplySettings:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _XReplySettingsEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_XReplySettings.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    X_REPLY_SETTINGS_UNSPECIFIED: _XReplySettings.ValueType  # 0
+    X_REPLY_SETTINGS_EVERYONE: _XReplySettings.ValueType  # 1
+    X_REPLY_SETTINGS_FOLLOWING: _XReplySettings.ValueType  # 2
+    X_REPLY_SETTINGS_MENTIONED_USERS: _XReplySettings.ValueType  # 3
+    X_REPLY_SETTINGS_SUBSCRIBERS: _XReplySettings.ValueType  # 4
+    X_REPLY_SETTINGS_VERIFIED: _XReplySettings.ValueType  # 5
+
+class XReplySettings(_XReplySettings, metaclass=_XReplySettingsEnumTypeWrapper): ...
+
+X_REPLY_SETTINGS_UNSPECIFIED: XReplySettings.ValueType  # 0
+X_REPLY_SETTINGS_EVERYONE: XReplySettings.ValueType  # 1
+X_REPLY_SETTINGS_FOLLOWING: XReplySettings.ValueType  # 2
+X_REPLY_SETTINGS_MENTIONED_USERS: XReplySettings.ValueType  # 3
+X_REPLY_SETTINGS_SUBSCRIBERS: XReplySettings.ValueType  # 4
+X_REPLY_SETTINGS_VERIFIED: XReplySettings.ValueType  # 5
+Global___XReplySettings: _TypeAlias = XReplySettings  # noqa: Y015
 
 @_typing.final
 class Profile(_message.Message):
@@ -188,7 +367,9 @@ Global___Schedule: _TypeAlias = Schedule  # noqa: Y015
 
 @_typing.final
 class Content(_message.Message):
-    """A piece of content to be published."""
+    """A piece of content to be published. docs/posts.md lists, per platform, the kinds of post,
+    how many media items, and every option.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -218,18 +399,76 @@ class Content(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     MEDIA_TYPE_FIELD_NUMBER: _builtins.int
     PLATFORM_OPTIONS_FIELD_NUMBER: _builtins.int
+    MEDIA_FIELD_NUMBER: _builtins.int
+    FIRST_COMMENT_FIELD_NUMBER: _builtins.int
+    ALT_TEXT_FIELD_NUMBER: _builtins.int
+    REVISION_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    TIKTOK_FIELD_NUMBER: _builtins.int
+    INSTAGRAM_FIELD_NUMBER: _builtins.int
+    YOUTUBE_FIELD_NUMBER: _builtins.int
+    FACEBOOK_FIELD_NUMBER: _builtins.int
+    LINKEDIN_FIELD_NUMBER: _builtins.int
+    X_FIELD_NUMBER: _builtins.int
+    THREADS_FIELD_NUMBER: _builtins.int
+    PINTEREST_FIELD_NUMBER: _builtins.int
+    REDDIT_FIELD_NUMBER: _builtins.int
+    BLUESKY_FIELD_NUMBER: _builtins.int
     content_id: _builtins.str
     """UUID chosen by the caller: the idempotency key."""
     media_url: _builtins.str
-    """http(s) URL; required for video and photo."""
+    """One http(s) URL: the video of a VIDEO post, or the one photo of a PHOTO post. Use `media`
+    for several items; set one of the two, not both.
+    """
     title: _builtins.str
-    """required for text posts."""
+    """the caption; required for TEXT and Reddit posts."""
     description: _builtins.str
     media_type: Global___MediaType.ValueType
+    """VIDEO, PHOTO (one photo or a carousel) or TEXT. May be left unset when `media` is given:
+    one video is a VIDEO post, anything else a PHOTO post.
+    """
+    first_comment: _builtins.str
+    """posted as the first comment, where offered."""
+    alt_text: _builtins.str
+    """the media described for screen readers, where offered."""
+    revision: _builtins.int
+    """output only: 1 when assigned, +1 per change."""
     @_builtins.property
     def platform_options(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
-        """passed to Upload-Post as is, e.g. privacy_level."""
+        """Deprecated: use the typed `options` below. Accepted keys are the Upload-Post field names of
+        the platform's typed options (a list's items separated by commas); any other key, a field
+        QueueLabs sets itself (user, platform[], request_id, async_upload, ...) and scheduling
+        fields (scheduled_date, timezone) are refused.
+        """
 
+    @_builtins.property
+    def media(self) -> _containers.RepeatedCompositeFieldContainer[Global___MediaItem]:
+        """The post's photos and videos, in the order the post shows them (a carousel when several)."""
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """output only: the last change."""
+
+    @_builtins.property
+    def tiktok(self) -> Global___TikTokOptions: ...
+    @_builtins.property
+    def instagram(self) -> Global___InstagramOptions: ...
+    @_builtins.property
+    def youtube(self) -> Global___YouTubeOptions: ...
+    @_builtins.property
+    def facebook(self) -> Global___FacebookOptions: ...
+    @_builtins.property
+    def linkedin(self) -> Global___LinkedInOptions: ...
+    @_builtins.property
+    def x(self) -> Global___XOptions: ...
+    @_builtins.property
+    def threads(self) -> Global___ThreadsOptions: ...
+    @_builtins.property
+    def pinterest(self) -> Global___PinterestOptions: ...
+    @_builtins.property
+    def reddit(self) -> Global___RedditOptions: ...
+    @_builtins.property
+    def bluesky(self) -> Global___BlueskyOptions: ...
     def __init__(
         self,
         *,
@@ -239,14 +478,497 @@ class Content(_message.Message):
         description: _builtins.str = ...,
         media_type: Global___MediaType.ValueType = ...,
         platform_options: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        media: _abc.Iterable[Global___MediaItem] | None = ...,
+        first_comment: _builtins.str = ...,
+        alt_text: _builtins.str = ...,
+        revision: _builtins.int = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+        tiktok: Global___TikTokOptions | None = ...,
+        instagram: Global___InstagramOptions | None = ...,
+        youtube: Global___YouTubeOptions | None = ...,
+        facebook: Global___FacebookOptions | None = ...,
+        linkedin: Global___LinkedInOptions | None = ...,
+        x: Global___XOptions | None = ...,
+        threads: Global___ThreadsOptions | None = ...,
+        pinterest: Global___PinterestOptions | None = ...,
+        reddit: Global___RedditOptions | None = ...,
+        bluesky: Global___BlueskyOptions | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["bluesky", b"bluesky", "facebook", b"facebook", "instagram", b"instagram", "linkedin", b"linkedin", "options", b"options", "pinterest", b"pinterest", "reddit", b"reddit", "threads", b"threads", "tiktok", b"tiktok", "update_time", b"update_time", "x", b"x", "youtube", b"youtube"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alt_text", b"alt_text", "bluesky", b"bluesky", "content_id", b"content_id", "description", b"description", "facebook", b"facebook", "first_comment", b"first_comment", "instagram", b"instagram", "linkedin", b"linkedin", "media", b"media", "media_type", b"media_type", "media_url", b"media_url", "options", b"options", "pinterest", b"pinterest", "platform_options", b"platform_options", "reddit", b"reddit", "revision", b"revision", "threads", b"threads", "tiktok", b"tiktok", "title", b"title", "update_time", b"update_time", "x", b"x", "youtube", b"youtube"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_options: _TypeAlias = _typing.Literal["tiktok", "instagram", "youtube", "facebook", "linkedin", "x", "threads", "pinterest", "reddit", "bluesky"]  # noqa: Y015
+    _WhichOneofArgType_options: _TypeAlias = _typing.Literal["options", b"options"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_options) -> _WhichOneofReturnType_options | None: ...
+
+Global___Content: _TypeAlias = Content  # noqa: Y015
+
+@_typing.final
+class MediaItem(_message.Message):
+    """One photo or video of a post."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    URL_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    url: _builtins.str
+    """http(s) URL that Upload-Post fetches."""
+    type: Global___MediaType.ValueType
+    """MEDIA_TYPE_PHOTO or MEDIA_TYPE_VIDEO."""
+    def __init__(
+        self,
+        *,
+        url: _builtins.str = ...,
+        type: Global___MediaType.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_id", b"content_id", "description", b"description", "media_type", b"media_type", "media_url", b"media_url", "platform_options", b"platform_options", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["type", b"type", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___Content: _TypeAlias = Content  # noqa: Y015
+Global___MediaItem: _TypeAlias = MediaItem  # noqa: Y015
+
+@_typing.final
+class TikTokOptions(_message.Message):
+    """TikTok (video or photo post)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRIVACY_LEVEL_FIELD_NUMBER: _builtins.int
+    DISABLE_COMMENT_FIELD_NUMBER: _builtins.int
+    DISABLE_DUET_FIELD_NUMBER: _builtins.int
+    DISABLE_STITCH_FIELD_NUMBER: _builtins.int
+    COVER_TIMESTAMP_MS_FIELD_NUMBER: _builtins.int
+    AI_GENERATED_FIELD_NUMBER: _builtins.int
+    POST_MODE_FIELD_NUMBER: _builtins.int
+    PHOTO_COVER_INDEX_FIELD_NUMBER: _builtins.int
+    AUTO_ADD_MUSIC_FIELD_NUMBER: _builtins.int
+    BRANDED_CONTENT_FIELD_NUMBER: _builtins.int
+    BRAND_ORGANIC_FIELD_NUMBER: _builtins.int
+    privacy_level: Global___TikTokPrivacyLevel.ValueType
+    """unset: the account's default."""
+    disable_comment: _builtins.bool
+    disable_duet: _builtins.bool
+    """videos only."""
+    disable_stitch: _builtins.bool
+    """videos only."""
+    cover_timestamp_ms: _builtins.int
+    """videos only: the frame used as cover."""
+    ai_generated: _builtins.bool
+    """labels the post as AI-generated content."""
+    post_mode: Global___TikTokPostMode.ValueType
+    """unset: DIRECT_POST."""
+    photo_cover_index: _builtins.int
+    """photo posts only: which photo is the cover."""
+    auto_add_music: _builtins.bool
+    """photo posts only."""
+    branded_content: _builtins.bool
+    """a paid partnership promoting another brand."""
+    brand_organic: _builtins.bool
+    """promotes the creator's own brand."""
+    def __init__(
+        self,
+        *,
+        privacy_level: Global___TikTokPrivacyLevel.ValueType = ...,
+        disable_comment: _builtins.bool | None = ...,
+        disable_duet: _builtins.bool | None = ...,
+        disable_stitch: _builtins.bool | None = ...,
+        cover_timestamp_ms: _builtins.int | None = ...,
+        ai_generated: _builtins.bool | None = ...,
+        post_mode: Global___TikTokPostMode.ValueType = ...,
+        photo_cover_index: _builtins.int | None = ...,
+        auto_add_music: _builtins.bool | None = ...,
+        branded_content: _builtins.bool | None = ...,
+        brand_organic: _builtins.bool | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_ai_generated", b"_ai_generated", "_auto_add_music", b"_auto_add_music", "_brand_organic", b"_brand_organic", "_branded_content", b"_branded_content", "_cover_timestamp_ms", b"_cover_timestamp_ms", "_disable_comment", b"_disable_comment", "_disable_duet", b"_disable_duet", "_disable_stitch", b"_disable_stitch", "_photo_cover_index", b"_photo_cover_index", "ai_generated", b"ai_generated", "auto_add_music", b"auto_add_music", "brand_organic", b"brand_organic", "branded_content", b"branded_content", "cover_timestamp_ms", b"cover_timestamp_ms", "disable_comment", b"disable_comment", "disable_duet", b"disable_duet", "disable_stitch", b"disable_stitch", "photo_cover_index", b"photo_cover_index"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_ai_generated", b"_ai_generated", "_auto_add_music", b"_auto_add_music", "_brand_organic", b"_brand_organic", "_branded_content", b"_branded_content", "_cover_timestamp_ms", b"_cover_timestamp_ms", "_disable_comment", b"_disable_comment", "_disable_duet", b"_disable_duet", "_disable_stitch", b"_disable_stitch", "_photo_cover_index", b"_photo_cover_index", "ai_generated", b"ai_generated", "auto_add_music", b"auto_add_music", "brand_organic", b"brand_organic", "branded_content", b"branded_content", "cover_timestamp_ms", b"cover_timestamp_ms", "disable_comment", b"disable_comment", "disable_duet", b"disable_duet", "disable_stitch", b"disable_stitch", "photo_cover_index", b"photo_cover_index", "post_mode", b"post_mode", "privacy_level", b"privacy_level"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__ai_generated: _TypeAlias = _typing.Literal["ai_generated"]  # noqa: Y015
+    _WhichOneofArgType__ai_generated: _TypeAlias = _typing.Literal["_ai_generated", b"_ai_generated"]  # noqa: Y015
+    _WhichOneofReturnType__auto_add_music: _TypeAlias = _typing.Literal["auto_add_music"]  # noqa: Y015
+    _WhichOneofArgType__auto_add_music: _TypeAlias = _typing.Literal["_auto_add_music", b"_auto_add_music"]  # noqa: Y015
+    _WhichOneofReturnType__brand_organic: _TypeAlias = _typing.Literal["brand_organic"]  # noqa: Y015
+    _WhichOneofArgType__brand_organic: _TypeAlias = _typing.Literal["_brand_organic", b"_brand_organic"]  # noqa: Y015
+    _WhichOneofReturnType__branded_content: _TypeAlias = _typing.Literal["branded_content"]  # noqa: Y015
+    _WhichOneofArgType__branded_content: _TypeAlias = _typing.Literal["_branded_content", b"_branded_content"]  # noqa: Y015
+    _WhichOneofReturnType__cover_timestamp_ms: _TypeAlias = _typing.Literal["cover_timestamp_ms"]  # noqa: Y015
+    _WhichOneofArgType__cover_timestamp_ms: _TypeAlias = _typing.Literal["_cover_timestamp_ms", b"_cover_timestamp_ms"]  # noqa: Y015
+    _WhichOneofReturnType__disable_comment: _TypeAlias = _typing.Literal["disable_comment"]  # noqa: Y015
+    _WhichOneofArgType__disable_comment: _TypeAlias = _typing.Literal["_disable_comment", b"_disable_comment"]  # noqa: Y015
+    _WhichOneofReturnType__disable_duet: _TypeAlias = _typing.Literal["disable_duet"]  # noqa: Y015
+    _WhichOneofArgType__disable_duet: _TypeAlias = _typing.Literal["_disable_duet", b"_disable_duet"]  # noqa: Y015
+    _WhichOneofReturnType__disable_stitch: _TypeAlias = _typing.Literal["disable_stitch"]  # noqa: Y015
+    _WhichOneofArgType__disable_stitch: _TypeAlias = _typing.Literal["_disable_stitch", b"_disable_stitch"]  # noqa: Y015
+    _WhichOneofReturnType__photo_cover_index: _TypeAlias = _typing.Literal["photo_cover_index"]  # noqa: Y015
+    _WhichOneofArgType__photo_cover_index: _TypeAlias = _typing.Literal["_photo_cover_index", b"_photo_cover_index"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__ai_generated) -> _WhichOneofReturnType__ai_generated | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__auto_add_music) -> _WhichOneofReturnType__auto_add_music | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__brand_organic) -> _WhichOneofReturnType__brand_organic | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__branded_content) -> _WhichOneofReturnType__branded_content | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cover_timestamp_ms) -> _WhichOneofReturnType__cover_timestamp_ms | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__disable_comment) -> _WhichOneofReturnType__disable_comment | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__disable_duet) -> _WhichOneofReturnType__disable_duet | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__disable_stitch) -> _WhichOneofReturnType__disable_stitch | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__photo_cover_index) -> _WhichOneofReturnType__photo_cover_index | None: ...
+
+Global___TikTokOptions: _TypeAlias = TikTokOptions  # noqa: Y015
+
+@_typing.final
+class InstagramOptions(_message.Message):
+    """Instagram (reel, story, photo or carousel)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEDIA_TYPE_FIELD_NUMBER: _builtins.int
+    SHARE_TO_FEED_FIELD_NUMBER: _builtins.int
+    COLLABORATORS_FIELD_NUMBER: _builtins.int
+    COVER_URL_FIELD_NUMBER: _builtins.int
+    USER_TAGS_FIELD_NUMBER: _builtins.int
+    LOCATION_ID_FIELD_NUMBER: _builtins.int
+    AUDIO_NAME_FIELD_NUMBER: _builtins.int
+    media_type: Global___InstagramMediaType.ValueType
+    """unset: REELS for a video, IMAGE for photos."""
+    share_to_feed: _builtins.bool
+    """reels only."""
+    cover_url: _builtins.str
+    """reels only: an http(s) image URL."""
+    location_id: _builtins.str
+    """a Facebook place id."""
+    audio_name: _builtins.str
+    """reels only."""
+    @_builtins.property
+    def collaborators(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """usernames, at most 3."""
+
+    @_builtins.property
+    def user_tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """usernames tagged in the post."""
+
+    def __init__(
+        self,
+        *,
+        media_type: Global___InstagramMediaType.ValueType = ...,
+        share_to_feed: _builtins.bool | None = ...,
+        collaborators: _abc.Iterable[_builtins.str] | None = ...,
+        cover_url: _builtins.str = ...,
+        user_tags: _abc.Iterable[_builtins.str] | None = ...,
+        location_id: _builtins.str = ...,
+        audio_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_share_to_feed", b"_share_to_feed", "share_to_feed", b"share_to_feed"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_share_to_feed", b"_share_to_feed", "audio_name", b"audio_name", "collaborators", b"collaborators", "cover_url", b"cover_url", "location_id", b"location_id", "media_type", b"media_type", "share_to_feed", b"share_to_feed", "user_tags", b"user_tags"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__share_to_feed: _TypeAlias = _typing.Literal["share_to_feed"]  # noqa: Y015
+    _WhichOneofArgType__share_to_feed: _TypeAlias = _typing.Literal["_share_to_feed", b"_share_to_feed"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__share_to_feed) -> _WhichOneofReturnType__share_to_feed | None: ...
+
+Global___InstagramOptions: _TypeAlias = InstagramOptions  # noqa: Y015
+
+@_typing.final
+class YouTubeOptions(_message.Message):
+    """YouTube (video)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TAGS_FIELD_NUMBER: _builtins.int
+    PRIVACY_STATUS_FIELD_NUMBER: _builtins.int
+    CATEGORY_ID_FIELD_NUMBER: _builtins.int
+    THUMBNAIL_URL_FIELD_NUMBER: _builtins.int
+    MADE_FOR_KIDS_FIELD_NUMBER: _builtins.int
+    CONTAINS_SYNTHETIC_MEDIA_FIELD_NUMBER: _builtins.int
+    PLAYLIST_ID_FIELD_NUMBER: _builtins.int
+    EMBEDDABLE_FIELD_NUMBER: _builtins.int
+    DEFAULT_LANGUAGE_FIELD_NUMBER: _builtins.int
+    privacy_status: Global___YouTubePrivacyStatus.ValueType
+    """unset: public."""
+    category_id: _builtins.str
+    """YouTube's numeric category, e.g. "22"."""
+    thumbnail_url: _builtins.str
+    """an http(s) image URL."""
+    made_for_kids: _builtins.bool
+    contains_synthetic_media: _builtins.bool
+    """realistic altered or synthetic content."""
+    playlist_id: _builtins.str
+    """adds the video to this playlist."""
+    embeddable: _builtins.bool
+    default_language: _builtins.str
+    """BCP-47, e.g. "id"."""
+    @_builtins.property
+    def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        tags: _abc.Iterable[_builtins.str] | None = ...,
+        privacy_status: Global___YouTubePrivacyStatus.ValueType = ...,
+        category_id: _builtins.str = ...,
+        thumbnail_url: _builtins.str = ...,
+        made_for_kids: _builtins.bool | None = ...,
+        contains_synthetic_media: _builtins.bool | None = ...,
+        playlist_id: _builtins.str = ...,
+        embeddable: _builtins.bool | None = ...,
+        default_language: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_contains_synthetic_media", b"_contains_synthetic_media", "_embeddable", b"_embeddable", "_made_for_kids", b"_made_for_kids", "contains_synthetic_media", b"contains_synthetic_media", "embeddable", b"embeddable", "made_for_kids", b"made_for_kids"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_contains_synthetic_media", b"_contains_synthetic_media", "_embeddable", b"_embeddable", "_made_for_kids", b"_made_for_kids", "category_id", b"category_id", "contains_synthetic_media", b"contains_synthetic_media", "default_language", b"default_language", "embeddable", b"embeddable", "made_for_kids", b"made_for_kids", "playlist_id", b"playlist_id", "privacy_status", b"privacy_status", "tags", b"tags", "thumbnail_url", b"thumbnail_url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__contains_synthetic_media: _TypeAlias = _typing.Literal["contains_synthetic_media"]  # noqa: Y015
+    _WhichOneofArgType__contains_synthetic_media: _TypeAlias = _typing.Literal["_contains_synthetic_media", b"_contains_synthetic_media"]  # noqa: Y015
+    _WhichOneofReturnType__embeddable: _TypeAlias = _typing.Literal["embeddable"]  # noqa: Y015
+    _WhichOneofArgType__embeddable: _TypeAlias = _typing.Literal["_embeddable", b"_embeddable"]  # noqa: Y015
+    _WhichOneofReturnType__made_for_kids: _TypeAlias = _typing.Literal["made_for_kids"]  # noqa: Y015
+    _WhichOneofArgType__made_for_kids: _TypeAlias = _typing.Literal["_made_for_kids", b"_made_for_kids"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__contains_synthetic_media) -> _WhichOneofReturnType__contains_synthetic_media | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__embeddable) -> _WhichOneofReturnType__embeddable | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__made_for_kids) -> _WhichOneofReturnType__made_for_kids | None: ...
+
+Global___YouTubeOptions: _TypeAlias = YouTubeOptions  # noqa: Y015
+
+@_typing.final
+class FacebookOptions(_message.Message):
+    """Facebook (page post: video, photos or text)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_ID_FIELD_NUMBER: _builtins.int
+    MEDIA_TYPE_FIELD_NUMBER: _builtins.int
+    VIDEO_STATE_FIELD_NUMBER: _builtins.int
+    THUMBNAIL_URL_FIELD_NUMBER: _builtins.int
+    LINK_URL_FIELD_NUMBER: _builtins.int
+    page_id: _builtins.str
+    """the page to post to; unset: the account's default."""
+    media_type: Global___FacebookMediaType.ValueType
+    """unset: Upload-Post's default (a post, a reel)."""
+    video_state: Global___FacebookVideoState.ValueType
+    """videos only."""
+    thumbnail_url: _builtins.str
+    """videos only: an http(s) image URL."""
+    link_url: _builtins.str
+    """text posts only: a link to preview."""
+    def __init__(
+        self,
+        *,
+        page_id: _builtins.str = ...,
+        media_type: Global___FacebookMediaType.ValueType = ...,
+        video_state: Global___FacebookVideoState.ValueType = ...,
+        thumbnail_url: _builtins.str = ...,
+        link_url: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["link_url", b"link_url", "media_type", b"media_type", "page_id", b"page_id", "thumbnail_url", b"thumbnail_url", "video_state", b"video_state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FacebookOptions: _TypeAlias = FacebookOptions  # noqa: Y015
+
+@_typing.final
+class LinkedInOptions(_message.Message):
+    """LinkedIn (video, photos or text)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VISIBILITY_FIELD_NUMBER: _builtins.int
+    PAGE_ID_FIELD_NUMBER: _builtins.int
+    LINK_URL_FIELD_NUMBER: _builtins.int
+    visibility: Global___LinkedInVisibility.ValueType
+    """unset: PUBLIC; photo posts are PUBLIC only."""
+    page_id: _builtins.str
+    """a company page to post as; unset: the member."""
+    link_url: _builtins.str
+    """text posts only: a link to preview."""
+    def __init__(
+        self,
+        *,
+        visibility: Global___LinkedInVisibility.ValueType = ...,
+        page_id: _builtins.str = ...,
+        link_url: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["link_url", b"link_url", "page_id", b"page_id", "visibility", b"visibility"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LinkedInOptions: _TypeAlias = LinkedInOptions  # noqa: Y015
+
+@_typing.final
+class XOptions(_message.Message):
+    """X (video, up to 4 photos, or text)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPLY_SETTINGS_FIELD_NUMBER: _builtins.int
+    POLL_OPTIONS_FIELD_NUMBER: _builtins.int
+    POLL_DURATION_MINUTES_FIELD_NUMBER: _builtins.int
+    QUOTE_TWEET_ID_FIELD_NUMBER: _builtins.int
+    TAGGED_USER_IDS_FIELD_NUMBER: _builtins.int
+    LONG_TEXT_AS_POST_FIELD_NUMBER: _builtins.int
+    COMMUNITY_ID_FIELD_NUMBER: _builtins.int
+    reply_settings: Global___XReplySettings.ValueType
+    """who may reply; unset: everyone."""
+    poll_duration_minutes: _builtins.int
+    """with poll_options: 5 to 10080; unset: 1440."""
+    quote_tweet_id: _builtins.str
+    """the numeric id of a post to quote."""
+    long_text_as_post: _builtins.bool
+    """a long text as one post instead of a thread."""
+    community_id: _builtins.str
+    """posts into this community."""
+    @_builtins.property
+    def poll_options(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """text posts only: 2 to 4 choices, 25 characters each."""
+
+    @_builtins.property
+    def tagged_user_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """photo posts only: numeric user ids, at most 10."""
+
+    def __init__(
+        self,
+        *,
+        reply_settings: Global___XReplySettings.ValueType = ...,
+        poll_options: _abc.Iterable[_builtins.str] | None = ...,
+        poll_duration_minutes: _builtins.int = ...,
+        quote_tweet_id: _builtins.str = ...,
+        tagged_user_ids: _abc.Iterable[_builtins.str] | None = ...,
+        long_text_as_post: _builtins.bool | None = ...,
+        community_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_long_text_as_post", b"_long_text_as_post", "long_text_as_post", b"long_text_as_post"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_long_text_as_post", b"_long_text_as_post", "community_id", b"community_id", "long_text_as_post", b"long_text_as_post", "poll_duration_minutes", b"poll_duration_minutes", "poll_options", b"poll_options", "quote_tweet_id", b"quote_tweet_id", "reply_settings", b"reply_settings", "tagged_user_ids", b"tagged_user_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__long_text_as_post: _TypeAlias = _typing.Literal["long_text_as_post"]  # noqa: Y015
+    _WhichOneofArgType__long_text_as_post: _TypeAlias = _typing.Literal["_long_text_as_post", b"_long_text_as_post"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__long_text_as_post) -> _WhichOneofReturnType__long_text_as_post | None: ...
+
+Global___XOptions: _TypeAlias = XOptions  # noqa: Y015
+
+@_typing.final
+class ThreadsOptions(_message.Message):
+    """Threads (video, photos and videos mixed, or text)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOPIC_TAG_FIELD_NUMBER: _builtins.int
+    LONG_TEXT_AS_POST_FIELD_NUMBER: _builtins.int
+    topic_tag: _builtins.str
+    """one topic, 1 to 50 characters, no '#'."""
+    long_text_as_post: _builtins.bool
+    """a long text as one post instead of a thread."""
+    def __init__(
+        self,
+        *,
+        topic_tag: _builtins.str = ...,
+        long_text_as_post: _builtins.bool | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_long_text_as_post", b"_long_text_as_post", "long_text_as_post", b"long_text_as_post"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_long_text_as_post", b"_long_text_as_post", "long_text_as_post", b"long_text_as_post", "topic_tag", b"topic_tag"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__long_text_as_post: _TypeAlias = _typing.Literal["long_text_as_post"]  # noqa: Y015
+    _WhichOneofArgType__long_text_as_post: _TypeAlias = _typing.Literal["_long_text_as_post", b"_long_text_as_post"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__long_text_as_post) -> _WhichOneofReturnType__long_text_as_post | None: ...
+
+Global___ThreadsOptions: _TypeAlias = ThreadsOptions  # noqa: Y015
+
+@_typing.final
+class PinterestOptions(_message.Message):
+    """Pinterest (a pin: video or photos)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BOARD_ID_FIELD_NUMBER: _builtins.int
+    LINK_FIELD_NUMBER: _builtins.int
+    COVER_IMAGE_URL_FIELD_NUMBER: _builtins.int
+    board_id: _builtins.str
+    """the board to pin to."""
+    link: _builtins.str
+    """the pin's destination: an http(s) URL."""
+    cover_image_url: _builtins.str
+    """videos only: an http(s) image URL."""
+    def __init__(
+        self,
+        *,
+        board_id: _builtins.str = ...,
+        link: _builtins.str = ...,
+        cover_image_url: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["board_id", b"board_id", "cover_image_url", b"cover_image_url", "link", b"link"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PinterestOptions: _TypeAlias = PinterestOptions  # noqa: Y015
+
+@_typing.final
+class RedditOptions(_message.Message):
+    """Reddit (video, one photo, or text; a title is required)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBREDDIT_FIELD_NUMBER: _builtins.int
+    FLAIR_ID_FIELD_NUMBER: _builtins.int
+    LINK_URL_FIELD_NUMBER: _builtins.int
+    subreddit: _builtins.str
+    """required: the name without "r/"."""
+    flair_id: _builtins.str
+    link_url: _builtins.str
+    """text posts only: makes a link post."""
+    def __init__(
+        self,
+        *,
+        subreddit: _builtins.str = ...,
+        flair_id: _builtins.str = ...,
+        link_url: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["flair_id", b"flair_id", "link_url", b"link_url", "subreddit", b"subreddit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RedditOptions: _TypeAlias = RedditOptions  # noqa: Y015
+
+@_typing.final
+class BlueskyOptions(_message.Message):
+    """Bluesky (video, up to 4 photos, or text)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINK_URL_FIELD_NUMBER: _builtins.int
+    link_url: _builtins.str
+    """text posts only: a link card."""
+    def __init__(
+        self,
+        *,
+        link_url: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["link_url", b"link_url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BlueskyOptions: _TypeAlias = BlueskyOptions  # noqa: Y015
 
 @_typing.final
 class Assignment(_message.Message):
@@ -285,6 +1007,205 @@ class Assignment(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Assignment: _TypeAlias = Assignment  # noqa: Y015
+
+@_typing.final
+class GetContentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTENT_ID_FIELD_NUMBER: _builtins.int
+    content_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        content_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_id", b"content_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetContentRequest: _TypeAlias = GetContentRequest  # noqa: Y015
+
+@_typing.final
+class UpdateContentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTENT_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    EXPECTED_REVISION_FIELD_NUMBER: _builtins.int
+    expected_revision: _builtins.int
+    """0: any revision. Else the change is made only if the content is still at this revision
+    (ABORTED otherwise, naming the current one). Repeating a change already made answers OK.
+    """
+    @_builtins.property
+    def content(self) -> Global___Content:
+        """content_id says which content; the fields named in update_mask are replaced by these."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """Paths among title, description, media (media_url, media and media_type together),
+        first_comment, alt_text and options (the typed oneof and platform_options together).
+        Empty: all of them (the content is replaced as sent).
+        """
+
+    def __init__(
+        self,
+        *,
+        content: Global___Content | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+        expected_revision: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "expected_revision", b"expected_revision", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateContentRequest: _TypeAlias = UpdateContentRequest  # noqa: Y015
+
+@_typing.final
+class MoveContentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTENT_ID_FIELD_NUMBER: _builtins.int
+    SCHEDULED_AT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    content_id: _builtins.str
+    reason: _builtins.str
+    @_builtins.property
+    def scheduled_at(self) -> _timestamp_pb2.Timestamp:
+        """The slot instant to move to: a future slot of the content's (profile, platform) that no
+        other content holds (GetCalendar lists them).
+        """
+
+    def __init__(
+        self,
+        *,
+        content_id: _builtins.str = ...,
+        scheduled_at: _timestamp_pb2.Timestamp | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["scheduled_at", b"scheduled_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_id", b"content_id", "reason", b"reason", "scheduled_at", b"scheduled_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MoveContentRequest: _TypeAlias = MoveContentRequest  # noqa: Y015
+
+@_typing.final
+class GetCalendarRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROFILE_ID_FIELD_NUMBER: _builtins.int
+    PLATFORM_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    profile_id: _builtins.str
+    platform: Global___Platform.ValueType
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """optional, inclusive; unset: now."""
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp:
+        """optional, exclusive; unset: 7 days after start."""
+
+    def __init__(
+        self,
+        *,
+        profile_id: _builtins.str = ...,
+        platform: Global___Platform.ValueType = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "platform", b"platform", "profile_id", b"profile_id", "start_time", b"start_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCalendarRequest: _TypeAlias = GetCalendarRequest  # noqa: Y015
+
+@_typing.final
+class CalendarSlot(_message.Message):
+    """One slot instant of a calendar, free or with the content in it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULED_AT_FIELD_NUMBER: _builtins.int
+    LOCAL_TIME_FIELD_NUMBER: _builtins.int
+    SLOT_ID_FIELD_NUMBER: _builtins.int
+    FREE_FIELD_NUMBER: _builtins.int
+    CONTENT_ID_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    local_time: _builtins.str
+    """the instant in the profile's timezone, "2026-12-08T09:00"."""
+    slot_id: _builtins.str
+    """empty for a content held at an instant that is no slot today."""
+    free: _builtins.bool
+    """no content holds it."""
+    content_id: _builtins.str
+    """the content there, when not free."""
+    title: _builtins.str
+    status: _builtins.str
+    """the content's lifecycle state, as in Assignment.status."""
+    @_builtins.property
+    def scheduled_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        scheduled_at: _timestamp_pb2.Timestamp | None = ...,
+        local_time: _builtins.str = ...,
+        slot_id: _builtins.str = ...,
+        free: _builtins.bool = ...,
+        content_id: _builtins.str = ...,
+        title: _builtins.str = ...,
+        status: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["scheduled_at", b"scheduled_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_id", b"content_id", "free", b"free", "local_time", b"local_time", "scheduled_at", b"scheduled_at", "slot_id", b"slot_id", "status", b"status", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CalendarSlot: _TypeAlias = CalendarSlot  # noqa: Y015
+
+@_typing.final
+class Calendar(_message.Message):
+    """The slot instants of one (profile, platform) in a window."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROFILE_ID_FIELD_NUMBER: _builtins.int
+    PLATFORM_FIELD_NUMBER: _builtins.int
+    TIMEZONE_FIELD_NUMBER: _builtins.int
+    SLOTS_FIELD_NUMBER: _builtins.int
+    profile_id: _builtins.str
+    platform: Global___Platform.ValueType
+    timezone: _builtins.str
+    """the profile's IANA timezone."""
+    @_builtins.property
+    def slots(self) -> _containers.RepeatedCompositeFieldContainer[Global___CalendarSlot]:
+        """in time order."""
+
+    def __init__(
+        self,
+        *,
+        profile_id: _builtins.str = ...,
+        platform: Global___Platform.ValueType = ...,
+        timezone: _builtins.str = ...,
+        slots: _abc.Iterable[Global___CalendarSlot] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["platform", b"platform", "profile_id", b"profile_id", "slots", b"slots", "timezone", b"timezone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Calendar: _TypeAlias = Calendar  # noqa: Y015
 
 @_typing.final
 class UpsertProfileRequest(_message.Message):

@@ -76,6 +76,26 @@ class AllocatorStub:
                 request_serializer=queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.ListAssignmentsRequest.SerializeToString,
                 response_deserializer=queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.ListAssignmentsResponse.FromString,
                 _registered_method=True)
+        self.GetContent = channel.unary_unary(
+                '/queuelabs.allocator.v1.Allocator/GetContent',
+                request_serializer=queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.GetContentRequest.SerializeToString,
+                response_deserializer=queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.Content.FromString,
+                _registered_method=True)
+        self.UpdateContent = channel.unary_unary(
+                '/queuelabs.allocator.v1.Allocator/UpdateContent',
+                request_serializer=queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.UpdateContentRequest.SerializeToString,
+                response_deserializer=queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.Content.FromString,
+                _registered_method=True)
+        self.MoveContent = channel.unary_unary(
+                '/queuelabs.allocator.v1.Allocator/MoveContent',
+                request_serializer=queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.MoveContentRequest.SerializeToString,
+                response_deserializer=queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.Assignment.FromString,
+                _registered_method=True)
+        self.GetCalendar = channel.unary_unary(
+                '/queuelabs.allocator.v1.Allocator/GetCalendar',
+                request_serializer=queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.GetCalendarRequest.SerializeToString,
+                response_deserializer=queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.Calendar.FromString,
+                _registered_method=True)
 
 
 class AllocatorServicer:
@@ -138,6 +158,35 @@ class AllocatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetContent(self, request, context):
+        """One content as stored, with its revision.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateContent(self, request, context):
+        """Changes a booked content's text, media or options without moving it; refused once it is
+        being published or later.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MoveContent(self, request, context):
+        """Moves one content to a chosen free slot of its (profile, platform).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCalendar(self, request, context):
+        """Every slot instant of a (profile, platform) in a window, free or with its content.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AllocatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -180,6 +229,26 @@ def add_AllocatorServicer_to_server(servicer, server):
                     servicer.ListAssignments,
                     request_deserializer=queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.ListAssignmentsRequest.FromString,
                     response_serializer=queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.ListAssignmentsResponse.SerializeToString,
+            ),
+            'GetContent': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetContent,
+                    request_deserializer=queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.GetContentRequest.FromString,
+                    response_serializer=queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.Content.SerializeToString,
+            ),
+            'UpdateContent': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateContent,
+                    request_deserializer=queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.UpdateContentRequest.FromString,
+                    response_serializer=queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.Content.SerializeToString,
+            ),
+            'MoveContent': grpc.unary_unary_rpc_method_handler(
+                    servicer.MoveContent,
+                    request_deserializer=queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.MoveContentRequest.FromString,
+                    response_serializer=queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.Assignment.SerializeToString,
+            ),
+            'GetCalendar': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCalendar,
+                    request_deserializer=queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.GetCalendarRequest.FromString,
+                    response_serializer=queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.Calendar.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -400,6 +469,114 @@ class Allocator:
             '/queuelabs.allocator.v1.Allocator/ListAssignments',
             queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.ListAssignmentsRequest.SerializeToString,
             queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.ListAssignmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetContent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/queuelabs.allocator.v1.Allocator/GetContent',
+            queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.GetContentRequest.SerializeToString,
+            queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.Content.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateContent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/queuelabs.allocator.v1.Allocator/UpdateContent',
+            queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.UpdateContentRequest.SerializeToString,
+            queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.Content.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MoveContent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/queuelabs.allocator.v1.Allocator/MoveContent',
+            queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.MoveContentRequest.SerializeToString,
+            queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.Assignment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCalendar(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/queuelabs.allocator.v1.Allocator/GetCalendar',
+            queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.GetCalendarRequest.SerializeToString,
+            queuelabs_dot_allocator_dot_v1_dot_allocator__pb2.Calendar.FromString,
             options,
             channel_credentials,
             insecure,

@@ -52,6 +52,16 @@ class AllocatorStub:
     """Takes a content out of line and frees its slot."""
     ListAssignments: _grpc.UnaryUnaryMultiCallable[_allocator_pb2.ListAssignmentsRequest, _allocator_pb2.ListAssignmentsResponse]
     """The contents holding slots of a profile, in time order."""
+    GetContent: _grpc.UnaryUnaryMultiCallable[_allocator_pb2.GetContentRequest, _allocator_pb2.Content]
+    """One content as stored, with its revision."""
+    UpdateContent: _grpc.UnaryUnaryMultiCallable[_allocator_pb2.UpdateContentRequest, _allocator_pb2.Content]
+    """Changes a booked content's text, media or options without moving it; refused once it is
+    being published or later.
+    """
+    MoveContent: _grpc.UnaryUnaryMultiCallable[_allocator_pb2.MoveContentRequest, _allocator_pb2.Assignment]
+    """Moves one content to a chosen free slot of its (profile, platform)."""
+    GetCalendar: _grpc.UnaryUnaryMultiCallable[_allocator_pb2.GetCalendarRequest, _allocator_pb2.Calendar]
+    """Every slot instant of a (profile, platform) in a window, free or with its content."""
 
 @_typing.type_check_only
 class AllocatorAsyncStub(AllocatorStub):
@@ -75,6 +85,16 @@ class AllocatorAsyncStub(AllocatorStub):
     """Takes a content out of line and frees its slot."""
     ListAssignments: _aio.UnaryUnaryMultiCallable[_allocator_pb2.ListAssignmentsRequest, _allocator_pb2.ListAssignmentsResponse]  # type: ignore[assignment]
     """The contents holding slots of a profile, in time order."""
+    GetContent: _aio.UnaryUnaryMultiCallable[_allocator_pb2.GetContentRequest, _allocator_pb2.Content]  # type: ignore[assignment]
+    """One content as stored, with its revision."""
+    UpdateContent: _aio.UnaryUnaryMultiCallable[_allocator_pb2.UpdateContentRequest, _allocator_pb2.Content]  # type: ignore[assignment]
+    """Changes a booked content's text, media or options without moving it; refused once it is
+    being published or later.
+    """
+    MoveContent: _aio.UnaryUnaryMultiCallable[_allocator_pb2.MoveContentRequest, _allocator_pb2.Assignment]  # type: ignore[assignment]
+    """Moves one content to a chosen free slot of its (profile, platform)."""
+    GetCalendar: _aio.UnaryUnaryMultiCallable[_allocator_pb2.GetCalendarRequest, _allocator_pb2.Calendar]  # type: ignore[assignment]
+    """Every slot instant of a (profile, platform) in a window, free or with its content."""
 
 class AllocatorServicer(metaclass=_abc_1.ABCMeta):
     """Assigns contents to posting slots. Every call for one (profile, platform) is serialized, so
@@ -143,5 +163,39 @@ class AllocatorServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_allocator_pb2.ListAssignmentsResponse, _abc.Awaitable[_allocator_pb2.ListAssignmentsResponse]]:
         """The contents holding slots of a profile, in time order."""
+
+    @_abc_1.abstractmethod
+    def GetContent(
+        self,
+        request: _allocator_pb2.GetContentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_allocator_pb2.Content, _abc.Awaitable[_allocator_pb2.Content]]:
+        """One content as stored, with its revision."""
+
+    @_abc_1.abstractmethod
+    def UpdateContent(
+        self,
+        request: _allocator_pb2.UpdateContentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_allocator_pb2.Content, _abc.Awaitable[_allocator_pb2.Content]]:
+        """Changes a booked content's text, media or options without moving it; refused once it is
+        being published or later.
+        """
+
+    @_abc_1.abstractmethod
+    def MoveContent(
+        self,
+        request: _allocator_pb2.MoveContentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_allocator_pb2.Assignment, _abc.Awaitable[_allocator_pb2.Assignment]]:
+        """Moves one content to a chosen free slot of its (profile, platform)."""
+
+    @_abc_1.abstractmethod
+    def GetCalendar(
+        self,
+        request: _allocator_pb2.GetCalendarRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_allocator_pb2.Calendar, _abc.Awaitable[_allocator_pb2.Calendar]]:
+        """Every slot instant of a (profile, platform) in a window, free or with its content."""
 
 def add_AllocatorServicer_to_server(servicer: AllocatorServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -237,6 +237,7 @@ class Upload(_message.Message):
     RETRY_COUNT_FIELD_NUMBER: _builtins.int
     NEXT_RETRY_AT_FIELD_NUMBER: _builtins.int
     WAITING_FIELD_NUMBER: _builtins.int
+    PLATFORM_POST_ID_FIELD_NUMBER: _builtins.int
     content_id: _builtins.str
     profile_id: _builtins.str
     platform: _allocator_pb2.Platform.ValueType
@@ -244,6 +245,8 @@ class Upload(_message.Message):
     failure_reason: _builtins.str
     post_url: _builtins.str
     retry_count: _builtins.int
+    platform_post_id: _builtins.str
+    """the platform's own id of the post, once published"""
     @_builtins.property
     def scheduled_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -274,10 +277,11 @@ class Upload(_message.Message):
         retry_count: _builtins.int = ...,
         next_retry_at: _timestamp_pb2.Timestamp | None = ...,
         waiting: Global___Waiting | None = ...,
+        platform_post_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["next_retry_at", b"next_retry_at", "scheduled_at", b"scheduled_at", "waiting", b"waiting"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "content_id", b"content_id", "failure_reason", b"failure_reason", "next_retry_at", b"next_retry_at", "platform", b"platform", "post_url", b"post_url", "profile_id", b"profile_id", "retry_count", b"retry_count", "scheduled_at", b"scheduled_at", "state", b"state", "waiting", b"waiting"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "content_id", b"content_id", "failure_reason", b"failure_reason", "next_retry_at", b"next_retry_at", "platform", b"platform", "platform_post_id", b"platform_post_id", "post_url", b"post_url", "profile_id", b"profile_id", "retry_count", b"retry_count", "scheduled_at", b"scheduled_at", "state", b"state", "waiting", b"waiting"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -547,6 +551,7 @@ class Event(_message.Message):
     UPLOAD_PROCESSING_FIELD_NUMBER: _builtins.int
     ACCOUNT_RECONNECT_REQUIRED_FIELD_NUMBER: _builtins.int
     ACCOUNT_RECONNECTED_FIELD_NUMBER: _builtins.int
+    CONTENT_UPDATED_FIELD_NUMBER: _builtins.int
     cursor: _builtins.str
     """Its position in the log: opaque, strictly increasing in delivery order. Hand the last one
     seen back to WatchEvents (after_cursor) to resume with nothing missed and nothing twice.
@@ -585,6 +590,8 @@ class Event(_message.Message):
     def account_reconnect_required(self) -> Global___AccountReconnectRequired: ...
     @_builtins.property
     def account_reconnected(self) -> Global___AccountReconnected: ...
+    @_builtins.property
+    def content_updated(self) -> Global___ContentUpdated: ...
     def __init__(
         self,
         *,
@@ -606,12 +613,13 @@ class Event(_message.Message):
         upload_processing: Global___UploadProcessing | None = ...,
         account_reconnect_required: Global___AccountReconnectRequired | None = ...,
         account_reconnected: Global___AccountReconnected | None = ...,
+        content_updated: Global___ContentUpdated | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["account_reconnect_required", b"account_reconnect_required", "account_reconnected", b"account_reconnected", "content_assigned", b"content_assigned", "content_moved", b"content_moved", "content_released", b"content_released", "data", b"data", "occurred_at", b"occurred_at", "upload_cancelled", b"upload_cancelled", "upload_failed", b"upload_failed", "upload_processing", b"upload_processing", "upload_published", b"upload_published", "upload_retrying", b"upload_retrying", "webhook_endpoint_disabled", b"webhook_endpoint_disabled"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account_reconnect_required", b"account_reconnect_required", "account_reconnected", b"account_reconnected", "content_assigned", b"content_assigned", "content_moved", b"content_moved", "content_released", b"content_released", "content_updated", b"content_updated", "data", b"data", "occurred_at", b"occurred_at", "upload_cancelled", b"upload_cancelled", "upload_failed", b"upload_failed", "upload_processing", b"upload_processing", "upload_published", b"upload_published", "upload_retrying", b"upload_retrying", "webhook_endpoint_disabled", b"webhook_endpoint_disabled"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_reconnect_required", b"account_reconnect_required", "account_reconnected", b"account_reconnected", "content_assigned", b"content_assigned", "content_id", b"content_id", "content_moved", b"content_moved", "content_released", b"content_released", "cursor", b"cursor", "data", b"data", "event_id", b"event_id", "occurred_at", b"occurred_at", "platform", b"platform", "profile_id", b"profile_id", "type", b"type", "upload_cancelled", b"upload_cancelled", "upload_failed", b"upload_failed", "upload_processing", b"upload_processing", "upload_published", b"upload_published", "upload_retrying", b"upload_retrying", "webhook_endpoint_disabled", b"webhook_endpoint_disabled"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_reconnect_required", b"account_reconnect_required", "account_reconnected", b"account_reconnected", "content_assigned", b"content_assigned", "content_id", b"content_id", "content_moved", b"content_moved", "content_released", b"content_released", "content_updated", b"content_updated", "cursor", b"cursor", "data", b"data", "event_id", b"event_id", "occurred_at", b"occurred_at", "platform", b"platform", "profile_id", b"profile_id", "type", b"type", "upload_cancelled", b"upload_cancelled", "upload_failed", b"upload_failed", "upload_processing", b"upload_processing", "upload_published", b"upload_published", "upload_retrying", b"upload_retrying", "webhook_endpoint_disabled", b"webhook_endpoint_disabled"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_data: _TypeAlias = _typing.Literal["content_assigned", "content_moved", "content_released", "upload_retrying", "upload_published", "upload_failed", "upload_cancelled", "webhook_endpoint_disabled", "upload_processing", "account_reconnect_required", "account_reconnected"]  # noqa: Y015
+    _WhichOneofReturnType_data: _TypeAlias = _typing.Literal["content_assigned", "content_moved", "content_released", "upload_retrying", "upload_published", "upload_failed", "upload_cancelled", "webhook_endpoint_disabled", "upload_processing", "account_reconnect_required", "account_reconnected", "content_updated"]  # noqa: Y015
     _WhichOneofArgType_data: _TypeAlias = _typing.Literal["data", b"data"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_data) -> _WhichOneofReturnType_data | None: ...
 
@@ -675,6 +683,34 @@ class ContentMoved(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ContentMoved: _TypeAlias = ContentMoved  # noqa: Y015
+
+@_typing.final
+class ContentUpdated(_message.Message):
+    """content.updated: UpdateContent changed the content's text, media or options; it keeps its slot."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIELDS_FIELD_NUMBER: _builtins.int
+    REVISION_FIELD_NUMBER: _builtins.int
+    revision: _builtins.int
+    """the content's revision after the change"""
+    @_builtins.property
+    def fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """the paths changed, e.g. "title" """
+
+    def __init__(
+        self,
+        *,
+        fields: _abc.Iterable[_builtins.str] | None = ...,
+        revision: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fields", b"fields", "revision", b"revision"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContentUpdated: _TypeAlias = ContentUpdated  # noqa: Y015
 
 @_typing.final
 class ContentReleased(_message.Message):
