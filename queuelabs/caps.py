@@ -26,6 +26,9 @@ DEFAULT_DAILY_CAPS: Mapping[Platform, int] = {
     Platform.X: 50,
     Platform.THREADS: 50,
     Platform.PINTEREST: 20,
+    Platform.REDDIT: 40,
+    # Upload-Post documents no cap for Bluesky; X's and Threads' 50 until it does.
+    Platform.BLUESKY: 50,
 }
 
 

@@ -20,6 +20,8 @@ class Platform(StrEnum):
     X = "x"
     THREADS = "threads"
     PINTEREST = "pinterest"
+    REDDIT = "reddit"
+    BLUESKY = "bluesky"
 
 
 class MediaType(StrEnum):

@@ -49,6 +49,8 @@ DEFAULT_POLICIES: dict[Platform, RetryPolicy] = {
     Platform.X: RetryPolicy((15, 60, 240), async_upload=False, read_timeout=60),
     Platform.THREADS: RetryPolicy((15, 60, 240), async_upload=False, read_timeout=60),
     Platform.PINTEREST: RetryPolicy((15, 60, 240), async_upload=False, read_timeout=60),
+    Platform.REDDIT: RetryPolicy((15, 60, 240), async_upload=False, read_timeout=60),
+    Platform.BLUESKY: RetryPolicy((15, 60, 240), async_upload=False, read_timeout=60),
 }
 
 
