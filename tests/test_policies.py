@@ -23,6 +23,8 @@ SPECIFIED = {
     Platform.X: ((15, 60, 240), False, 60, "reschedule"),
     Platform.THREADS: ((15, 60, 240), False, 60, "reschedule"),
     Platform.PINTEREST: ((15, 60, 240), False, 60, "reschedule"),
+    Platform.REDDIT: ((15, 60, 240), False, 60, "reschedule"),
+    Platform.BLUESKY: ((15, 60, 240), False, 60, "reschedule"),
 }
 
 

@@ -23,6 +23,8 @@ DAILY_CAPS = {
     Platform.X: 50,
     Platform.THREADS: 50,
     Platform.PINTEREST: 20,
+    Platform.REDDIT: 40,
+    Platform.BLUESKY: 50,  # Upload-Post documents none: ours, as X's and Threads'
 }
 REQUESTS_PER_MINUTE = 100  # the plan's rate, every replica together
 POSTS_PER_MINUTE_PER_PROFILE = 2
