@@ -22,6 +22,9 @@ class EventType(StrEnum):
     UPLOAD_PROCESSING = "upload.processing"
     ACCOUNT_RECONNECT_REQUIRED = "account.reconnect_required"
     ACCOUNT_RECONNECTED = "account.reconnected"
+    # A booked content's post changed (UpdateContent): which fields, and its new revision. No
+    # lifecycle move: its state and slot stay as they were.
+    CONTENT_UPDATED = "content.updated"
 
 
 # Which moves of the content lifecycle a caller is told of, and as which type. None: a move

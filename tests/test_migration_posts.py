@@ -1,0 +1,95 @@
+"""Migration 0013 on a database that has lived: an existing video or photo content gets its one
+media item from media_url, a text content none; the new columns take their defaults; Reddit and
+Bluesky and the event type content.updated become storable. The schema goes down (what only 0013
+can hold goes with it) and up again."""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid4
+
+import psycopg
+import pytest
+from alembic import command
+from psycopg.types.json import Jsonb
+
+from tests.test_migration_processing import alembic
+
+
+def a_content(
+    conn: psycopg.Connection, profile_id: UUID, platform: str, hour: int, media: tuple[str, str]
+) -> UUID:
+    content_id = uuid4()
+    media_type, media_url = media
+    conn.execute(
+        "insert into contents (content_id, profile_id, platform, status, slot_id, scheduled_at,"
+        " media_type, media_url) values (%s, %s, %s, 'scheduled', %s,"
+        " '2026-12-01T00:00Z'::timestamptz + make_interval(hours => %s), %s, %s)",
+        (content_id, profile_id, platform, uuid4(), hour, media_type, media_url),
+    )
+    return content_id
+
+
+def posts(database_url: str) -> dict[UUID, tuple]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "select content_id, media, first_comment, alt_text, revision from contents"
+        ).fetchall()
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def test_existing_contents_get_their_one_item_and_the_schema_goes_down_and_up(
+    empty_database_url,
+):
+    config = alembic(empty_database_url)
+    command.upgrade(config, "0012")
+    profile_id = uuid4()
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        conn.execute(
+            "insert into profiles (profile_id, name, upload_post_user, timezone)"
+            " values (%s, 'p', 'u', 'UTC')",
+            (profile_id,),
+        )
+        video = a_content(conn, profile_id, "tiktok", 1, ("video", "https://cdn.example/v.mp4"))
+        photo = a_content(conn, profile_id, "instagram", 1, ("photo", "https://cdn.example/p.jpg"))
+        text = a_content(conn, profile_id, "x", 1, ("text", ""))
+        with pytest.raises(psycopg.errors.CheckViolation):
+            a_content(conn, profile_id, "reddit", 2, ("text", ""))
+
+    command.upgrade(config, "head")
+    assert posts(empty_database_url) == {
+        video: ([{"url": "https://cdn.example/v.mp4", "type": "video"}], "", "", 1),
+        photo: ([{"url": "https://cdn.example/p.jpg", "type": "photo"}], "", "", 1),
+        text: ([], "", "", 1),
+    }
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        reddit = a_content(conn, profile_id, "reddit", 2, ("text", ""))
+        a_content(conn, profile_id, "bluesky", 2, ("photo", "https://cdn.example/b.jpg"))
+        conn.execute(
+            "insert into schedules (profile_id, platform, materialized_until)"
+            " values (%s, 'bluesky', now())",
+            (profile_id,),
+        )
+        conn.execute(
+            "insert into events (type, occurred_at, content_id, profile_id, platform, data)"
+            " values ('content.updated', now(), %s, %s, 'x', %s)",
+            (text, profile_id, Jsonb({"revision": 2})),
+        )
+        conn.execute(
+            "insert into events (type, occurred_at, content_id, profile_id, platform)"
+            " values ('content.assigned', now(), %s, %s, 'reddit')",
+            (reddit, profile_id),
+        )
+
+    command.downgrade(config, "0012")
+    with psycopg.connect(empty_database_url) as conn:
+        remaining = {r[0] for r in conn.execute("select content_id from contents").fetchall()}
+        assert remaining == {video, photo, text}
+        assert conn.execute("select count(*) from events").fetchone() == (0,)
+        assert conn.execute("select count(*) from schedules").fetchone() == (0,)
+    command.upgrade(config, "head")
+    assert posts(empty_database_url)[video] == (
+        [{"url": "https://cdn.example/v.mp4", "type": "video"}],
+        "",
+        "",
+        1,
+    )
