@@ -49,6 +49,7 @@ class Fault:
     job: JobEnd = JobEnd.PUBLISHED
     answer: Answer = Answer.RESULT
     status_unreadable: bool = False  # the job's status look-ups get a body that is not JSON
+    status_missing: bool = False  # the status endpoint has no record of the job (a 404)
 
 
 FAULTS: dict[str, Fault] = {
@@ -70,6 +71,8 @@ FAULTS: dict[str, Fault] = {
     "async_fail": Fault(job=JobEnd.ASYNC_FAILED),
     # published, but the next look-ups of its status answer 200 with a cut-off body
     "status_unreadable": Fault(status_unreadable=True),
+    # published, but the status endpoint has no record of it (a 404): only the history has it
+    "status_missing": Fault(status_missing=True),
 }
 
 # Every way the real API has been seen to fail, for a random mix: a proxy's 504 after and before

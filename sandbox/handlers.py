@@ -1,6 +1,7 @@
 """One handler per endpoint: the three posting endpoints, status, history and `me` with the real
-API's shapes (`Authorization: Apikey`, rate-limit headers on every answer), and the sandbox's own
-control endpoints under /_sandbox/ (faults, settings, publications; loopback use only). The
+API's shapes (`Authorization: Apikey`, rate-limit headers on every answer; a posting form checked
+as the real API checks it, sandbox/forms.py), and the sandbox's own control endpoints under
+/_sandbox/ (faults, settings, publications, received forms; loopback use only). The
 notification and account endpoints are in sandbox/notification_handlers.py."""
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox import forms
 from sandbox.deliveries import DeliveryFaults
 from sandbox.faults import Answer, Before, JobEnd, RandomFaults, Scripted
 from sandbox.limits import Verdict
-from sandbox.state import PLATFORMS, Job, Logged, SandboxState
+from sandbox.state import Job, Logged, Received, SandboxState
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -101,10 +103,14 @@ class Handlers:
         return response
 
     async def upload(self, request: web.Request) -> web.Response:
-        """POST /api/upload, /api/upload_photos, /api/upload_text."""
+        """POST /api/upload, /api/upload_photos, /api/upload_text. Each form is kept as it came
+        (its fields in order) with the status it was answered, for tests to read."""
         if not self._authorized(request):
             return refused("Invalid or expired token", 401)
         form = await request.post()
+        fields = [(name, str(value)) for name, value in form.items()]
+        received = Received(request.path, fields)
+        self.state.received.append(received)
         self.state.requests.append(
             {
                 "path": request.path,
@@ -112,17 +118,22 @@ class Handlers:
                 "headers": dict(request.headers),
             }
         )
+        response = await self._upload(request, form, fields)
+        received.status = response.status
+        return response
+
+    async def _upload(
+        self, request: web.Request, form: Any, fields: list[tuple[str, str]]
+    ) -> web.Response:
+        try:
+            forms.check(request.path, fields)
+        except forms.FormError as bad:
+            return refused(str(bad), 400)
         user = str(form.get("user", ""))
         platforms = [str(p) for p in form.getall("platform[]", [])]
-        media_field = MEDIA_FIELD[request.path]
-        if not user:
-            return refused("Username required in form data", 400)
-        if not platforms or not set(platforms) <= PLATFORMS:
-            return refused(f"Invalid platform(s): {platforms}", 400)
-        if media_field and not form.get(media_field):
-            return refused(f"{media_field} is required", 400)
-        if media_field is None and not form.get("title"):
-            return refused("title is required", 400)
+        if forms.scheduling(fields):
+            # Upload-Post's own scheduler takes it: it would be posted later, not now.
+            return _json(self.state.schedule(user, platforms, fields), 202)
 
         key = (
             request.headers.get("Idempotency-Key")
@@ -168,6 +179,7 @@ class Handlers:
             )
             if fault.status_unreadable:
                 job.unreadable_reads = int(float(scripted.argument or 2))
+            job.status_missing = fault.status_missing
 
         # The answer is what the job was when the API answered; a slow answer is late on the
         # way back (an async job finished meanwhile is still answered "initiated").
@@ -217,7 +229,7 @@ class Handlers:
             return refused("Invalid or expired token", 401)
         job_id = request.query.get("request_id") or request.query.get("job_id", "")
         job = self.state.jobs.get(job_id)
-        if job is None:
+        if job is None or job.status_missing:
             return _json({"success": False, "status": "not_found"}, 404)
         request[KEY] = job.idempotency_key
         if self.state.status_unreadable(job):
@@ -264,6 +276,7 @@ class Handlers:
                 "platform": j.platform,
                 "success": bool(j.success),
                 "post_url": j.post_url or None,
+                "platform_post_id": j.post_id or None,
                 "error_message": j.error or None,
                 "profile_username": j.user,
                 "upload_timestamp": j.created_at,
@@ -336,6 +349,18 @@ class Handlers:
         """GET /_sandbox/log: every request to the API (when, method, path, status, key, fault),
         in order."""
         return web.json_response({"requests": [asdict(entry) for entry in self.state.log]})
+
+    async def received(self, request: web.Request) -> web.Response:
+        """GET /_sandbox/received: every posting form as it came, in order: its path, its fields
+        in order (`[name, value]`, a list field once per item), the status it was answered, and
+        how many forms asked Upload-Post's own scheduler to post later (`scheduled`). No header
+        is kept: the API key stays out."""
+        return web.json_response(
+            {
+                "forms": [asdict(r) for r in self.state.received],
+                "scheduled": len(self.state.scheduled),
+            }
+        )
 
     async def publications(self, request: web.Request) -> web.Response:
         """GET /_sandbox/publications: every post published, to count them."""

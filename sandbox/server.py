@@ -28,6 +28,7 @@ def build_app(state: SandboxState) -> web.Application:
     app.router.add_post("/_sandbox/settings", handlers.settings)
     app.router.add_get("/_sandbox/publications", handlers.publications)
     app.router.add_get("/_sandbox/log", handlers.log)
+    app.router.add_get("/_sandbox/received", handlers.received)
     app.router.add_get("/_sandbox/notifications", notifications.deliveries)
     app.router.add_post("/_sandbox/notifications/flush", notifications.flush)
     app.router.add_post("/_sandbox/accounts", notifications.set_account)

@@ -12,15 +12,14 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from queuelabs.platforms import Platform
-from sandbox import notifications
+from sandbox import forms, notifications
 from sandbox.accounts import Account, Accounts, AccountState
 from sandbox.deliveries import Sender
 from sandbox.faults import RandomFaults, Scripted
 from sandbox.limits import Meter, SandboxLimits
 from sandbox.notifications import Registration
 
-PLATFORMS = {platform.value for platform in Platform}  # the names Upload-Post takes in platform[]
+PLATFORMS = forms.PLATFORMS  # the names Upload-Post takes in platform[]
 
 
 @dataclass
@@ -40,6 +39,7 @@ class Job:
     created_at: float = field(default_factory=time.time)
     ended_at: float | None = None
     unreadable_reads: int = 0  # status look-ups still to answer unreadably (a fault)
+    status_missing: bool = False  # the status endpoint answers 404 for it (a fault)
 
     @property
     def done(self) -> bool:
@@ -54,6 +54,26 @@ class Publication:
     platform: str
     title: str
     published_at: float
+
+
+@dataclass
+class Received:
+    """One posting form as it came: its fields in order (a list field once per item), and the
+    status it was answered (0 until answered)."""
+
+    path: str
+    fields: list[tuple[str, str]]
+    status: int = 0
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """A post handed to Upload-Post's own scheduler (`scheduled_date`): posted later, not now."""
+
+    job_id: str
+    user: str
+    platforms: tuple[str, ...]
+    scheduled_date: str
 
 
 @dataclass(frozen=True)
@@ -92,6 +112,8 @@ class SandboxState:
     by_key: dict[str, str] = field(default_factory=dict)
     publications: list[Publication] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    received: list[Received] = field(default_factory=list)  # every posting form, in order
+    scheduled: list[Scheduled] = field(default_factory=list)  # posts left to the API's scheduler
     accounts: Accounts = field(default_factory=Accounts)
     registration: Registration = field(default_factory=Registration)  # one: the sandbox has one key
     sender: Sender = field(default_factory=Sender)
@@ -142,6 +164,21 @@ class SandboxState:
         if key:
             self.by_key[key] = job.request_id
         return job
+
+    def schedule(
+        self, user: str, platforms: list[str], fields: list[tuple[str, str]]
+    ) -> dict[str, Any]:
+        """Takes a post for Upload-Post's own scheduler, and answers as it does (HTTP 202): the
+        sandbox never posts it, but counts it, so that a test can say none was sent."""
+        when = dict(fields).get("scheduled_date", "") or "next queue slot"
+        job = Scheduled(uuid.uuid4().hex, user, tuple(platforms), when)
+        self.scheduled.append(job)
+        return {
+            "success": True,
+            "message": "Post scheduled successfully",
+            "job_id": job.job_id,
+            "scheduled_date": when,
+        }
 
     def publish(self, job: Job) -> None:
         self.meter.count_publication(job.user, job.platform)

@@ -88,8 +88,10 @@ class World:
         body = {"user": user, "platform": platform, "state": state, **extra}
         return await self.http.post("/_sandbox/accounts", json=body)
 
-    async def post(self, path: str = "/api/upload_text", **form: str) -> httpx.Response:
-        fields = {"user": "ana", "platform[]": "tiktok", "title": "t", **form}
+    async def post(self, path: str = "/api/upload", **form: str) -> httpx.Response:
+        """A post (by default a video: every platform takes one)."""
+        media = {"video": "https://cdn.example.com/v.mp4"} if path == "/api/upload" else {}
+        fields = {"user": "ana", "platform[]": "tiktok", "title": "t", **media, **form}
         return await self.http.post(path, data=fields)
 
     async def deliveries(self) -> list[dict[str, Any]]:
@@ -254,7 +256,7 @@ async def test_a_failed_job_sends_upload_completed_with_its_error(world, fault, 
     world.sandbox.state.queue_faults("tiktok", fault)
     await world.post(**form)
     [body] = await world.receiver.until(1)
-    assert body["media_type"] == "text"
+    assert body["media_type"] == "video"
     assert body["result"] == {
         "success": False,
         "url": None,
@@ -506,7 +508,7 @@ async def test_a_post_to_a_dead_account_is_a_200_partial_failure_that_publishes_
     assert answer.json()["success"] is True
     assert answer.json()["results"] == {platform: {"success": False, "error": message}}
     assert world.sandbox.state.publications == []
-    assert [e.path for e in world.sandbox.state.log][-1] == "/api/upload_text"
+    assert [e.path for e in world.sandbox.state.log][-1] == "/api/upload"
     bodies = await world.receiver.until(2)
     assert bodies[1]["result"]["error"] == message
     other = await world.post(**{"platform[]": "x"})  # the profile's other accounts still work
@@ -562,7 +564,8 @@ async def test_the_daily_caps_429_waits_until_the_oldest_publication_turns_a_day
             base_url=sandbox.base_url, headers={"Authorization": f"Apikey {KEY}"}
         ) as http:
             capped = await http.post(
-                "/upload_text", data={"user": "ana", "platform[]": "tiktok", "title": "t"}
+                "/upload",
+                data={"user": "ana", "platform[]": "tiktok", "video": "https://cdn/v.mp4"},
             )
     finally:
         await sandbox.stop()
