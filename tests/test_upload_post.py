@@ -43,7 +43,7 @@ def video(platform: Platform = Platform.TIKTOK, async_upload: bool = False, key:
         request_id=request_id,
         idempotency_key=key or f"{request_id}:key",
         async_upload=async_upload,
-        media_url="https://cdn.example.com/clip.mp4",
+        media=("https://cdn.example.com/clip.mp4",),
         title="Hello",
         options={"privacy_level": "SELF_ONLY"},
     )
@@ -76,6 +76,7 @@ async def test_photo_and_text_posts_use_their_endpoints(sandbox, client):
         **{
             **base.__dict__,
             "media_type": MediaType.PHOTO,
+            "media": ("https://cdn.example.com/a.jpg", "https://cdn.example.com/b.jpg"),
             "request_id": "p1",
             "idempotency_key": "p1",
         }
@@ -84,7 +85,9 @@ async def test_photo_and_text_posts_use_their_endpoints(sandbox, client):
         **{
             **base.__dict__,
             "media_type": MediaType.TEXT,
-            "media_url": "",
+            "platform": Platform.X,
+            "media": (),
+            "options": {},
             "request_id": "t1",
             "idempotency_key": "t1",
         }

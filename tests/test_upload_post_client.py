@@ -39,7 +39,7 @@ REQUEST = PublishRequest(
     request_id="req-1",
     idempotency_key="queuelabs:c:tiktok:1",
     async_upload=False,
-    media_url="https://cdn.example.com/clip.mp4",
+    media=("https://cdn.example.com/clip.mp4",),
     title="Hello",
     options={"privacy_level": "SELF_ONLY"},
 )
@@ -369,6 +369,18 @@ async def test_a_status_check_that_cannot_be_made_is_unknown():
         (
             [{"request_id": "req-1", "platform": "tiktok", "success": True, "post_url": "u"}],
             CallResult(Outcome.PUBLISHED, 200, post_url="u"),
+        ),
+        (
+            [
+                {
+                    "request_id": "req-1",
+                    "platform": "tiktok",
+                    "success": True,
+                    "post_url": "u",
+                    "platform_post_id": "739",
+                }
+            ],
+            CallResult(Outcome.PUBLISHED, 200, post_url="u", platform_post_id="739"),
         ),
         (
             [

@@ -128,6 +128,7 @@ def upload_out(found: Standing) -> pb.Upload:
         retry_count=view.retry_count,
         next_retry_at=timestamp_out(found.next_retry_at),
         waiting=waiting_out(found.waiting),
+        platform_post_id=view.platform_post_id,
     )
 
 

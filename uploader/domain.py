@@ -56,10 +56,10 @@ class Claimed:
     platform: Platform
     upload_post_user: str
     media_type: MediaType
-    media_url: str
+    media_url: str  # the first item's URL ('' for text): all a row older than `media` holds
     title: str
     description: str
-    platform_options: dict[str, str]
+    platform_options: dict[str, Any]  # Upload-Post's wire form: a string, or a list to repeat
     scheduled_at: datetime
     previous_state: ContentState  # what it was before the claim
     retry_count: int
@@ -67,6 +67,19 @@ class Claimed:
     upload_now: bool
     reason: str = ""  # why it stands where it stands (e.g. why it waits for a slot)
     next_retry_at: datetime | None = None  # as claimed (a claim to look up moves it on)
+    media: tuple[MediaItem, ...] = ()  # the post's items in order; () for text (and old rows)
+    first_comment: str = ""
+    alt_text: str = ""
+
+    @property
+    def media_urls(self) -> tuple[str, ...]:
+        """The URLs to send, in order: the items', else (a row from before media lists, whose
+        `media` is empty) its one media_url; none for a text post."""
+        if self.media_type is MediaType.TEXT:
+            return ()
+        if self.media:
+            return tuple(item.url for item in self.media)
+        return (self.media_url,) if self.media_url else ()
 
     @property
     def due_at(self) -> datetime:
@@ -110,7 +123,22 @@ class Claimed:
             upload_now=row["upload_now"],
             reason=row["status_reason"],
             next_retry_at=row["next_retry_at"],
+            media=tuple(MediaItem.from_json(item) for item in row.get("media") or ()),
+            first_comment=row.get("first_comment") or "",
+            alt_text=row.get("alt_text") or "",
         )
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    """One photo or video of a post, as `contents.media` holds it."""
+
+    url: str
+    type: MediaType
+
+    @classmethod
+    def from_json(cls, item: dict[str, Any]) -> MediaItem:
+        return cls(url=str(item["url"]), type=MediaType(item.get("type", "photo")))
 
 
 @dataclass(frozen=True)
@@ -178,6 +206,7 @@ class UploadView:
     retry_count: int
     next_retry_at: datetime | None
     reason: str = ""  # why it stands where it stands (a retry's failure, why it needs a slot)
+    platform_post_id: str = ""  # the platform's own id of the post, once published
 
     @classmethod
     def from_row(cls, row: dict[str, Any], attempts: tuple[AttemptRecord, ...]) -> UploadView:
@@ -194,6 +223,7 @@ class UploadView:
             retry_count=row["retry_count"],
             next_retry_at=row["next_retry_at"],
             reason=row["status_reason"],
+            platform_post_id=row.get("platform_post_id") or "",
         )
 
 

@@ -27,7 +27,7 @@ from uploader.outcomes import CallResult, Outcome
 from uploader.policies import RetryPolicy
 from uploader.settler import Call, Settler
 from uploader.storage import Transaction, UploaderStore
-from uploader.upload_post import PublishRequest, UploadPostClient, notice_result
+from uploader.upload_post import PublishRequest, UploadPostClient, notice_result, sendable
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,14 @@ class Publisher:
             claimed.platform.value,
             extra=claimed.log_context(self._worker, call.request_id),
         )
+        options, dropped = sendable(claimed.platform_options)
+        if dropped:  # a row stored before the Allocator refused them: named, values never shown
+            log.warning(
+                "not sending options QueueLabs sets itself or that would schedule the post on"
+                " Upload-Post's side: %s",
+                ", ".join(dropped),
+                extra=claimed.log_context(self._worker, call.request_id),
+            )
         result = await self._client.publish(
             PublishRequest(
                 user=claimed.upload_post_user,
@@ -93,10 +101,12 @@ class Publisher:
                 request_id=call.request_id,
                 idempotency_key=claimed.idempotency_key,
                 async_upload=policy.async_upload,
-                media_url=claimed.media_url,
+                media=claimed.media_urls,
                 title=claimed.title,
                 description=claimed.description,
-                options=claimed.platform_options,
+                options=options,
+                first_comment=claimed.first_comment,
+                alt_text=claimed.alt_text,
             ),
             read_timeout=policy.read_timeout,
         )

@@ -299,14 +299,20 @@ told as (
 select * from settled;
 
 -- get_content --
-select c.*, p.upload_post_user from contents c join profiles p using (profile_id)
+-- With the platform's id of the post once published (its success record; null before).
+select c.*, p.upload_post_user, s.platform_post_id
+  from contents c
+  join profiles p using (profile_id)
+  left join upload_successes s on s.content_id = c.content_id and s.platform = c.platform
  where c.content_id = %(content_id)s;
 
 -- list_contents --
 -- The states are the caller's filter (ListUploads), not a set of the lifecycle's. No profile:
 -- every profile's. A content "changed" after a cursor or since an instant when it has an event
 -- there (events_by_content finds a content's events; events_by_time those of a span).
-select c.* from contents c
+select c.*, s.platform_post_id
+  from contents c
+  left join upload_successes s on s.content_id = c.content_id and s.platform = c.platform
  where (%(profile_id)s::uuid is null or c.profile_id = %(profile_id)s)
    and (%(platform)s::text is null or c.platform = %(platform)s)
    and (cardinality(%(states)s::text[]) = 0 or c.status = any(%(states)s))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -61,6 +62,54 @@ _DEAD_ACCOUNT = re.compile(
 )
 
 
+# Fields the Uploader sets itself: an option of the same name (a row stored before the Allocator
+# refused them) is dropped, never sent beside ours.
+RESERVED = frozenset(
+    {
+        "user",
+        "platform[]",
+        "request_id",
+        "async_upload",
+        "title",
+        "description",
+        "video",
+        "photos[]",
+        "first_comment",
+        "alt_text",
+    }
+)
+# Fields that hand the post to Upload-Post's own scheduler (HTTP 202, posted later): the
+# Allocator's slots do the scheduling, so these are never sent.
+SCHEDULING = frozenset({"scheduled_date", "timezone", "add_to_queue", "max_posts_per_slot"})
+
+# An option's stored value: Upload-Post's wire form, a string sent once or a list sent as the
+# field repeated (one part per item, in order).
+OptionValue = str | list[str]
+
+
+def sendable(options: Mapping[str, object]) -> tuple[dict[str, OptionValue], list[str]]:
+    """The options to send, in their wire form, and the names of those dropped (reserved or
+    scheduling keys, which old rows may hold). A boolean becomes "true"/"false", any other
+    scalar its text; an empty list or an empty name is dropped quietly (nothing to send)."""
+    kept: dict[str, OptionValue] = {}
+    dropped: list[str] = []
+    for name, value in options.items():
+        if name in RESERVED or name in SCHEDULING:
+            dropped.append(name)
+        elif isinstance(value, list | tuple):
+            if value:
+                kept[name] = [_wire(item) for item in value]
+        elif name and value is not None:
+            kept[name] = _wire(value)
+    return kept, sorted(dropped)
+
+
+def _wire(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 @dataclass(frozen=True)
 class PublishRequest:
     user: str
@@ -69,13 +118,17 @@ class PublishRequest:
     request_id: str
     idempotency_key: str
     async_upload: bool
-    media_url: str = ""
+    media: tuple[str, ...] = ()  # the items' URLs in order: a video's one, a post's photos
     title: str = ""
     description: str = ""
-    options: dict[str, str] = field(default_factory=dict)
+    options: Mapping[str, OptionValue] = field(default_factory=dict)  # as `sendable` left them
+    first_comment: str = ""
+    alt_text: str = ""
 
     def form(self) -> list[tuple[str, str]]:
-        """The multipart fields, list fields repeated, booleans as the strings true/false."""
+        """The multipart fields in order: ours, the media (`video`, or `photos[]` once per item
+        in order; none for text), first_comment and alt_text when set, then the options by
+        name, a list as its field repeated. A reserved or scheduling option is never sent."""
         fields = [
             ("user", self.user),
             ("platform[]", self.platform.value),
@@ -86,11 +139,19 @@ class PublishRequest:
             fields.append(("title", self.title))
         if self.description:
             fields.append(("description", self.description))
-        if self.media_type is MediaType.VIDEO:
-            fields.append(("video", self.media_url))
+        if self.media_type is MediaType.VIDEO and self.media:
+            fields.append(("video", self.media[0]))
         elif self.media_type is MediaType.PHOTO:
-            fields.append(("photos[]", self.media_url))
-        fields += sorted(self.options.items())
+            fields += [("photos[]", url) for url in self.media]
+        if self.first_comment:
+            fields.append(("first_comment", self.first_comment))
+        if self.alt_text:
+            fields.append(("alt_text", self.alt_text))
+        options, _ = sendable(self.options)
+        for name, value in sorted(options.items()):
+            fields += (
+                [(name, item) for item in value] if isinstance(value, list) else [(name, value)]
+            )
         return fields
 
 
@@ -237,7 +298,7 @@ def _publish_result(response: httpx.Response, platform: Platform, now: float) ->
                 Outcome.PUBLISHED,
                 200,
                 post_url=str(result.get("url") or ""),
-                platform_post_id=str(result.get("post_id") or ""),
+                platform_post_id=str(result.get("post_id") or result.get("platform_post_id") or ""),
             )
         # A partial failure is still HTTP 200: this platform's own error says what went wrong.
         return _ended_unpublished(200, str(result.get("error") or "failed"))
@@ -276,7 +337,7 @@ def _status_result(response: httpx.Response, platform: Platform) -> CallResult:
                 Outcome.PUBLISHED,
                 200,
                 post_url=str(result.get("post_url") or ""),
-                platform_post_id=str(result.get("platform_post_id") or ""),
+                platform_post_id=str(result.get("platform_post_id") or result.get("post_id") or ""),
             )
         if str(result.get("status", "")).lower() in _PENDING:
             break
@@ -292,7 +353,12 @@ def _history_result(response: httpx.Response, request_id: str, platform: Platfor
     for item in _json(response).get("history") or []:
         if item.get("request_id") == request_id and item.get("platform") == platform.value:
             if item.get("success"):
-                return CallResult(Outcome.PUBLISHED, 200, post_url=str(item.get("post_url") or ""))
+                return CallResult(
+                    Outcome.PUBLISHED,
+                    200,
+                    post_url=str(item.get("post_url") or ""),
+                    platform_post_id=str(item.get("platform_post_id") or item.get("post_id") or ""),
+                )
             return _ended_unpublished(200, str(item.get("error_message") or "failed"))
     return CallResult(Outcome.NOT_FOUND, 200)
 
