@@ -27,6 +27,8 @@ LADDERS = {
     apb.PLATFORM_X: (15, 60, 240),
     apb.PLATFORM_THREADS: (15, 60, 240),
     apb.PLATFORM_PINTEREST: (15, 60, 240),
+    apb.PLATFORM_REDDIT: (15, 60, 240),
+    apb.PLATFORM_BLUESKY: (15, 60, 240),
 }
 
 

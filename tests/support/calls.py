@@ -85,9 +85,13 @@ async def assign(
     not_before: datetime | None = None,
     platform: pb.Platform.ValueType = pb.PLATFORM_TIKTOK,
 ) -> pb.Assignment:
-    request = pb.AssignNextRequest(
-        profile_id=profile_id, platform=platform, content=content or video()
-    )
+    if content is None:
+        content = video()
+        if platform != pb.PLATFORM_TIKTOK:  # privacy_level is TikTok's own option
+            content.ClearField("platform_options")
+        if platform == pb.PLATFORM_REDDIT:  # a Reddit post names its subreddit
+            content.reddit.subreddit = "python"
+    request = pb.AssignNextRequest(profile_id=profile_id, platform=platform, content=content)
     if not_before is not None:
         request.not_before.CopyFrom(stamp(not_before))
     result: pb.Assignment = await stub.AssignNext(request)
