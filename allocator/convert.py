@@ -7,21 +7,26 @@ exactly what to fix; nothing reaches the service unchecked.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, time
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from allocator.domain import (
+    UPDATABLE,
     Assignment,
     AssignmentPage,
     AssignmentQuery,
+    BookedContent,
+    ContentPatch,
     ContentSpec,
     Profile,
     Schedule,
     SlotSpec,
 )
 from allocator.errors import InvalidArgument
+from queuelabs import posts
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.fields import (
     PLATFORM_TO_PB,
@@ -35,7 +40,7 @@ from queuelabs.fields import (
     timestamp_out,
     uuid_field,
 )
-from queuelabs.platforms import MediaType
+from queuelabs.platforms import MediaType, Platform
 
 __all__ = ["platform_field", "uuid_field"]  # the servicer reaches them through this module
 
@@ -45,14 +50,16 @@ MAX_TITLE = 2200  # TikTok's caption limit, the longest of the platforms'
 MAX_DESCRIPTION = 5000
 MAX_URL = 2048
 MAX_REASON = 1000
-MAX_OPTIONS = 50
-MAX_OPTION_KEY = 64
-MAX_OPTION_VALUE = 2000
 
 MEDIA_FROM_PB: dict[int, MediaType] = {
     pb.MEDIA_TYPE_VIDEO: MediaType.VIDEO,
     pb.MEDIA_TYPE_PHOTO: MediaType.PHOTO,
     pb.MEDIA_TYPE_TEXT: MediaType.TEXT,
+}
+MEDIA_TO_PB: dict[MediaType, pb.MediaType.ValueType] = {
+    MediaType.VIDEO: pb.MEDIA_TYPE_VIDEO,
+    MediaType.PHOTO: pb.MEDIA_TYPE_PHOTO,
+    MediaType.TEXT: pb.MEDIA_TYPE_TEXT,
 }
 
 
@@ -134,27 +141,111 @@ def slots_in(slots: list[pb.Slot]) -> list[SlotSpec]:
     return specs
 
 
-def content_in(content: pb.Content, field: str) -> ContentSpec:
+def content_in(content: pb.Content, field: str, platform: Platform) -> ContentSpec:
+    """A content to assign on `platform`, each field checked and the post as a whole checked
+    against what the platform takes (queuelabs/posts.py)."""
     content_id = uuid_field(content.content_id, f"{field}.content_id")
+    values: dict[str, Any] = {"content_id": content_id}
+    options: posts.Options | None = None
+    for path in UPDATABLE:
+        got, options_set = _part_in(content, field, platform, path)
+        values |= got
+        options = options_set or options
+    spec = ContentSpec(**values)
+    assert options is not None
+    posts.check_post(platform, spec.post(options), field)
+    return spec
+
+
+def content_patch_in(
+    content: pb.Content, field: str, platform: Platform, paths: Sequence[str]
+) -> ContentPatch:
+    """UpdateContent's change: the fields its paths name, each checked on its own (the content
+    as a whole is checked once the change is applied to what is stored)."""
+    values: dict[str, Any] = {}
+    options: posts.Options | None = None
+    for path in paths:
+        got, options_set = _part_in(content, field, platform, path)
+        values |= got
+        options = options_set or options
+    return ContentPatch(tuple(paths), values, options)
+
+
+def _part_in(
+    content: pb.Content, field: str, platform: Platform, path: str
+) -> tuple[dict[str, Any], posts.Options | None]:
+    """The ContentSpec fields of one UpdateContent path (see UPDATABLE), checked on their own;
+    for `options`, also the options as set."""
+    if path == "media":
+        media_type, media = _media_in(content, field)
+        url = media[0].url if media else ""
+        return {"media_type": media_type, "media": media, "media_url": url}, None
+    if path == "options":
+        member = content.WhichOneof("options") or ""
+        options = posts.options_in(
+            platform,
+            getattr(content, member) if member else None,
+            member,
+            content.platform_options,
+            field,
+        )
+        return {"platform_options": posts.wire_of(options)}, options
+    limit = {
+        "title": MAX_TITLE,
+        "description": MAX_DESCRIPTION,
+        "first_comment": posts.MAX_FIRST_COMMENT,
+        "alt_text": posts.MAX_ALT_TEXT,
+    }[path]
+    return {path: text_field(getattr(content, path), f"{field}.{path}", limit)}, None
+
+
+def _media_in(content: pb.Content, field: str) -> tuple[MediaType, tuple[posts.MediaItem, ...]]:
+    """The kind of post and its items: from `media`, or the one `media_url` of old."""
+    if content.media_url and content.media:
+        raise InvalidArgument(
+            f"{field}.media",
+            f"is set beside {field}.media_url: set one of the two (media for several items)",
+        )
+    if len(content.media) > posts.MAX_MEDIA:
+        raise InvalidArgument(
+            f"{field}.media", f"holds {len(content.media)} items; at most {posts.MAX_MEDIA}"
+        )
+    items = tuple(
+        media_item_in(item, f"{field}.media[{i}]") for i, item in enumerate(content.media)
+    )
     if content.media_type == pb.MEDIA_TYPE_UNSPECIFIED:
-        raise InvalidArgument(f"{field}.media_type", "is required (VIDEO, PHOTO or TEXT)")
+        if not items:
+            raise InvalidArgument(
+                f"{field}.media_type", "is required (VIDEO, PHOTO or TEXT) when media is empty"
+            )
+        return posts.media_type_of(items), items
     if content.media_type not in MEDIA_FROM_PB:
         raise InvalidArgument(f"{field}.media_type", f"{content.media_type} is not a media type")
     media_type = MEDIA_FROM_PB[content.media_type]
     if media_type is MediaType.TEXT:
-        media_url = text_field(content.media_url, f"{field}.media_url", MAX_URL)
-    else:
-        media_url = url_field(content.media_url, f"{field}.media_url")
-    return ContentSpec(
-        content_id=content_id,
-        media_type=media_type,
-        media_url=media_url,
-        title=text_field(
-            content.title, f"{field}.title", MAX_TITLE, required=media_type is MediaType.TEXT
-        ),
-        description=text_field(content.description, f"{field}.description", MAX_DESCRIPTION),
-        platform_options=options_field(content.platform_options, f"{field}.platform_options"),
-    )
+        if content.media_url:
+            raise InvalidArgument(f"{field}.media_url", "must be empty for a TEXT post")
+        return media_type, items  # (items of a TEXT post: refused by the post's check)
+    if items:
+        return media_type, items
+    url = url_field(content.media_url, f"{field}.media_url")
+    item_type = MediaType.VIDEO if media_type is MediaType.VIDEO else MediaType.PHOTO
+    return media_type, (posts.MediaItem(url, item_type),)
+
+
+ITEM_TYPES = {pb.MEDIA_TYPE_PHOTO: MediaType.PHOTO, pb.MEDIA_TYPE_VIDEO: MediaType.VIDEO}
+
+
+def media_item_in(item: pb.MediaItem, field: str) -> posts.MediaItem:
+    if item.type not in ITEM_TYPES:
+        raise InvalidArgument(
+            f"{field}.type",
+            "is required: MEDIA_TYPE_PHOTO or MEDIA_TYPE_VIDEO"
+            if item.type == pb.MEDIA_TYPE_UNSPECIFIED
+            else f"{pb.MediaType.Name(item.type) if item.type in MEDIA_FROM_PB else item.type} "
+            "is no type of a media item (MEDIA_TYPE_PHOTO or MEDIA_TYPE_VIDEO)",
+        )
+    return posts.MediaItem(url_field(item.url, f"{field}.url"), ITEM_TYPES[item.type])
 
 
 def url_field(value: str, field: str) -> str:
@@ -165,18 +256,35 @@ def url_field(value: str, field: str) -> str:
     return text_field(value, field, MAX_URL)
 
 
-def options_field(options: Mapping[str, str], field: str) -> dict[str, str]:
-    if not options:
-        return {}
-    if len(options) > MAX_OPTIONS:
-        raise InvalidArgument(field, f"holds {len(options)} options; at most {MAX_OPTIONS}")
-    for key, value in options.items():
-        if not key or len(key) > MAX_OPTION_KEY or "\x00" in key:
+# UpdateContent's paths by the names a caller may use: each field of Content it replaces.
+MASK_PATHS: dict[str, str] = {path: path for path in UPDATABLE} | {
+    "media_url": "media",
+    "media_type": "media",
+    "platform_options": "options",
+    **{posts.message_name(p): "options" for p in Platform},
+}
+
+
+def update_mask_in(request: pb.UpdateContentRequest) -> list[str]:
+    """The paths an UpdateContent replaces, in UPDATABLE's order; an empty mask is all."""
+    if not request.update_mask.paths:
+        return list(UPDATABLE)
+    named: set[str] = set()
+    for i, path in enumerate(request.update_mask.paths):
+        if path not in MASK_PATHS:
             raise InvalidArgument(
-                field, f"key {key[:64]!r} must be 1 to {MAX_OPTION_KEY} characters"
+                f"update_mask.paths[{i}]",
+                f"{path[:64]!r} is not a field UpdateContent changes "
+                f"(one of {', '.join(UPDATABLE)})",
             )
-        text_field(value, f"{field}[{key!r}]", MAX_OPTION_VALUE)
-    return dict(options)
+        named.add(MASK_PATHS[path])
+    return [path for path in UPDATABLE if path in named]
+
+
+def revision_field(value: int) -> int:
+    if value < 0:
+        raise InvalidArgument("expected_revision", f"{value} is negative (0: any revision)")
+    return value
 
 
 def reason_field(value: str) -> str:
@@ -242,6 +350,29 @@ def assignment_out(assignment: Assignment) -> pb.Assignment:
         scheduled_at=timestamp_out(assignment.scheduled_at),
         status=assignment.state.value,
     )
+
+
+def content_out(booked: BookedContent) -> pb.Content:
+    """A content as stored: its options as the platform's typed message, and any stored key
+    that message cannot hold (an old row's) in platform_options, as text."""
+    spec, platform = booked.spec, booked.assignment.platform
+    typed, rest = posts.typed_of(platform, spec.platform_options)
+    message = pb.Content(
+        content_id=str(spec.content_id),
+        media_url=spec.media_url,
+        title=spec.title,
+        description=spec.description,
+        media_type=MEDIA_TO_PB[spec.media_type],
+        platform_options=rest,
+        media=[pb.MediaItem(url=item.url, type=MEDIA_TO_PB[item.type]) for item in spec.media],
+        first_comment=spec.first_comment,
+        alt_text=spec.alt_text,
+        revision=spec.revision,
+        update_time=timestamp_out(spec.updated_at),
+    )
+    if typed is not None:
+        getattr(message, posts.message_name(platform)).CopyFrom(typed)
+    return message
 
 
 def page_out(query: AssignmentQuery, page: AssignmentPage) -> pb.ListAssignmentsResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time
 from typing import Any
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 from allocator.slots import SlotRule
 from queuelabs.lifecycle import ContentState
 from queuelabs.platforms import MediaType, Platform
+from queuelabs.posts import MediaItem, Options, Post
 
 
 @dataclass(frozen=True)
@@ -56,14 +58,23 @@ class Schedule:
 
 @dataclass(frozen=True)
 class ContentSpec:
-    """A content as a caller sends it. `content_id` is the caller's idempotency key."""
+    """A content as a caller sends it (checked for its platform: queuelabs/posts.py).
+    `content_id` is the caller's idempotency key; `revision` and `updated_at` are the stored
+    row's, and take no part in comparing two specs (a retried AssignNext repeats the content,
+    not its revision)."""
 
     content_id: UUID
     media_type: MediaType
-    media_url: str = ""
+    media_url: str = ""  # the first item's url ('' for text), for readers that know only it
     title: str = ""
     description: str = ""
-    platform_options: dict[str, str] = field(default_factory=dict)
+    # The options in Upload-Post's wire form, as stored and sent: {field: str | [str, ...]}.
+    platform_options: dict[str, Any] = field(default_factory=dict)
+    media: tuple[MediaItem, ...] = ()  # in the order the post shows them; () for text
+    first_comment: str = ""
+    alt_text: str = ""
+    revision: int = field(default=1, compare=False)
+    updated_at: datetime | None = field(default=None, compare=False)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ContentSpec:
@@ -74,7 +85,69 @@ class ContentSpec:
             title=row["title"],
             description=row["description"],
             platform_options=dict(row["platform_options"]),
+            media=tuple(
+                MediaItem(item["url"], MediaType(item["type"])) for item in row["media"] or ()
+            ),
+            first_comment=row["first_comment"],
+            alt_text=row["alt_text"],
+            revision=row["revision"],
+            updated_at=row["updated_at"],
         )
+
+    def post(self, options: Options) -> Post:
+        """The post as queuelabs/posts.py checks it, with its options as set."""
+        return Post(
+            self.media_type, self.media, self.title, self.first_comment, self.alt_text, options
+        )
+
+    def media_json(self) -> list[dict[str, str]]:
+        """The media list as stored in `contents.media`."""
+        return [{"url": item.url, "type": item.type.value} for item in self.media]
+
+
+# What UpdateContent's field mask names, and the fields of a ContentSpec each path replaces.
+UPDATABLE: dict[str, tuple[str, ...]] = {
+    "title": ("title",),
+    "description": ("description",),
+    "media": ("media_type", "media", "media_url"),
+    "first_comment": ("first_comment",),
+    "alt_text": ("alt_text",),
+    "options": ("platform_options",),
+}
+
+
+@dataclass(frozen=True)
+class ContentPatch:
+    """An UpdateContent's change: the paths it replaces, the new values of their fields (each
+    checked on its own), and the options as set (their paths name the caller's fields in a
+    refusal); the content as a whole is checked once the change is applied."""
+
+    paths: tuple[str, ...]
+    values: Mapping[str, Any]
+    options: Options | None = None
+
+    def applied_to(self, spec: ContentSpec) -> ContentSpec:
+        return replace(spec, **self.values)
+
+    def changed(self, before: ContentSpec, after: ContentSpec) -> list[str]:
+        """The paths whose fields differ between the two, in mask order."""
+        return [
+            path
+            for path in self.paths
+            if any(getattr(before, name) != getattr(after, name) for name in UPDATABLE[path])
+        ]
+
+
+@dataclass(frozen=True)
+class BookedContent:
+    """A content as stored: where it is, and what it is."""
+
+    assignment: Assignment
+    spec: ContentSpec
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> BookedContent:
+        return cls(Assignment.from_row(row), ContentSpec.from_row(row))
 
 
 @dataclass(frozen=True)

@@ -62,3 +62,11 @@ class NoFreeSlot(AllocatorError):
 
     status = grpc.StatusCode.RESOURCE_EXHAUSTED
     reason = "NO_FREE_SLOT"
+
+
+class RevisionMismatch(AllocatorError):
+    """UpdateContent: the content is no longer at the revision the caller expected (another
+    change came first); read it again (GetContent) and decide."""
+
+    status = grpc.StatusCode.ABORTED
+    reason = "REVISION_MISMATCH"

@@ -126,15 +126,17 @@ with taken as (
 inserted as (
     insert into contents (content_id, profile_id, platform, status, slot_id, scheduled_at,
                           media_type, media_url, title, description, platform_options,
-                          created_at, updated_at)
+                          media, first_comment, alt_text, created_at, updated_at)
     select c.content_id, c.profile_id, c.platform, {scheduled}, c.slot_id, c.scheduled_at,
-           c.media_type, c.media_url, c.title, c.description, c.platform_options, %(now)s, %(now)s
+           c.media_type, c.media_url, c.title, c.description, c.platform_options,
+           c.media, c.first_comment, c.alt_text, %(now)s, %(now)s
       from unnest(%(content_ids)b::uuid[], %(profile_ids)b::uuid[], %(platforms)b::text[],
                   %(slot_ids)b::uuid[], %(instants)b::timestamptz[], %(media_types)b::text[],
                   %(media_urls)b::text[], %(titles)b::text[], %(descriptions)b::text[],
-                  %(options)b::jsonb[])
+                  %(options)b::jsonb[], %(media)b::jsonb[], %(first_comments)b::text[],
+                  %(alt_texts)b::text[])
            as c(content_id, profile_id, platform, slot_id, scheduled_at, media_type, media_url,
-                title, description, platform_options)
+                title, description, platform_options, media, first_comment, alt_text)
     on conflict do nothing
     returning content_id, profile_id, platform, slot_id, scheduled_at),
 told as (
@@ -199,3 +201,28 @@ select * from contents
         or (scheduled_at, content_id) > (%(after_at)s::timestamptz, %(after_id)s::uuid))
  order by scheduled_at, content_id
  limit %(limit)s;
+
+-- lock_content --
+-- UpdateContent: the content's row, locked until the edit commits. An Uploader's claim takes
+-- due rows `for update skip locked` and moves them out of the editable states in the same
+-- statement: it either committed first (the edit then reads the state it left) or skips this row
+-- until the edit has committed (and then sends the edited post).
+select * from contents where content_id = %(content_id)s for update;
+
+-- update_content --
+-- Writes an edited post (the row is locked: lock_content), one revision on, with its
+-- `content.updated` event (`{updated}`) naming the paths changed, in the same statement.
+with edited as (
+    update contents
+       set media_type = %(media_type)s, media_url = %(media_url)s, media = %(media)s,
+           title = %(title)s, description = %(description)s,
+           first_comment = %(first_comment)s, alt_text = %(alt_text)s,
+           platform_options = %(options)s, revision = revision + 1, updated_at = %(now)s
+     where content_id = %(content_id)s
+    returning *),
+told as (
+    insert into events (type, occurred_at, content_id, profile_id, platform, data)
+    select {updated}, %(now)s, content_id, profile_id, platform,
+           jsonb_build_object('fields', %(fields)s::jsonb, 'revision', revision)
+      from edited)
+select * from edited;

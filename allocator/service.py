@@ -22,6 +22,8 @@ from allocator.domain import (
     Assignment,
     AssignmentPage,
     AssignmentQuery,
+    BookedContent,
+    ContentPatch,
     ContentSpec,
     KeyState,
     Profile,
@@ -35,6 +37,7 @@ from allocator.errors import (
     NoSchedule,
     OverDailyCap,
     ProfileNotFound,
+    RevisionMismatch,
     ScheduleNotFound,
     WrongState,
 )
@@ -42,15 +45,17 @@ from allocator.locks import StripedLock
 from allocator.placement import READ_AHEAD, Placement
 from allocator.slots import SlotRule, slot_id_for
 from allocator.storage import AllocatorStore, Key, Transaction, advisory_key
-from queuelabs import metrics
+from queuelabs import metrics, posts
 from queuelabs.caps import DEFAULT_DAILY_CAPS, WINDOW, cap_variable
 from queuelabs.clock import Clock
 from queuelabs.errors import Conflict, Refusal
 from queuelabs.lifecycle import (
+    EDITABLE,
     SPENDS_SLOT,
     ContentState,
     Event,
     IllegalMove,
+    needs_one_of,
     next_state,
     target,
 )
@@ -351,6 +356,75 @@ class AllocatorService:
                     await placement.put_back(row["scheduled_at"])
             return await tx.remove_content(content_id, reason, self._clock.now(), cancel)
 
+    # A content's post: GetContent, UpdateContent
+
+    async def get_content(self, content_id: UUID) -> BookedContent:
+        async with self._store.transaction() as tx:
+            row = await tx.get_content(content_id)
+        if row is None:
+            raise _no_content(content_id)
+        return BookedContent.from_row(row)
+
+    async def platform_of(self, content_id: UUID) -> Platform:
+        """The platform a content is for (it never changes): what its post is checked against."""
+        return (await self._key_of(content_id))[1]
+
+    async def update_content(
+        self, content_id: UUID, patch: ContentPatch, expected_revision: int
+    ) -> BookedContent:
+        """Changes a booked content's post without moving it. The result is checked as a whole
+        for the content's platform. A change equal to what is stored answers the content as it
+        is (no new revision, no event): a retried UpdateContent is harmless. Otherwise it needs
+        the revision the caller expected (0: any) and an editable state; it is written one
+        revision on, with its `content.updated` event, under the row's lock (see EDITABLE)."""
+        outcome = "refused"
+        try:
+            async with self._store.transaction() as tx:
+                row = await tx.lock_content(content_id)
+                if row is None:
+                    raise _no_content(content_id)
+                stored = BookedContent.from_row(row)
+                platform = stored.assignment.platform
+                edited = patch.applied_to(stored.spec)
+                options = patch.options or posts.options_of_wire(
+                    platform, edited.platform_options, "content"
+                )
+                posts.check_post(platform, edited.post(options), "content")
+                changed = patch.changed(stored.spec, edited)
+                if not changed:
+                    tx.roll_back()
+                    outcome = "unchanged"
+                    return stored
+                revision = stored.spec.revision
+                if expected_revision and expected_revision != revision:
+                    raise RevisionMismatch(
+                        f"content {content_id} is at revision {revision}, not "
+                        f"{expected_revision}: it changed meanwhile; read it again (GetContent)",
+                        content_id=content_id,
+                        revision=revision,
+                        expected_revision=expected_revision,
+                    )
+                state = stored.assignment.state
+                if state not in EDITABLE:
+                    raise WrongState(
+                        needs_one_of(f"content {content_id}", state, "UpdateContent", EDITABLE)
+                        + " (once an upload was tried, its post is what Upload-Post was sent)",
+                        content_id=content_id,
+                        state=state.value,
+                    )
+                written = await tx.update_content(edited, changed, self._clock.now())
+                outcome = "updated"
+            log.info(
+                "content %s updated (%s), revision %d",
+                content_id,
+                ", ".join(changed),
+                written["revision"],
+                extra={"content_id": str(content_id), "fields": changed},
+            )
+            return BookedContent.from_row(written)
+        finally:
+            metrics.CONTENT_UPDATES.labels(outcome).inc()
+
     async def list_assignments(self, query: AssignmentQuery) -> AssignmentPage:
         async with self._store.transaction() as tx:
             await self._profile(tx, query.profile_id)
@@ -438,8 +512,12 @@ class AllocatorService:
         async with self._store.transaction() as tx:
             row = await tx.get_content(content_id)
         if row is None:
-            raise ContentNotFound(f"no content {content_id}", content_id=content_id)
+            raise _no_content(content_id)
         return row["profile_id"], Platform(row["platform"])
+
+
+def _no_content(content_id: UUID) -> ContentNotFound:
+    return ContentNotFound(f"no content {content_id}", content_id=content_id)
 
 
 def _no_profile(profile_id: UUID) -> ProfileNotFound:

@@ -47,7 +47,7 @@ class AllocatorServicer(pb_grpc.AllocatorServicer):
         platform = convert.platform_field(request.platform)
         if not request.HasField("content"):
             raise convert.InvalidArgument("content", "is required")
-        content = convert.content_in(request.content, "content")
+        content = convert.content_in(request.content, "content", platform)
         not_before = convert.timestamp_field(request, "not_before", "not_before")
         assignment = await self._service.assign_next(profile_id, platform, content, not_before)
         return convert.assignment_out(assignment)
@@ -58,7 +58,10 @@ class AllocatorServicer(pb_grpc.AllocatorServicer):
         profile_id = convert.uuid_field(request.profile_id, "profile_id")
         platform = convert.platform_field(request.platform)
         self._service.check_batch_size(len(request.contents))
-        contents = [convert.content_in(c, f"contents[{i}]") for i, c in enumerate(request.contents)]
+        contents = [
+            convert.content_in(c, f"contents[{i}]", platform)
+            for i, c in enumerate(request.contents)
+        ]
         not_before = convert.timestamp_field(request, "not_before", "not_before")
         assignments = await self._service.batch_assign(profile_id, platform, contents, not_before)
         return pb.BatchAssignResponse(assignments=[convert.assignment_out(a) for a in assignments])
@@ -83,6 +86,26 @@ class AllocatorServicer(pb_grpc.AllocatorServicer):
             assignment=convert.assignment_out(assignment),
             removed_at=convert.timestamp_out(removed_at),
         )
+
+    async def GetContent(
+        self, request: pb.GetContentRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Content:
+        content_id = convert.uuid_field(request.content_id, "content_id")
+        return convert.content_out(await self._service.get_content(content_id))
+
+    async def UpdateContent(
+        self, request: pb.UpdateContentRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Content:
+        if not request.HasField("content"):
+            raise convert.InvalidArgument("content", "is required (its content_id says which)")
+        content_id = convert.uuid_field(request.content.content_id, "content.content_id")
+        paths = convert.update_mask_in(request)
+        expected_revision = convert.revision_field(request.expected_revision)
+        # A content's platform never changes: its fields are checked for it before the lock.
+        platform = await self._service.platform_of(content_id)
+        patch = convert.content_patch_in(request.content, "content", platform, paths)
+        updated = await self._service.update_content(content_id, patch, expected_revision)
+        return convert.content_out(updated)
 
     async def ListAssignments(
         self, request: pb.ListAssignmentsRequest, context: grpc.aio.ServicerContext

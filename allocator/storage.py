@@ -49,6 +49,8 @@ QUERIES = load_queries(
         "assigned": EventType.CONTENT_ASSIGNED,
         # A release CancelUpload asked for is told as the upload cancelled, not as a release.
         "cancelled": EventType.UPLOAD_CANCELLED,
+        # An edit of a content's post is no lifecycle move either.
+        "updated": EventType.CONTENT_UPDATED,
     },
 ) | {"prune_free_slots": retention.QUERIES["prune_free_slots"]}  # one rule, `queuelabs prune`'s
 
@@ -335,6 +337,9 @@ class Transaction(QueryRunner):
             titles=[c.title for _, c in placed],
             descriptions=[c.description for _, c in placed],
             options=[Jsonb(c.platform_options) for _, c in placed],
+            media=[Jsonb(c.media_json()) for _, c in placed],
+            first_comments=[c.first_comment for _, c in placed],
+            alt_texts=[c.alt_text for _, c in placed],
             now=now,
         )
         return {content_id for (content_id,) in rows}
@@ -377,6 +382,34 @@ class Transaction(QueryRunner):
         if row is None:
             raise _changed_meanwhile(content_id)
         return Assignment.from_row(row), row["removed_at"]
+
+    # GetContent and UpdateContent
+
+    async def lock_content(self, content_id: UUID) -> dict[str, Any] | None:
+        """The content's row, locked until this transaction ends (see lock_content in SQL)."""
+        return await self._row("lock_content", content_id=content_id)
+
+    async def update_content(
+        self, spec: ContentSpec, fields: Sequence[str], now: datetime
+    ) -> dict[str, Any]:
+        """Writes a locked content's edited post, one revision on, with its `content.updated`
+        event naming `fields`; the row as written."""
+        row = await self._row(
+            "update_content",
+            content_id=spec.content_id,
+            media_type=spec.media_type.value,
+            media_url=spec.media_url,
+            media=Jsonb(spec.media_json()),
+            title=spec.title,
+            description=spec.description,
+            first_comment=spec.first_comment,
+            alt_text=spec.alt_text,
+            options=Jsonb(spec.platform_options),
+            fields=Jsonb(list(fields)),
+            now=now,
+        )
+        assert row is not None, "the row is locked: it cannot have gone"
+        return row
 
     async def list_assignments(self, query: AssignmentQuery) -> list[Assignment]:
         rows = await self._rows(

@@ -138,6 +138,15 @@ WAITING_ON_A_JOB: frozenset[ContentState] = sources(Event.CLAIM_TO_POLL) | sourc
 # What an operator's RetryUpload may put back in line: what gave up, nothing still in line.
 RETRYABLE_BY_HAND: frozenset[ContentState] = frozenset({_S.FAILED})
 
+# States in which UpdateContent may change a content's post (title, caption, media, options):
+# before any call to Upload-Post was made for it. Not once a try was made (uploading, retry
+# pending, unknown outcome, processing, or later): a retry reuses the first try's idempotency
+# key, so Upload-Post may answer it from the first try's request and silently drop the edit, and
+# a try that went through cannot be changed at all. `awaiting_slot` is in: its tries ran out or
+# its slot was missed, and the next try is a fresh start in a new slot. Edits lock the content's
+# row, so an Uploader's claim (which moves it out of these states) and an edit never interleave.
+EDITABLE: frozenset[ContentState] = frozenset({_S.SCHEDULED, _S.AWAITING_SLOT})
+
 FINAL: frozenset[ContentState] = frozenset({_S.UPLOADED, _S.REMOVED})
 
 # What retention may delete once old enough (queuelabs/retention.py): done with, one way or the

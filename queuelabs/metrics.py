@@ -37,6 +37,12 @@ INDEX_REFUSALS = Counter(
     "Slots the unique index refused although they were chosen under the locks (0 unless a lock "
     "is missing: the group or the move is then placed again).",
 )
+CONTENT_UPDATES = Counter(
+    "queuelabs_content_updates_total",
+    "UpdateContent calls, by outcome: updated, unchanged (a repeat, or nothing to change), "
+    "refused.",
+    ["outcome"],
+)
 GROUP_REQUESTS = Histogram(
     "queuelabs_assignment_group_requests",
     "AssignNext and BatchAssign requests served together in one transaction.",

@@ -192,7 +192,7 @@ CASES: list[tuple[str, Callable[[Seed], tuple[str, Any]], grpc.StatusCode, str]]
     ),
     (
         "text without title",
-        assign_next(content(media_type=pb.MEDIA_TYPE_TEXT, media_url="")),
+        assign_next(content(media_type=pb.MEDIA_TYPE_TEXT, media_url=""), platform=pb.PLATFORM_X),
         INVALID,
         "content.title: is required",
     ),
@@ -206,7 +206,7 @@ CASES: list[tuple[str, Callable[[Seed], tuple[str, Any]], grpc.StatusCode, str]]
     ("assign to unknown profile", assign_next(content(), profile_id=UNKNOWN), NOT_FOUND, UNKNOWN),
     (
         "assign without schedule",
-        assign_next(content(), platform=pb.PLATFORM_YOUTUBE),
+        assign_next(content(title="a video"), platform=pb.PLATFORM_YOUTUBE),
         PRECONDITION,
         "no youtube slots",
     ),

@@ -37,11 +37,13 @@ async def test_each_allocator_refusal_names_its_reason_and_ids(allocator):
     content = video()
     await assign(allocator, profile_id, content)
     missing = str(uuid.uuid4())
+    on_instagram = video()
+    on_instagram.platform_options.clear()  # privacy_level is TikTok's: refused on Instagram
 
     error = await refused(
         allocator.AssignNext(
             apb.AssignNextRequest(
-                profile_id=profile_id, platform=apb.PLATFORM_INSTAGRAM, content=video()
+                profile_id=profile_id, platform=apb.PLATFORM_INSTAGRAM, content=on_instagram
             )
         )
     )
