@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
+from psycopg.rows import dict_row
 
 from allocator.convert import content_in
 from queuelabs import posts
@@ -25,6 +26,8 @@ from queuelabs.uploader.v1 import uploader_pb2 as upb
 from tests.support.calls import assign, make_profile, video
 from tests.support.stack import running_stack, settled
 from tests.test_post_rules import every_option_set
+from uploader.convert import event_out
+from uploader.domain import StoredEvent
 
 
 def update(
@@ -338,3 +341,19 @@ async def test_an_edit_racing_the_upload_lands_before_the_try_or_is_refused(data
         ]
         assert not lost, f"edits answered OK but not sent (answered, sent): {lost}"
         assert codes == Counter({grpc.StatusCode.FAILED_PRECONDITION: CONTENTS})
+
+
+async def test_the_update_is_told_to_watchers_as_content_updated(allocator, db):
+    _, content = await a_tiktok_video(allocator)
+    edit = pb.Content(content_id=content.content_id, title="new", description="words")
+    await allocator.UpdateContent(update(edit, ["description", "title"]))
+    with db.cursor(row_factory=dict_row) as cur:
+        [row] = cur.execute(
+            "select * from events where content_id = %s and type = 'content.updated'",
+            (content.content_id,),
+        ).fetchall()
+    event = event_out(StoredEvent.from_row(row))
+    assert event.type == "content.updated"
+    assert event.WhichOneof("data") == "content_updated"
+    assert event.content_updated == upb.ContentUpdated(fields=["title", "description"], revision=2)
+    assert (event.content_id, event.platform) == (content.content_id, pb.PLATFORM_TIKTOK)
