@@ -145,6 +145,11 @@ class Option:
         return self.kind in (Kind.LIST, Kind.CSV)
 
 
+def _one_of(values: str) -> tuple[str, ...]:
+    """An ENUM's wire values, in the order of the proto enum's members (1, 2, ...)."""
+    return tuple(values.split())
+
+
 _USERNAME = r"[A-Za-z0-9._]{1,30}"
 _NUMERIC = r"[0-9]{1,32}"
 _LANGUAGE = r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*"
@@ -158,11 +163,8 @@ OPTIONS: dict[Platform, dict[str, Option]] = {
         "privacy_level": Option(
             "privacy_level",
             Kind.ENUM,
-            values=(
-                "PUBLIC_TO_EVERYONE",
-                "MUTUAL_FOLLOW_FRIENDS",
-                "FOLLOWER_OF_CREATOR",
-                "SELF_ONLY",
+            values=_one_of(
+                "PUBLIC_TO_EVERYONE MUTUAL_FOLLOW_FRIENDS FOLLOWER_OF_CREATOR SELF_ONLY"
             ),
         ),
         "disable_comment": Option("disable_comment", Kind.BOOL),
@@ -172,7 +174,7 @@ OPTIONS: dict[Platform, dict[str, Option]] = {
             "cover_timestamp", Kind.INT, VIDEO_ONLY, maximum=24 * 3600 * 1000
         ),
         "ai_generated": Option("is_aigc", Kind.BOOL),
-        "post_mode": Option("post_mode", Kind.ENUM, values=("DIRECT_POST", "MEDIA_UPLOAD")),
+        "post_mode": Option("post_mode", Kind.ENUM, values=_one_of("DIRECT_POST MEDIA_UPLOAD")),
         "photo_cover_index": Option(
             "photo_cover_index", Kind.INT, PHOTOS_ONLY, maximum=MAX_MEDIA - 1, below_items=True
         ),
@@ -185,7 +187,7 @@ OPTIONS: dict[Platform, dict[str, Option]] = {
             "media_type",
             Kind.ENUM,
             WITH_MEDIA,
-            values=("REELS", "STORIES", "IMAGE"),
+            values=_one_of("REELS STORIES IMAGE"),
             value_posts={"REELS": VIDEO_ONLY, "IMAGE": PHOTOS_ONLY},
             value_max_items={"STORIES": 1},
         ),
@@ -203,7 +205,7 @@ OPTIONS: dict[Platform, dict[str, Option]] = {
     Platform.YOUTUBE: {
         "tags": Option("tags[]", Kind.LIST, max_items=50, max_len=100, forbidden="<>,"),
         "privacy_status": Option(
-            "privacyStatus", Kind.ENUM, values=("public", "unlisted", "private")
+            "privacyStatus", Kind.ENUM, values=_one_of("public unlisted private")
         ),
         "category_id": Option("categoryId", Kind.ID, pattern=r"[0-9]{1,4}", what="a number"),
         "thumbnail_url": Option("thumbnail_url", Kind.URL),
@@ -221,10 +223,12 @@ OPTIONS: dict[Platform, dict[str, Option]] = {
             "facebook_media_type",
             Kind.ENUM,
             WITH_MEDIA,
-            values=("POSTS", "REELS", "STORIES", "VIDEO"),
+            values=_one_of("POSTS REELS STORIES VIDEO"),
             value_posts={"POSTS": PHOTOS_ONLY, "REELS": VIDEO_ONLY, "VIDEO": VIDEO_ONLY},
         ),
-        "video_state": Option("video_state", Kind.ENUM, VIDEO_ONLY, values=("PUBLISHED", "DRAFT")),
+        "video_state": Option(
+            "video_state", Kind.ENUM, VIDEO_ONLY, values=_one_of("PUBLISHED DRAFT")
+        ),
         "thumbnail_url": Option("thumbnail_url", Kind.URL, VIDEO_ONLY),
         "link_url": Option("facebook_link_url", Kind.URL, TEXT_ONLY),
     },
@@ -232,7 +236,7 @@ OPTIONS: dict[Platform, dict[str, Option]] = {
         "visibility": Option(
             "visibility",
             Kind.ENUM,
-            values=("PUBLIC", "CONNECTIONS", "LOGGED_IN"),
+            values=_one_of("PUBLIC CONNECTIONS LOGGED_IN"),
             value_posts={
                 "CONNECTIONS": frozenset({_V, _T}),
                 "LOGGED_IN": frozenset({_V, _T}),
@@ -245,7 +249,7 @@ OPTIONS: dict[Platform, dict[str, Option]] = {
         "reply_settings": Option(
             "reply_settings",
             Kind.ENUM,
-            values=("everyone", "following", "mentionedUsers", "subscribers", "verified"),
+            values=_one_of("everyone following mentionedUsers subscribers verified"),
         ),
         "poll_options": Option(
             "poll_options[]", Kind.LIST, TEXT_ONLY, min_items=2, max_items=4, max_len=25
