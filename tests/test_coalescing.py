@@ -411,6 +411,7 @@ async def _burst_with_a_kill(
         nonlocal killed_after
         for i in queue:
             content = video()
+            content.ClearField("platform_options")  # privacy_level is TikTok's, not LinkedIn's
             try:
                 got = await stubs[i % 2].AssignNext(
                     pb.AssignNextRequest(
