@@ -13,6 +13,7 @@ from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from allocator.calendar import Calendar
 from allocator.domain import (
     UPDATABLE,
     Assignment,
@@ -379,4 +380,24 @@ def page_out(query: AssignmentQuery, page: AssignmentPage) -> pb.ListAssignments
     return pb.ListAssignmentsResponse(
         assignments=[assignment_out(a) for a in page.assignments],
         next_page_token=page_token_out(_filters(query), page.next_after),
+    )
+
+
+def calendar_out(calendar: Calendar) -> pb.Calendar:
+    return pb.Calendar(
+        profile_id=str(calendar.profile_id),
+        platform=PLATFORM_TO_PB[calendar.platform],
+        timezone=calendar.timezone,
+        slots=[
+            pb.CalendarSlot(
+                scheduled_at=timestamp_out(entry.scheduled_at),
+                local_time=entry.local_time,
+                slot_id=str(entry.slot_id) if entry.slot_id else "",
+                free=entry.free,
+                content_id=str(entry.content_id) if entry.content_id else "",
+                title=entry.title,
+                status=entry.state.value if entry.state else "",
+            )
+            for entry in calendar.entries
+        ],
     )

@@ -64,6 +64,13 @@ class NoFreeSlot(AllocatorError):
     reason = "NO_FREE_SLOT"
 
 
+class SlotTaken(AllocatorError):
+    """MoveContent: another content holds (or has spent) the slot instant asked for."""
+
+    status = grpc.StatusCode.FAILED_PRECONDITION
+    reason = "SLOT_TAKEN"
+
+
 class RevisionMismatch(AllocatorError):
     """UpdateContent: the content is no longer at the revision the caller expected (another
     change came first); read it again (GetContent) and decide."""

@@ -202,6 +202,15 @@ select * from contents
  order by scheduled_at, content_id
  limit %(limit)s;
 
+-- spenders_at --
+-- The contents that hold or have spent one instant of a key (MoveContent's target), but the
+-- content being moved; the holder first.
+select content_id, status from contents
+ where profile_id = %(profile_id)s and platform = %(platform)s
+   and scheduled_at = %(scheduled_at)s and status in ({spends_slot})
+   and content_id <> %(moving)s
+ order by status in ({slot_holding}) desc, content_id;
+
 -- lock_content --
 -- UpdateContent: the content's row, locked until the edit commits. An Uploader's claim takes
 -- due rows `for update skip locked` and moves them out of the editable states in the same

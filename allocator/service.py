@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from uuid import UUID
 
+from allocator.calendar import DEFAULT_WINDOW, MAX_WINDOW, Calendar, calendar_entries
 from allocator.coalescing import Coalescer, Waiting
 from allocator.domain import (
     Assignment,
@@ -39,14 +40,15 @@ from allocator.errors import (
     ProfileNotFound,
     RevisionMismatch,
     ScheduleNotFound,
+    SlotTaken,
     WrongState,
 )
 from allocator.locks import StripedLock
 from allocator.placement import READ_AHEAD, Placement
-from allocator.slots import SlotRule, slot_id_for
+from allocator.slots import SlotRule, slot_at, slot_id_for
 from allocator.storage import AllocatorStore, Key, Transaction, advisory_key
 from queuelabs import metrics, posts
-from queuelabs.caps import DEFAULT_DAILY_CAPS, WINDOW, cap_variable
+from queuelabs.caps import DEFAULT_DAILY_CAPS, WINDOW, cap_variable, first_allowed
 from queuelabs.clock import Clock
 from queuelabs.errors import Conflict, Refusal
 from queuelabs.lifecycle import (
@@ -134,11 +136,7 @@ class AllocatorService:
             await self._profile(tx, profile_id)
             schedule = await tx.get_schedule(profile_id, platform)
         if schedule is None:
-            raise ScheduleNotFound(
-                f"profile {profile_id} has no {platform.value} schedule; set one with SetSchedule",
-                profile_id=profile_id,
-                platform=platform.value,
-            )
+            raise _no_schedule(profile_id, platform)
         return schedule
 
     # Assignments
@@ -356,6 +354,111 @@ class AllocatorService:
                     await placement.put_back(row["scheduled_at"])
             return await tx.remove_content(content_id, reason, self._clock.now(), cancel)
 
+    async def move_content(self, content_id: UUID, to: datetime, reason: str) -> Assignment:
+        """Moves a content to `to`, a free future slot instant of its own (profile, platform),
+        under the key's locks like every assignment; the slot it leaves goes back to the
+        inventory. Moving it to where it is changes nothing and tells nothing."""
+        profile_id, platform = await self._key_of(content_id)
+        async with self._serialized([(profile_id, platform)]) as tx:
+            row = await tx.get_content(content_id)
+            assert row is not None  # contents are never deleted
+            state = ContentState(row["status"])
+            _check(state, Event.RESCHEDULE, content_id)
+            if row["scheduled_at"] == to:
+                tx.roll_back()
+                return Assignment.from_row(row)
+            key = _usable((profile_id, platform), *await tx.key_state(profile_id, platform))
+            slot_id = self._check_target(key, to)
+            spenders = await tx.spenders_at(profile_id, platform, to, content_id)
+            if spenders:
+                holder, its_state = spenders[0]
+                raise SlotTaken(
+                    f"scheduled_at: {to.isoformat()} is held by content {holder} "
+                    f"({its_state.value}); GetCalendar shows the free slots",
+                    content_id=content_id,
+                    holder=holder,
+                    scheduled_at=to.isoformat(),
+                )
+            cap = self._policy.daily_caps.get(platform)
+            if cap is not None:
+                counted = await tx.counted_instants(
+                    profile_id, platform, to - WINDOW, to + WINDOW, content_id
+                )
+                if first_allowed(counted, to, cap) != to:
+                    raise OverDailyCap(
+                        f"scheduled_at: {to.isoformat()} would put more than {cap} "
+                        f"{platform.value} posts into 24 hours ({cap_variable(platform)})",
+                        content_id=content_id,
+                        platform=platform.value,
+                        cap=cap,
+                    )
+            placement = await self._placement(tx, key, moving=content_id)
+            if state in SPENDS_SLOT:
+                await placement.put_back(row["scheduled_at"])
+            await tx.take_free_slots([((profile_id, platform), to)])
+            moved = await tx.move_content(content_id, to, slot_id, reason, self._clock.now())
+            if moved is None:  # the locks make this impossible; a line means one is missing
+                metrics.INDEX_REFUSALS.inc()
+                log.warning("%s (MoveContent)", INDEX_REFUSED)
+                tx.roll_back()
+                raise SlotTaken(
+                    f"scheduled_at: {to.isoformat()} is held by another content",
+                    content_id=content_id,
+                    scheduled_at=to.isoformat(),
+                )
+            return moved
+
+    def _check_target(self, key: KeyState, to: datetime) -> UUID:
+        """The slot `to` is an instant of, if a content may be moved there now."""
+        now = self._clock.now()
+        if to < now + self._policy.lead_time:
+            raise InvalidArgument(
+                "scheduled_at",
+                f"{to.isoformat()} is less than {self._policy.lead_time.seconds} s ahead of now "
+                f"({now.isoformat()})",
+            )
+        if to > now + self._policy.horizon:
+            raise InvalidArgument(
+                "scheduled_at",
+                f"{to.isoformat()} is more than {self._policy.horizon.days} days ahead "
+                "(the scheduling horizon)",
+            )
+        slot_id = slot_at(key.rules, key.profile.zone, to)
+        if slot_id is None:
+            raise InvalidArgument(
+                "scheduled_at",
+                f"{to.isoformat()} ({to.astimezone(key.profile.zone):%a %Y-%m-%d %H:%M} "
+                f"{key.profile.timezone}) is no slot instant of profile "
+                f"{key.profile.profile_id}'s {key.platform.value} schedule",
+            )
+        return slot_id
+
+    async def get_calendar(
+        self,
+        profile_id: UUID,
+        platform: Platform,
+        start: datetime | None,
+        end: datetime | None,
+    ) -> Calendar:
+        """Every slot instant of the key in [start, end) (default: now, 7 days), free or with
+        its content, and the contents at instants that are no slot today."""
+        start = start or self._clock.now()
+        end = end or start + DEFAULT_WINDOW
+        if end <= start:
+            raise InvalidArgument("end_time", "must be after start_time")
+        if end - start > MAX_WINDOW:
+            raise InvalidArgument(
+                "end_time", f"is more than {MAX_WINDOW.days} days after start_time"
+            )
+        async with self._store.transaction() as tx:
+            profile = await self._profile(tx, profile_id)
+            schedule = await tx.get_schedule(profile_id, platform)
+            if schedule is None:
+                raise _no_schedule(profile_id, platform)
+            contents = await tx.calendar_contents(profile_id, platform, start, end)
+        entries = calendar_entries(schedule.slots, profile.zone, start, end, contents)
+        return Calendar(profile_id, platform, profile.timezone, entries)
+
     # A content's post: GetContent, UpdateContent
 
     async def get_content(self, content_id: UUID) -> BookedContent:
@@ -518,6 +621,15 @@ class AllocatorService:
 
 def _no_content(content_id: UUID) -> ContentNotFound:
     return ContentNotFound(f"no content {content_id}", content_id=content_id)
+
+
+def _no_schedule(profile_id: UUID, platform: Platform) -> ScheduleNotFound:
+    """GetSchedule's and GetCalendar's NOT_FOUND for a key with no schedule."""
+    return ScheduleNotFound(
+        f"profile {profile_id} has no {platform.value} schedule; set one with SetSchedule",
+        profile_id=profile_id,
+        platform=platform.value,
+    )
 
 
 def _no_profile(profile_id: UUID) -> ProfileNotFound:

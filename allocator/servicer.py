@@ -112,3 +112,25 @@ class AllocatorServicer(pb_grpc.AllocatorServicer):
     ) -> pb.ListAssignmentsResponse:
         query = convert.assignment_query_in(request)
         return convert.page_out(query, await self._service.list_assignments(query))
+
+    async def MoveContent(
+        self, request: pb.MoveContentRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Assignment:
+        content_id = convert.uuid_field(request.content_id, "content_id")
+        to = convert.timestamp_field(request, "scheduled_at", "scheduled_at")
+        if to is None:
+            raise convert.InvalidArgument(
+                "scheduled_at", "is required (a free slot instant; GetCalendar lists them)"
+            )
+        reason = convert.reason_field(request.reason)
+        return convert.assignment_out(await self._service.move_content(content_id, to, reason))
+
+    async def GetCalendar(
+        self, request: pb.GetCalendarRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Calendar:
+        profile_id = convert.uuid_field(request.profile_id, "profile_id")
+        platform = convert.platform_field(request.platform)
+        start = convert.timestamp_field(request, "start_time", "start_time")
+        end = convert.timestamp_field(request, "end_time", "end_time")
+        calendar = await self._service.get_calendar(profile_id, platform, start, end)
+        return convert.calendar_out(calendar)

@@ -53,6 +53,11 @@ QUERIES = load_queries(
         "updated": EventType.CONTENT_UPDATED,
     },
 ) | {"prune_free_slots": retention.QUERIES["prune_free_slots"]}  # one rule, `queuelabs prune`'s
+# What a calendar reads (GetCalendar).
+QUERIES |= load_queries(
+    Path(__file__).with_name("calendar.sql"),
+    {"spends_slot": SPENDS_SLOT, "slot_holding": SLOT_HOLDING},
+)
 
 
 def _changed_meanwhile(content_id: UUID) -> WrongState:
@@ -423,6 +428,33 @@ class Transaction(QueryRunner):
             limit=query.page_size + 1,
         )
         return [Assignment.from_row(r) for r in rows]
+
+    # MoveContent and GetCalendar
+
+    async def spenders_at(
+        self, profile_id: UUID, platform: Platform, scheduled_at: datetime, moving: UUID
+    ) -> list[tuple[UUID, ContentState]]:
+        """The contents but `moving` that hold or have spent this instant, the holder first."""
+        rows = await self._tuples(
+            "spenders_at",
+            profile_id=profile_id,
+            platform=platform.value,
+            scheduled_at=scheduled_at,
+            moving=moving,
+        )
+        return [(content_id, ContentState(status)) for content_id, status in rows]
+
+    async def calendar_contents(
+        self, profile_id: UUID, platform: Platform, start: datetime, end: datetime
+    ) -> list[dict[str, Any]]:
+        """The contents in [start, end) that hold or have spent their instant, in time order."""
+        return await self._rows(
+            "calendar_contents",
+            profile_id=profile_id,
+            platform=platform.value,
+            start=start,
+            end=end,
+        )
 
 
 class AllocatorStore:

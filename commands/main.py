@@ -25,6 +25,10 @@ from uploader.settings import UploaderSettings
 
 log = logging.getLogger("queuelabs")
 
+ALLOCATOR_HELP = (
+    "HOST:PORT (default: ALLOCATOR_ADDR, else 127.0.0.1 on the port of ALLOCATOR_LISTEN)"
+)
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = _parser()
@@ -74,11 +78,23 @@ def _parser() -> argparse.ArgumentParser:
     show = schedule_commands.add_parser(
         "show", help="the coming slots of a profile and platform, with contents and states"
     )
-    show.add_argument("--profile", required=True, help="profile id, or its name")
+    show.add_argument("--profile", required=True, help="profile id")
     show.add_argument("--platform", required=True, choices=[p.value for p in Platform])
     show.add_argument("--days", type=int, default=3, help="how many days ahead (default 3)")
-    show.add_argument("--database-url", help="overrides DATABASE_URL")
+    show.add_argument("--allocator", help=ALLOCATOR_HELP)
     show.set_defaults(handler=_schedule_show)
+    week = schedule_commands.add_parser(
+        "week", help="a week of a profile and platform as a grid: days across, slot times down"
+    )
+    week.add_argument("--profile", required=True, help="profile id")
+    week.add_argument("--platform", required=True, choices=[p.value for p in Platform])
+    week.add_argument(
+        "--week",
+        metavar="YYYY-MM-DD",
+        help="any day of the week to show (default: this week, in the profile's timezone)",
+    )
+    week.add_argument("--allocator", help=ALLOCATOR_HELP)
+    week.set_defaults(handler=_schedule_week)
 
     waiting = commands.add_parser(
         "waiting",
@@ -258,19 +274,16 @@ async def _serve_sandbox(settings: SandboxSettings) -> int:
 
 
 def _schedule_show(args: argparse.Namespace, env: Env) -> int:
-    from allocator.calendar import show
+    from commands.schedule import run_show
 
-    url = require_database_url(env, args.database_url)
-    if not 1 <= args.days <= 366:
-        raise ConfigError(f"--days: {args.days} is outside 1..366")
-    try:
-        platform = Platform(args.platform)
-        cap = env.daily_caps()[platform]
-        print(show(url, args.profile, platform, args.days, datetime.now(UTC), cap))
-    except LookupError as missing:
-        print(f"queuelabs schedule show: {missing}", file=sys.stderr)
-        return 1
-    return 0
+    cap = env.daily_caps()[Platform(args.platform)]
+    return run_show(env, args.allocator, args.profile, args.platform, args.days, cap)
+
+
+def _schedule_week(args: argparse.Namespace, env: Env) -> int:
+    from commands.schedule import run_week
+
+    return run_week(env, args.allocator, args.profile, args.platform, args.week)
 
 
 def _waiting(args: argparse.Namespace, env: Env) -> int:

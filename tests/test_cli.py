@@ -211,56 +211,54 @@ def test_a_service_process_serves_prometheus_metrics(database_url):
     assert "queuelabs_assignment_lock_wait_seconds" in page.text
 
 
-async def test_schedule_show_prints_the_coming_slots_with_contents_and_states(
-    database_url, allocator
-):
+async def test_schedule_show_prints_the_coming_slots_with_contents_and_states(database_url):
+    """`schedule show` asks the Allocator (GetCalendar): it reads no database itself."""
+    import asyncio
     from datetime import UTC, datetime, timedelta
 
     from tests.support.calls import assign, make_profile
 
-    profile_id = await make_profile(allocator, name="ShowMe")
-    soon = datetime.now(UTC) + timedelta(hours=1)
-    first = await assign(allocator, profile_id, video(title="Morning news"), not_before=soon)
-    second = await assign(allocator, profile_id, not_before=soon)
-    await allocator.Release(pb.ReleaseRequest(content_id=second.content_id))
-    run = queuelabs(
-        "schedule",
-        "show",
-        "--profile",
-        "ShowMe",
-        "--platform",
-        "tiktok",
-        "--days",
-        "2",
-        env={"DATABASE_URL": database_url},
-    )
-    out, err = run.communicate(timeout=60)
-    assert run.returncode == 0, err
-    lines = out.splitlines()
-    assert lines[0] == "ShowMe · tiktok · Asia/Jakarta · next 2 days"
-    assert lines[1] == "daily cap: 15 tiktok posts in any 24 hours (UPLOAD_POST_DAILY_CAP_TIKTOK)"
-    days = [line for line in lines if "· fullest 24 h from this day:" in line]
-    assert days
-    assert all(line.endswith(" of 15") for line in days)
-    assert any(line.endswith(": 1 of 15") for line in days)  # the one scheduled content
-    held = [line for line in lines if first.content_id in line]
-    assert len(held) == 1
-    assert "scheduled" in held[0]
-    assert '"Morning news"' in held[0]
-    assert any("removed" in line and second.content_id in line for line in lines)
-    assert sum(" free " in line for line in lines) >= 8  # 2 days of 6 slots, less what is taken
-    missing = queuelabs(
-        "schedule",
-        "show",
-        "--profile",
-        "Nobody",
-        "--platform",
-        "tiktok",
-        env={"DATABASE_URL": database_url},
-    )
-    _, err = missing.communicate(timeout=60)
-    assert missing.returncode == 1
-    assert "0 profiles are named 'Nobody'" in err
+    async def shown(*args: str) -> tuple[int, str, str]:
+        run = queuelabs("schedule", "show", *args, env={"DATABASE_URL": "postgresql://nowhere/x"})
+        out, err = await asyncio.to_thread(run.communicate, timeout=60)
+        return run.returncode, out, err
+
+    with service_process("allocator", "ALLOCATOR_LISTEN", DATABASE_URL=database_url) as running:
+        async with grpc.aio.insecure_channel(running.address) as channel:
+            allocator = AllocatorStub(channel)
+            profile_id = await make_profile(allocator, name="ShowMe")
+            soon = datetime.now(UTC) + timedelta(hours=1)
+            first = await assign(allocator, profile_id, video(title="Morning news"), soon)
+            second = await assign(allocator, profile_id, not_before=soon)
+            await allocator.Release(pb.ReleaseRequest(content_id=second.content_id))
+        where = ["--allocator", running.address]
+        code, out, err = await shown(
+            "--profile", profile_id, "--platform", "tiktok", "--days", "2", *where
+        )
+        assert code == 0, err
+        lines = out.splitlines()
+        assert lines[0] == f"{profile_id} · tiktok · Asia/Jakarta · next 2 days"
+        assert lines[1] == (
+            "daily cap: 15 tiktok posts in any 24 hours (UPLOAD_POST_DAILY_CAP_TIKTOK)"
+        )
+        days = [line for line in lines if "· fullest 24 h from this day:" in line]
+        assert days
+        assert all(line.endswith(" of 15") for line in days)
+        assert any(line.endswith(": 1 of 15") for line in days)  # the one scheduled content
+        held = [line for line in lines if first.content_id in line]
+        assert len(held) == 1
+        assert "scheduled" in held[0]
+        assert '"Morning news"' in held[0]
+        assert not any(second.content_id in line for line in lines)  # released: its slot is free
+        assert sum(" free " in line for line in lines) == 11  # 2 days of 6 slots, one taken
+        code, _, err = await shown(
+            "--profile", "7e57a000-0000-4000-8000-000000000000", "--platform", "tiktok", *where
+        )
+        assert code == 1
+        assert "NOT_FOUND: no profile 7e57a000-0000-4000-8000-000000000000" in err
+        code, _, err = await shown("--profile", "ShowMe", "--platform", "tiktok", *where)
+        assert code == 1
+        assert "--profile: 'ShowMe' is not a profile id (a UUID)" in err
 
 
 def test_a_taken_listen_address_stops_the_process_with_a_clear_message(database_url):

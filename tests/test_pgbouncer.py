@@ -1,7 +1,7 @@
 """Every part behind a real PgBouncer in transaction pooling mode (tests/support/pgbouncer.py),
 where each transaction may run on another server connection: migrate, the incident's
-multi-process burst through two Allocator replicas, `schedule show`, `check`, and an Uploader
-publishing due contents, each once."""
+multi-process burst through two Allocator replicas, `schedule show` (through an Allocator),
+`check`, and an Uploader publishing due contents, each once."""
 
 from __future__ import annotations
 
@@ -83,6 +83,25 @@ def test_the_incident_burst_through_pgbouncer_stacks_nothing_and_fails_nothing(
                 )
                 for _ in range(SERIAL)
             ]
+        # The calendar through the replicas: GetCalendar's statements through PgBouncer.
+        shown = subprocess.run(
+            [
+                *QUEUELABS,
+                "schedule",
+                "show",
+                "--profile",
+                INFOKETUA,
+                "--platform",
+                "tiktok",
+                "--days",
+                "60",
+                "--allocator",
+                addresses[1],
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     total = PROCESSES * PER_PROCESS
     assert [o.error for o in burst.outcomes if o.error] == []  # no INTERNAL, no prepared twin
     instants = [o.scheduled_at for o in burst.succeeded if o.scheduled_at is not None]
@@ -91,11 +110,9 @@ def test_the_incident_burst_through_pgbouncer_stacks_nothing_and_fails_nothing(
     assert stacked(db) == []
     assert len({a.scheduled_at.ToDatetime() for a in one_by_one}) == SERIAL
 
-    shown = queuelabs(
-        "schedule", "show", "--profile", INFOKETUA, "--platform", "tiktok", database_url=bounced
-    )
     assert shown.returncode == 0, shown.stderr
-    assert "InfoKetua" in shown.stdout
+    assert f"{INFOKETUA} · tiktok · Asia/Jakarta" in shown.stdout
+    assert shown.stdout.count(" scheduled ") == total + SERIAL
     checked = queuelabs("check", database_url=bounced)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
