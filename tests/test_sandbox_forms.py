@@ -8,11 +8,14 @@ written here by hand, not read from sandbox/forms.py."""
 
 from __future__ import annotations
 
+import ast
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 
+from sandbox import forms
 from sandbox.server import RunningSandbox, start_sandbox
 
 KEY = "sandbox-forms-key"
@@ -193,3 +196,21 @@ async def test_the_history_and_the_status_name_the_platforms_post_id(sandbox):
     assert post_id
     assert status["results"][0]["platform_post_id"] == post_id
     assert history["history"][0]["platform_post_id"] == post_id
+
+
+def imports_of(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+    return found
+
+
+def test_the_sandboxs_table_is_its_own_not_our_validators():
+    """It stands in for Upload-Post: were it to read queuelabs/posts.py, a rule wrong in our
+    validator would be wrong in the sandbox too, and no test would see it."""
+    assert not {name for name in imports_of(Path(forms.__file__)) if "queuelabs" in name}
+    for module in Path(forms.__file__).parent.glob("*.py"):
+        assert "queuelabs.posts" not in imports_of(module), module.name
