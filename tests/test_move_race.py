@@ -6,16 +6,20 @@ FAILED_PRECONDITION naming the holder; no slot holds two; the inventory stays ri
 Without the key's serialization on the move path (tried by hand: `_serialized` replaced by a
 plain transaction in AllocatorService.move_content) two moves both see the slot free: the
 unique index then refuses the later one (counted as an index refusal: red below), and with the
-index dropped too both stay there (stacked: red below).
+index dropped too both stay there (stacked: red below). The last two tests show the same on a
+naive read-then-write move (tests/support/naive.py), kept to prove this race can happen.
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import grpc
+import psycopg
 
 from allocator.slots import SlotRule, instants_between
 from queuelabs.allocator.v1 import allocator_pb2 as pb
@@ -23,12 +27,15 @@ from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from tests.support.burst import index_refusals, watched_allocators
 from tests.support.calls import WIB_SLOTS, stamp, video, wib_slots_after
 from tests.support.move_burst import fire_moves
+from tests.support.naive import naive_move
+from tests.support.processes import allocator_replicas
 from tests.test_burst_race import next_wib_midnight
 
 PROCESSES = 4
 MOVES_PER_PROCESS = 10
 ASSIGNS_PER_PROCESS = 10
 CONNECTIONS = 10  # per client process
+NAIVE_MOVES = 8  # one database connection each
 
 
 def seed(address: str, profile_id: str, later: datetime, count: int) -> list[str]:
@@ -140,3 +147,50 @@ def test_moves_racing_assignments_to_one_slot_leave_exactly_one_content_there(da
         len(moved),
     )
     assert inventory_mistakes(db, profile_id, held) == []
+
+
+def naive_moves(database_url: str, profile_id: str, booked: list[str], to: datetime) -> list[str]:
+    """Every content of `booked` moved to `to` at once, each over its own connection, the naive
+    way; the outcome of each ("moved", "held", or the error's name)."""
+    conns = [psycopg.connect(database_url, autocommit=True) for _ in booked]
+    start = threading.Barrier(len(booked))
+
+    def one(i: int) -> str:
+        start.wait(30)
+        try:
+            return "moved" if naive_move(conns[i], profile_id, booked[i], to) else "held"
+        except psycopg.Error as failed:
+            return type(failed).__name__
+
+    try:
+        with ThreadPoolExecutor(len(booked)) as threads:
+            return list(threads.map(one, range(len(booked))))
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+def seeded(database_url: str, count: int) -> tuple[str, datetime, list[str]]:
+    profile_id = str(uuid.uuid4())
+    target = wib_slots_after(next_wib_midnight(), 1)[0]
+    with allocator_replicas(database_url, 1) as [address]:
+        booked = seed(address, profile_id, target + timedelta(days=1), count)
+    return profile_id, target, booked
+
+
+def test_naive_moves_to_one_slot_stack_there(database_url, db):
+    db.execute("drop index contents_one_active_per_slot")  # the old schema: nothing on the slot
+    profile_id, target, booked = seeded(database_url, NAIVE_MOVES)
+    outcomes = naive_moves(database_url, profile_id, booked, target)
+    piled = holders(db, profile_id)[target]
+    print(f"\nnaive moves: {len(piled)} contents in one slot")
+    assert len(piled) > 1, "the naive moves did not stack: this race test could not fail"
+    assert outcomes.count("moved") == len(piled)
+
+
+def test_the_unique_index_alone_turns_naive_moves_into_errors(database_url, db):
+    profile_id, target, booked = seeded(database_url, NAIVE_MOVES)
+    outcomes = naive_moves(database_url, profile_id, booked, target)
+    assert len(holders(db, profile_id)[target]) == 1
+    assert outcomes.count("moved") == 1
+    assert "UniqueViolation" in outcomes  # the last line of defence held, loudly

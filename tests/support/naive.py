@@ -51,3 +51,20 @@ def naive_assign(conn: psycopg.Connection[Any], profile_id: str, not_before: dat
             )
             return at
     raise RuntimeError("no free slot")
+
+
+def naive_move(
+    conn: psycopg.Connection[Any], profile_id: str, content_id: str, to: datetime
+) -> bool:
+    """Moves a content to `to` if no content is seen there; True when it moved. Nothing
+    serializes two such moves: both may see the instant free."""
+    held = conn.execute(
+        "select count(*) from contents where profile_id = %s and platform = 'tiktok'"
+        " and scheduled_at = %s and status = 'scheduled'",
+        (profile_id, to),
+    ).fetchone()
+    time.sleep(READ_TO_WRITE)
+    if held and held[0]:
+        return False
+    conn.execute("update contents set scheduled_at = %s where content_id = %s", (to, content_id))
+    return True
