@@ -202,7 +202,10 @@ def _part_in(
 
 def _media_in(content: pb.Content, field: str) -> tuple[MediaType, tuple[posts.MediaItem, ...]]:
     """The kind of post and its items: from `media`, or the one `media_url` of old."""
-    if content.media_url and content.media:
+    # GetContent answers a one-item post with both (media_url for callers that know only it):
+    # the same URL sent back beside its one item is that echo, not a second media.
+    echoed = len(content.media) == 1 and content.media_url == content.media[0].url
+    if content.media_url and content.media and not echoed:
         raise InvalidArgument(
             f"{field}.media",
             f"is set beside {field}.media_url: set one of the two (media for several items)",
@@ -360,7 +363,8 @@ def content_out(booked: BookedContent) -> pb.Content:
     typed, rest = posts.typed_of(platform, spec.platform_options)
     message = pb.Content(
         content_id=str(spec.content_id),
-        media_url=spec.media_url,
+        # The one URL of a one-item post, as callers before `media` read it; none for several.
+        media_url=spec.media[0].url if len(spec.media) == 1 else "",
         title=spec.title,
         description=spec.description,
         media_type=MEDIA_TO_PB[spec.media_type],

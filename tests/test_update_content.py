@@ -103,12 +103,37 @@ async def test_a_carousel_and_the_common_fields_come_back_as_sent(allocator, db)
     got = await allocator.GetContent(pb.GetContentRequest(content_id=sent.content_id))
     assert list(got.media) == items
     assert got.media_type == pb.MEDIA_TYPE_PHOTO  # left unset: several items are a PHOTO post
-    assert got.media_url == items[0].url  # for readers that know only it
+    assert got.media_url == ""  # several items: no one URL says the post
     assert (got.first_comment, got.alt_text) == ("#tags", "a cat, a dog and a bird")
     # A retried AssignNext of the same content is the same assignment.
     again = await assign(allocator, profile_id, sent, platform=pb.PLATFORM_INSTAGRAM)
     assert again.content_id == sent.content_id
     assert db.execute("select count(*) from contents").fetchone() == (1,)
+
+
+@pytest.mark.parametrize("several", [False, True], ids=["one item", "a carousel"])
+async def test_what_get_content_answers_can_be_sent_back_changed_as_a_whole(allocator, several):
+    """Read, change, write: the answer of GetContent (output-only fields dropped) is a valid
+    whole-content UpdateContent, the one item's echoed media_url included."""
+    profile_id = await make_profile(allocator, platform=pb.PLATFORM_INSTAGRAM)
+    items = [pb.MediaItem(url="https://cdn.example.com/1.jpg", type=pb.MEDIA_TYPE_PHOTO)]
+    if several:
+        items.append(pb.MediaItem(url="https://cdn.example.com/2.jpg", type=pb.MEDIA_TYPE_PHOTO))
+    sent = pb.Content(
+        content_id=str(uuid.uuid4()),
+        media=items,
+        title="before",
+        instagram=pb.InstagramOptions(location_id="213385402"),
+    )
+    await assign(allocator, profile_id, sent, platform=pb.PLATFORM_INSTAGRAM)
+    read = await allocator.GetContent(pb.GetContentRequest(content_id=sent.content_id))
+    assert read.media_url == ("" if several else items[0].url)
+    read.title = "after"
+    read.ClearField("revision")
+    read.ClearField("update_time")
+    changed = await allocator.UpdateContent(pb.UpdateContentRequest(content=read))
+    assert (changed.title, changed.revision, list(changed.media)) == ("after", 2, items)
+    assert changed.instagram.location_id == "213385402"
 
 
 async def test_an_old_rows_keys_the_typed_message_cannot_hold_stay_in_the_map(allocator, db):
