@@ -26,6 +26,7 @@ from tenacity import (
 from queuelabs import tracing
 from queuelabs.clock import Clock, SystemClock
 from queuelabs.platforms import MediaType, Platform
+from queuelabs.posts import RESERVED_KEYS, SCHEDULING_KEYS
 from uploader.domain import Notice
 from uploader.outcomes import CallResult, Outcome
 
@@ -62,25 +63,10 @@ _DEAD_ACCOUNT = re.compile(
 )
 
 
-# Fields the Uploader sets itself: an option of the same name (a row stored before the Allocator
-# refused them) is dropped, never sent beside ours.
-RESERVED = frozenset(
-    {
-        "user",
-        "platform[]",
-        "request_id",
-        "async_upload",
-        "title",
-        "description",
-        "video",
-        "photos[]",
-        "first_comment",
-        "alt_text",
-    }
-)
-# Fields that hand the post to Upload-Post's own scheduler (HTTP 202, posted later): the
-# Allocator's slots do the scheduling, so these are never sent.
-SCHEDULING = frozenset({"scheduled_date", "timezone", "add_to_queue", "max_posts_per_slot"})
+# The fields the Uploader sets itself, and those that hand a post to Upload-Post's own scheduler
+# (HTTP 202, posted later), are one list with the Allocator's, which refuses them: a row stored
+# before it did is sent without them (queuelabs/posts.py).
+_NEVER_SENT = RESERVED_KEYS | SCHEDULING_KEYS
 
 # An option's stored value: Upload-Post's wire form, a string sent once or a list sent as the
 # field repeated (one part per item, in order).
@@ -94,7 +80,7 @@ def sendable(options: Mapping[str, object]) -> tuple[dict[str, OptionValue], lis
     kept: dict[str, OptionValue] = {}
     dropped: list[str] = []
     for name, value in options.items():
-        if name in RESERVED or name in SCHEDULING:
+        if name.lower() in _NEVER_SENT:
             dropped.append(name)
         elif isinstance(value, list | tuple):
             if value:
