@@ -89,6 +89,8 @@ def test_the_readme_first_call_works_as_written(shared_dev):
     assert '"state": "UPLOAD_STATE_UPLOADED"' in out  # assigned to uploaded, as the README says
     assert '"request_id"' in out  # every attempt with its request id
     assert '"post_url"' in out
+    assert '"platform_post_id"' in out
+    assert "✓ published" in out  # the week's grid, through GetCalendar
 
 
 def test_the_api_guide_grpcurl_calls_work_as_written(shared_dev):
@@ -106,6 +108,10 @@ def test_the_api_guide_grpcurl_calls_work_as_written(shared_dev):
     assert '"removed_at"' in out
     assert '"state": "UPLOAD_STATE_UPLOADED"' in out  # the Instagram photo, through async mode
     assert '"paused": true' in out
+    assert '"title": "Three looks for December"' in out  # UpdateContent, then GetContent
+    assert out.count('"revision": "2"') == 2
+    assert '"free": true' in out  # GetCalendar
+    assert out.count('"collaborators"') == 2  # typed options back as sent (Update, Get)
 
 
 def test_the_calls_dev_prints_work_as_printed(dev_stack):
