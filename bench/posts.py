@@ -490,6 +490,8 @@ def measure(database_url: str, scale: float = 1.0) -> tuple[dict[str, tuple[Run,
     keys = asyncio.run(seed(database_url))
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("vacuum (analyze)")  # no autovacuum of the seeding inside a scenario
+        version = conn.execute("show server_version").fetchone()
+    print(f"PostgreSQL {version[0] if version else '?'}", flush=True)
     print(f"seeded in {time.monotonic() - started:.0f} s", flush=True)
     with ExitStack() as parts:
         replicas = []
