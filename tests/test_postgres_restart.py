@@ -9,6 +9,8 @@ keeps running."""
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Iterator
@@ -41,14 +43,20 @@ PATIENCE = 120  # seconds a recovery may take on a slow machine before the test 
 
 
 @pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[tuple[RestartablePostgres, str]]:
-    server = RestartablePostgres(tmp_path / "pg")
+def own_server() -> Iterator[tuple[RestartablePostgres, str]]:
+    # Not under pytest's tmp_path: the server runs as another user, who may enter the folders
+    # above its data only while they are open to it, and any pytest starting meanwhile on this
+    # machine closes its temporary root to its owner (0700) again (seen: "Permission denied" on
+    # the restart).
+    scratch = Path(tempfile.mkdtemp(prefix="queuelabs-restart-"))
+    server = RestartablePostgres(scratch / "pg")
     url = server.start()
     try:
         migrate(url)
         yield server, url
     finally:
         server.close()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @dataclass

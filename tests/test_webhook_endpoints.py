@@ -187,6 +187,16 @@ async def test_rotation_gives_a_new_secret_and_says_until_when_the_old_one_signs
         )
     )
     assert bad_fields(too_long) == ["previous_secret_valid_for"]
+    # Past what a Python timedelta holds (the fuzz suite found an INTERNAL here once).
+    beyond = await refused(
+        stub.RotateWebhookSecret(
+            upb.RotateWebhookSecretRequest(
+                endpoint_id=created.endpoint_id,
+                previous_secret_valid_for=Duration(seconds=86_400_000_000_000),
+            )
+        )
+    )
+    assert bad_fields(beyond) == ["previous_secret_valid_for"]
     for secret in (created.secret, rotated.secret, shorter.secret):
         assert secret not in caplog.text
 

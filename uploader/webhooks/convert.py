@@ -86,7 +86,10 @@ def overlap_in(request: pb.RotateWebhookSecretRequest) -> timedelta | None:
     valid_for = request.previous_secret_valid_for
     if valid_for.seconds < 0 or valid_for.nanos < 0:
         raise InvalidArgument("previous_secret_valid_for", "is negative")
-    return valid_for.ToTimedelta()
+    try:
+        return valid_for.ToTimedelta()
+    except (OverflowError, ValueError):  # past what a timedelta holds (the fuzz suite found it)
+        raise InvalidArgument("previous_secret_valid_for", "is out of range") from None
 
 
 def rotated_out(rotation: Rotation) -> pb.RotateWebhookSecretResponse:
