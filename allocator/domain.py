@@ -78,16 +78,21 @@ class ContentSpec:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ContentSpec:
+        media_type = MediaType(row["media_type"])
+        media = tuple(MediaItem(item["url"], MediaType(item["type"])) for item in row["media"])
+        if not media and row["media_url"] and media_type is not MediaType.TEXT:
+            # A row older than `media`: migration 0013 does not rewrite a long history, its one
+            # media_url is its one item.
+            kind = MediaType.VIDEO if media_type is MediaType.VIDEO else MediaType.PHOTO
+            media = (MediaItem(row["media_url"], kind),)
         return cls(
             content_id=row["content_id"],
-            media_type=MediaType(row["media_type"]),
+            media_type=media_type,
             media_url=row["media_url"],
             title=row["title"],
             description=row["description"],
             platform_options=dict(row["platform_options"]),
-            media=tuple(
-                MediaItem(item["url"], MediaType(item["type"])) for item in row["media"] or ()
-            ),
+            media=media,
             first_comment=row["first_comment"],
             alt_text=row["alt_text"],
             revision=row["revision"],

@@ -1,7 +1,8 @@
-"""Migration 0013 on a database that has lived: an existing video or photo content gets its one
-media item from media_url, a text content none; the new columns take their defaults; Reddit and
-Bluesky and the event type content.updated become storable. The schema goes down (what only 0013
-can hold goes with it) and up again."""
+"""Migration 0013 on a database that has lived: the new columns take their defaults without a
+row being rewritten, and the Allocator reads an existing video or photo content as its one media
+item (from media_url), a text content as none; Reddit and Bluesky and the event type
+content.updated become storable. The schema goes down (what only 0013 can hold goes with it) and
+up again."""
 
 from __future__ import annotations
 
@@ -10,8 +11,12 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 from alembic import command
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from allocator.domain import ContentSpec
+from queuelabs.platforms import MediaType
+from queuelabs.posts import MediaItem
 from tests.test_migration_processing import alembic
 
 
@@ -37,6 +42,13 @@ def posts(database_url: str) -> dict[UUID, tuple]:
     return {row[0]: tuple(row[1:]) for row in rows}
 
 
+def read_media(database_url: str) -> dict[UUID, tuple[MediaItem, ...]]:
+    """Each content's media as the Allocator reads it."""
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        rows = conn.execute("select * from contents").fetchall()
+    return {row["content_id"]: ContentSpec.from_row(row).media for row in rows}
+
+
 def test_existing_contents_get_their_one_item_and_the_schema_goes_down_and_up(
     empty_database_url,
 ):
@@ -55,11 +67,25 @@ def test_existing_contents_get_their_one_item_and_the_schema_goes_down_and_up(
         with pytest.raises(psycopg.errors.CheckViolation):
             a_content(conn, profile_id, "reddit", 2, ("text", ""))
 
+    with psycopg.connect(empty_database_url) as conn:
+        before: dict[UUID, str] = dict(
+            conn.execute("select content_id, ctid from contents").fetchall()
+        )
     command.upgrade(config, "head")
+    with psycopg.connect(empty_database_url) as conn:
+        after: dict[UUID, str] = dict(
+            conn.execute("select content_id, ctid from contents").fetchall()
+        )
+    assert after == before  # not one row written again: the history is left as it is
     assert posts(empty_database_url) == {
-        video: ([{"url": "https://cdn.example/v.mp4", "type": "video"}], "", "", 1),
-        photo: ([{"url": "https://cdn.example/p.jpg", "type": "photo"}], "", "", 1),
+        video: ([], "", "", 1),
+        photo: ([], "", "", 1),
         text: ([], "", "", 1),
+    }
+    assert read_media(empty_database_url) == {
+        video: (MediaItem("https://cdn.example/v.mp4", MediaType.VIDEO),),
+        photo: (MediaItem("https://cdn.example/p.jpg", MediaType.PHOTO),),
+        text: (),
     }
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
         reddit = a_content(conn, profile_id, "reddit", 2, ("text", ""))
@@ -87,9 +113,6 @@ def test_existing_contents_get_their_one_item_and_the_schema_goes_down_and_up(
         assert conn.execute("select count(*) from events").fetchone() == (0,)
         assert conn.execute("select count(*) from schedules").fetchone() == (0,)
     command.upgrade(config, "head")
-    assert posts(empty_database_url)[video] == (
-        [{"url": "https://cdn.example/v.mp4", "type": "video"}],
-        "",
-        "",
-        1,
+    assert read_media(empty_database_url)[video] == (
+        MediaItem("https://cdn.example/v.mp4", MediaType.VIDEO),
     )

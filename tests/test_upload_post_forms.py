@@ -270,7 +270,7 @@ def test_a_rows_media_list_is_sent_else_its_media_url_as_before_media_lists():
     row = claimed(platform="instagram", media_type="photo", media_url=P1, media=carousel)
     assert row.media == (MediaItem(P1, MediaType.PHOTO), MediaItem(CLIP, MediaType.VIDEO))
     assert row.media_urls == (P1, CLIP)
-    assert claimed(media=[]).media_urls == (CLIP,)  # a row from before the migration's backfill
+    assert claimed(media=[]).media_urls == (CLIP,)  # a row older than 0013
     assert claimed().media_urls == (CLIP,)  # read before the columns existed
     assert claimed(media_type="text", media_url="").media_urls == ()
     both = claimed(first_comment="hi", alt_text="a cat")

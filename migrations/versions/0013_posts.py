@@ -2,8 +2,10 @@
 Bluesky.
 
 - `contents.media`: the post's items in order, `[{"url": "...", "type": "photo"|"video"}]`,
-  `[]` for a text post. Existing video and photo contents get their one item from `media_url`,
-  which stays written (the first item's url) for readers that know only it.
+  `[]` for a text post. Existing rows are not rewritten (on a long history that would be a
+  full-table update, every row locked and written again, in the release's transaction): their
+  `[]` beside a `media_url` means that one URL, and both services read it so. `media_url` stays
+  written (the first item's url) for readers that know only it.
 - `contents.first_comment`, `contents.alt_text`: the common options that have their own
   Upload-Post form fields.
 - `contents.revision`: 1 when assigned, +1 on each UpdateContent that changed something; a
@@ -71,9 +73,6 @@ def upgrade() -> None:
         alter table contents add column first_comment text not null default '';
         alter table contents add column alt_text text not null default '';
         alter table contents add column revision bigint not null default 1;
-        update contents
-           set media = jsonb_build_array(jsonb_build_object('url', media_url, 'type', media_type))
-         where media_type in ('video', 'photo') and media_url <> '';
     """)
 
 
