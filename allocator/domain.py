@@ -76,23 +76,23 @@ class ContentSpec:
     revision: int = field(default=1, compare=False)
     updated_at: datetime | None = field(default=None, compare=False)
 
+    def __post_init__(self) -> None:
+        # One media_url and no list is that one item: a row older than `media` (migration 0013
+        # does not rewrite a long history), or a spec made in code the old way.
+        if not self.media and self.media_url and self.media_type is not MediaType.TEXT:
+            kind = MediaType.VIDEO if self.media_type is MediaType.VIDEO else MediaType.PHOTO
+            object.__setattr__(self, "media", (MediaItem(self.media_url, kind),))
+
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ContentSpec:
-        media_type = MediaType(row["media_type"])
-        media = tuple(MediaItem(item["url"], MediaType(item["type"])) for item in row["media"])
-        if not media and row["media_url"] and media_type is not MediaType.TEXT:
-            # A row older than `media`: migration 0013 does not rewrite a long history, its one
-            # media_url is its one item.
-            kind = MediaType.VIDEO if media_type is MediaType.VIDEO else MediaType.PHOTO
-            media = (MediaItem(row["media_url"], kind),)
         return cls(
             content_id=row["content_id"],
-            media_type=media_type,
+            media_type=MediaType(row["media_type"]),
             media_url=row["media_url"],
             title=row["title"],
             description=row["description"],
             platform_options=dict(row["platform_options"]),
-            media=media,
+            media=tuple(MediaItem(item["url"], MediaType(item["type"])) for item in row["media"]),
             first_comment=row["first_comment"],
             alt_text=row["alt_text"],
             revision=row["revision"],
