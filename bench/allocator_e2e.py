@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -82,6 +82,33 @@ CLIENT_LIMIT = 600  # seconds one client run may take
 # The client process: `python -m bench.allocator_e2e client SPEC OUT`
 
 
+async def timed_calls(
+    spec: dict[str, Any],
+    one: Callable[[int, dict[str, Any]], Awaitable[None]],
+    latencies: list[float],
+    errors: dict[str, int],
+) -> tuple[float, float]:
+    """Runs `one` over the spec's calls, `in_flight` at once, adding each call's latency (or its
+    error code) to the lists; (seconds, client CPU seconds) the whole took."""
+    calls: Iterator[tuple[int, dict[str, Any]]] = iter(enumerate(spec["calls"]))
+
+    async def worker() -> None:
+        for i, call in calls:
+            started = time.perf_counter()
+            try:
+                await one(i, call)
+            except grpc.aio.AioRpcError as failed:
+                errors[failed.code().name] = errors.get(failed.code().name, 0) + 1
+                continue
+            latencies.append(time.perf_counter() - started)
+
+    started, cpu = time.perf_counter(), time.process_time()
+    await asyncio.wait_for(
+        asyncio.gather(*(worker() for _ in range(spec["in_flight"]))), CLIENT_LIMIT
+    )
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
 async def client(spec: dict[str, Any]) -> dict[str, Any]:
     """Sends the calls of `spec`, `in_flight` at once, round robin over the replicas; returns the
     timings and every acknowledged assignment."""
@@ -90,7 +117,6 @@ async def client(spec: dict[str, Any]) -> dict[str, Any]:
     stubs = [pb_grpc.AllocatorStub(c) for c in channels]
     for stub in health:  # connected before the clock starts
         await stub.Check(health_pb2.HealthCheckRequest(), timeout=30)
-    calls: Iterator[tuple[int, dict[str, Any]]] = iter(enumerate(spec["calls"]))
     latencies: list[float] = []
     acknowledged: list[tuple[str, str, str]] = []
     errors: dict[str, int] = {}
@@ -132,21 +158,7 @@ async def client(spec: dict[str, Any]) -> dict[str, Any]:
         for a in answers:
             acknowledged.append((a.content_id, a.scheduled_at.ToJsonString(), a.slot_id))
 
-    async def worker() -> None:
-        for i, call in calls:
-            started = time.perf_counter()
-            try:
-                await one(i, call)
-            except grpc.aio.AioRpcError as failed:
-                errors[failed.code().name] = errors.get(failed.code().name, 0) + 1
-                continue
-            latencies.append(time.perf_counter() - started)
-
-    started, cpu = time.perf_counter(), time.process_time()
-    await asyncio.wait_for(
-        asyncio.gather(*(worker() for _ in range(spec["in_flight"]))), CLIENT_LIMIT
-    )
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    seconds, cpu = await timed_calls(spec, one, latencies, errors)
     for channel in channels:
         await channel.close()
     return {

@@ -43,7 +43,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from datetime import time as wall_time
@@ -70,6 +69,7 @@ from bench.allocator_e2e import (
     drive,
     echo_calls,
     line,
+    timed_calls,
 )
 from bench.database import bench_database
 from bench.history import CAPTION, MEDIA_URL, TITLE
@@ -142,7 +142,6 @@ async def client(spec: dict[str, Any]) -> dict[str, Any]:
     stubs = [pb_grpc.AllocatorStub(c) for c in channels]
     for stub in health:  # connected before the clock starts
         await stub.Check(health_pb2.HealthCheckRequest(), timeout=30)
-    calls: Iterator[tuple[int, dict[str, Any]]] = iter(enumerate(spec["calls"]))
     kind, platform = spec["kind"], PLATFORM_TO_PB[PLATFORM]
     latencies: list[float] = []
     acknowledged: list[tuple[str, str, str]] = []
@@ -200,21 +199,7 @@ async def client(spec: dict[str, Any]) -> dict[str, Any]:
         else:
             raise ValueError(f"no such kind of call: {kind}")
 
-    async def worker() -> None:
-        for i, call in calls:
-            started = time.perf_counter()
-            try:
-                await one(i, call)
-            except grpc.aio.AioRpcError as failed:
-                errors[failed.code().name] = errors.get(failed.code().name, 0) + 1
-                continue
-            latencies.append(time.perf_counter() - started)
-
-    started, cpu = time.perf_counter(), time.process_time()
-    await asyncio.wait_for(
-        asyncio.gather(*(worker() for _ in range(spec["in_flight"]))), CLIENT_LIMIT
-    )
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    seconds, cpu = await timed_calls(spec, one, latencies, errors)
     for channel in channels:
         await channel.close()
     return {
