@@ -18,7 +18,8 @@ import pytest
 from queuelabs.clock import FakeClock
 from queuelabs.lifecycle import ContentState
 from queuelabs.platforms import MediaType, Platform
-from uploader.domain import Claimed, MediaItem
+from queuelabs.posts import MediaItem
+from uploader.domain import Claimed
 from uploader.upload_post import PublishRequest, UploadPostClient, sendable
 
 CLIP = "https://cdn.example.com/clip.mp4"

@@ -11,6 +11,7 @@ from uuid import UUID
 from queuelabs.events import Cursor, EventType
 from queuelabs.lifecycle import ContentState
 from queuelabs.platforms import MediaType, Platform
+from queuelabs.posts import MediaItem
 from uploader.outcomes import Outcome
 
 
@@ -123,22 +124,13 @@ class Claimed:
             upload_now=row["upload_now"],
             reason=row["status_reason"],
             next_retry_at=row["next_retry_at"],
-            media=tuple(MediaItem.from_json(item) for item in row.get("media") or ()),
+            media=tuple(
+                MediaItem(str(item["url"]), MediaType(item["type"]))
+                for item in row.get("media") or ()
+            ),
             first_comment=row.get("first_comment") or "",
             alt_text=row.get("alt_text") or "",
         )
-
-
-@dataclass(frozen=True)
-class MediaItem:
-    """One photo or video of a post, as `contents.media` holds it."""
-
-    url: str
-    type: MediaType
-
-    @classmethod
-    def from_json(cls, item: dict[str, Any]) -> MediaItem:
-        return cls(url=str(item["url"]), type=MediaType(item.get("type", "photo")))
 
 
 @dataclass(frozen=True)
