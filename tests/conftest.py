@@ -21,6 +21,7 @@ from bench.database import postgres_server
 from queuelabs.allocator.v1 import allocator_pb2_grpc
 from queuelabs.clock import FakeClock
 from queuelabs.database import migrate
+from queuelabs.platforms import Platform
 from tests.support.databases import DatabaseFactory
 from tests.support.harness import Harness, open_harness
 
@@ -80,6 +81,25 @@ async def allocator(
 ) -> AsyncIterator[allocator_pb2_grpc.AllocatorStub]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{allocator_server.port}") as channel:
         yield allocator_pb2_grpc.AllocatorStub(channel)
+
+
+@pytest.fixture
+async def capped(
+    database_url: str, clock: FakeClock
+) -> AsyncIterator[allocator_pb2_grpc.AllocatorStub]:
+    """An Allocator whose TikTok cap is 3 posts in 24 hours."""
+    settings = AllocatorSettings(
+        database_url=database_url,
+        listen="127.0.0.1:0",
+        pool_size=4,
+        daily_caps={Platform.TIKTOK: 3},
+    )
+    running = await start_allocator(settings, clock)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            yield allocator_pb2_grpc.AllocatorStub(channel)
+    finally:
+        await running.stop(grace=1)
 
 
 @pytest.fixture

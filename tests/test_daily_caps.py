@@ -5,40 +5,18 @@ schedule with more slots on a day than the cap is refused, naming the cap and th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
 
-from allocator.server import start_allocator
-from allocator.settings import AllocatorSettings
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
 from queuelabs.caps import WINDOW, fullest_window
-from queuelabs.clock import FakeClock
-from queuelabs.platforms import Platform
 from tests.conftest import T0
 from tests.support.calls import assign, instant, make_profile
 
 TIKTOK = pb.PLATFORM_TIKTOK
-
-
-@pytest.fixture
-async def capped(database_url: str, clock: FakeClock) -> AsyncIterator[AllocatorStub]:
-    """An Allocator whose TikTok cap is 3 posts in 24 hours."""
-    settings = AllocatorSettings(
-        database_url=database_url,
-        listen="127.0.0.1:0",
-        pool_size=4,
-        daily_caps={Platform.TIKTOK: 3},
-    )
-    running = await start_allocator(settings, clock)
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-            yield AllocatorStub(channel)
-    finally:
-        await running.stop(grace=1)
 
 
 def slots(*times: str, weekdays: tuple[int, ...] = ()) -> list[pb.Slot]:

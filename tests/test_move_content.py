@@ -4,18 +4,13 @@ The race against concurrent assignments is in tests/test_move_race.py."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import grpc
 import pytest
 
-from allocator.server import start_allocator
-from allocator.settings import AllocatorSettings
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
-from queuelabs.clock import FakeClock
-from queuelabs.platforms import Platform
 from queuelabs.status import error_info
 from tests.conftest import T0
 from tests.support.calls import assign, instant, make_profile, stamp, wib_slots_after
@@ -199,23 +194,6 @@ async def test_bad_inputs_are_named(allocator: AllocatorStub):
     for request, code, said in cases:
         error = await refused(allocator.MoveContent(request))
         assert (error.code(), error.details()[: len(said)]) == (code, said)
-
-
-@pytest.fixture
-async def capped(database_url: str, clock: FakeClock) -> AsyncIterator[AllocatorStub]:
-    """An Allocator whose TikTok cap is 3 posts in 24 hours."""
-    settings = AllocatorSettings(
-        database_url=database_url,
-        listen="127.0.0.1:0",
-        pool_size=4,
-        daily_caps={Platform.TIKTOK: 3},
-    )
-    running = await start_allocator(settings, clock)
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-            yield AllocatorStub(channel)
-    finally:
-        await running.stop(grace=1)
 
 
 async def test_the_daily_cap_holds_at_the_target(capped: AllocatorStub, db):

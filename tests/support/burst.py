@@ -135,6 +135,17 @@ def _run(
         raise
 
 
+def own_connections(addresses: list[str], connections: int) -> list[grpc.aio.Channel]:
+    """`connections` channels round robin over `addresses`, each its own TCP connection (a
+    subchannel pool of its own), so a burst arrives over that many connections at once."""
+    return [
+        grpc.aio.insecure_channel(
+            addresses[i % len(addresses)], options=[("grpc.use_local_subchannel_pool", 1)]
+        )
+        for i in range(connections)
+    ]
+
+
 def grpc_worker(*args: Any) -> list[Outcome]:
     """`_grpc_burst` in a process of its own (a process target cannot be a coroutine)."""
     return asyncio.run(_grpc_burst(*args))
@@ -148,13 +159,7 @@ async def _grpc_burst(
     count: int,
     barrier: Barrier,
 ) -> list[Outcome]:
-    # A distinct subchannel pool per channel, so each channel is its own TCP connection.
-    channels = [
-        grpc.aio.insecure_channel(
-            addresses[i % len(addresses)], options=[("grpc.use_local_subchannel_pool", 1)]
-        )
-        for i in range(connections)
-    ]
+    channels = own_connections(addresses, connections)
     try:
         await asyncio.gather(*(c.channel_ready() for c in channels))
         stubs = [AllocatorStub(c) for c in channels]

@@ -16,7 +16,7 @@ import grpc
 
 from queuelabs.allocator.v1 import allocator_pb2 as pb
 from queuelabs.allocator.v1.allocator_pb2_grpc import AllocatorStub
-from tests.support.burst import _run
+from tests.support.burst import _run, own_connections
 from tests.support.calls import stamp, video
 
 
@@ -92,12 +92,7 @@ async def _moves(
     assigns: int,
     barrier: Barrier,
 ) -> list[Answer]:
-    channels = [
-        grpc.aio.insecure_channel(
-            addresses[i % len(addresses)], options=[("grpc.use_local_subchannel_pool", 1)]
-        )
-        for i in range(connections)
-    ]
+    channels = own_connections(addresses, connections)
     try:
         await asyncio.gather(*(c.channel_ready() for c in channels))
         stubs = [AllocatorStub(c) for c in channels]
